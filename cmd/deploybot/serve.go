@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/deploybot/deploybot/gateway"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/argocdsim"
+	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/devenv"
+	"github.com/deploybot/deploybot/internal/logging"
+	"github.com/deploybot/deploybot/internal/temporalconn"
+	"github.com/deploybot/deploybot/internal/version"
+	"github.com/deploybot/deploybot/worker"
+)
+
+func newGatewayCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "gateway",
+		Short: "Serve Slack and webhook requests and hand them to Temporal",
+		Long: `gateway runs deploybot's HTTP server (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080).
+
+It verifies, authorizes and parses each request, then starts or signals a
+Temporal workflow and answers at once. It holds no Argo CD credentials and no
+state: run as many as you like behind a load balancer.
+
+Endpoints: GET /healthz (process up), GET /readyz (Temporal answers),
+GET /metrics (Prometheus).
+
+Needs: SLACK_TOKEN, SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode),
+TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, config.RoleGateway)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "gateway"))
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			gw, err := gateway.New(gateway.Options{Temporal: tc, Logger: log})
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", cfg.HTTPAddr())
+			if err != nil {
+				return fmt.Errorf("listen on %s (HTTP_HOST/HTTP_PORT): %w", cfg.HTTPAddr(), err)
+			}
+			log.Info("gateway listening", "addr", l.Addr().String(), "version", version.String())
+			return gateway.Serve(ctx, l, gw, log)
+		},
+	}
+}
+
+func newWorkerCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "worker",
+		Short: "Run deploybot's workflows and activities (Argo CD, Slack, email)",
+		Long: `worker polls TEMPORAL_TASK_QUEUE on TEMPORAL_ADDRESS and runs deploybot's
+workflows and the activities that call Argo CD, Slack and SMTP.
+
+It is the only component that holds Argo CD credentials (ARGOCD_URL,
+ARGOCD_TOKEN). Workers are stateless: run several for availability; a killed
+worker's runs continue on another one. Ctrl-C or SIGTERM stops it gracefully.
+
+Run 'deploybot config check --for worker' first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, config.RoleWorker)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			argo, err := argocd.New(argocd.Options{
+				URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, GRPCWeb: cfg.ArgoCDGRPCWeb,
+				VerifySSL: cfg.ArgoCDVerifySSL, UserAgent: "deploybot/" + version.String(), Logger: log,
+			})
+			if err != nil {
+				return err
+			}
+			defer argo.Close()
+			ctx := cmd.Context()
+			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "worker"))
+			if err != nil {
+				return err
+			}
+			defer tc.Close()
+			w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Deps: worker.Deps{ArgoCD: argo}, Logger: log})
+			if err != nil {
+				return err
+			}
+			log.Info("worker connecting", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "taskQueue", cfg.TemporalTaskQueue, "version", version.String())
+			return worker.Run(ctx, w, log)
+		},
+	}
+}
+
+func newSimCmd() *cobra.Command {
+	var (
+		addr, token string
+		useTLS      bool
+		opDuration  time.Duration
+		extraApps   int
+	)
+	cmd := &cobra.Command{
+		Use:   "argocd-sim",
+		Short: "Run the Argo CD simulator (gRPC, gRPC-Web and REST on one port)",
+		Long: `argocd-sim serves a simulated Argo CD v2.14 API with seeded demo apps
+(guestbook, payments, checkout, frontend, ledger, search), with the real
+server's semantics and error codes. The official argocd CLI works against it:
+
+  argocd app list --server 127.0.0.1:8081 --plaintext --auth-token dev-token
+
+Only 'Authorization: Bearer <token>' is accepted. The admin API on the same
+port (GET /sim/stats, POST /sim/faults, POST /sim/reset) injects faults and
+reads call counters; it is a test tool, bound to loopback by default.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, config.RoleSim)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("addr") {
+				addr = cfg.ArgoCDSimAddr
+			}
+			if !cmd.Flags().Changed("token") {
+				token = cfg.ArgoCDSimToken
+			}
+			return argocdsim.Run(cmd.Context(), addr, argocdsim.Options{
+				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Logger: log,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "listen address (default from ARGOCD_SIM_ADDR)")
+	cmd.Flags().StringVar(&token, "token", "dev-token", "the only bearer token accepted (default from ARGOCD_SIM_TOKEN)")
+	cmd.Flags().BoolVar(&useTLS, "tls", false, "serve TLS with a self-signed certificate generated at start")
+	cmd.Flags().DurationVar(&opDuration, "operation-duration", 2*time.Second, "how long a sync or rollback runs")
+	cmd.Flags().IntVar(&extraApps, "extra-apps", 0, "add this many generated apps (for large-list demos)")
+	return cmd
+}
+
+func newDevCmd() *cobra.Command {
+	var (
+		temporalBin, stateDir string
+		temporalPort, uiPort  int
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything locally: Temporal dev server, Argo CD simulator, worker, gateway",
+		Long: `dev brings up deploybot's whole local environment in one command, with no
+accounts: the Temporal dev server (child process, UI on :8233, history kept
+in .deploybot/temporal.db), the Argo CD simulator, the worker and the gateway.
+It prints every URL. Ctrl-C or SIGTERM stops everything it started.
+
+The temporal CLI is looked up in --temporal-bin, $TEMPORAL_CLI, ./bin/temporal
+and $PATH; 'make run' installs the pinned version into ./bin.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, config.RoleDev)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			return devenv.Run(cmd.Context(), devenv.Options{
+				Config: cfg, Dir: stateDir, TemporalBinary: temporalBin,
+				TemporalPort: temporalPort, TemporalUIPort: uiPort,
+				Out: cmd.OutOrStdout(), Logger: log,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&temporalBin, "temporal-bin", "", "path of the temporal CLI (default: $TEMPORAL_CLI, ./bin/temporal, $PATH)")
+	cmd.Flags().StringVar(&stateDir, "state-dir", ".deploybot", "directory for the Temporal database and logs")
+	cmd.Flags().IntVar(&temporalPort, "temporal-port", 7233, "Temporal frontend port")
+	cmd.Flags().IntVar(&uiPort, "temporal-ui-port", 8233, "Temporal web UI port")
+	return cmd
+}
+
+func temporalSettings(cfg *config.Config, identity string) temporalconn.Settings {
+	host, _ := os.Hostname()
+	return temporalconn.Settings{
+		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		APIKey: cfg.TemporalAPIKey, TLSCertFile: cfg.TemporalTLSCert, TLSKeyFile: cfg.TemporalTLSKey,
+		Identity: fmt.Sprintf("deploybot-%s@%s", identity, host),
+	}
+}

@@ -1,0 +1,375 @@
+// Package config holds all of deploybot's configuration. It is read from the
+// environment once at start (Load), checked as a whole so that every problem
+// is reported at once, and then passed around as a plain struct.
+//
+// The variable names of the old Flask bot are kept. An empty variable counts
+// as unset, and surrounding whitespace is trimmed (a token pasted with a
+// trailing newline would otherwise fail every signature check).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is deploybot's whole configuration. Each field's env tag names its
+// variable; help tags explain them (they feed Settings and the docs).
+//
+// Secret fields are tagged json:"-" so a Config never carries them into a
+// JSON dump or a Temporal payload; String, GoString and LogValue mask them.
+type Config struct {
+	SlackToken        string `env:"SLACK_TOKEN" secret:"true" json:"-" help:"Slack bot token (xoxb-…) for the Web API; needed by gateway and worker"`
+	SigningSecret     string `env:"SIGNING_SECRET" secret:"true" json:"-" help:"Slack signing secret; verifies every HTTP request from Slack (gateway; not needed with SLACK_APP_TOKEN)"`
+	VerificationToken string `env:"VERIFICATION_TOKEN" secret:"true" json:"-" help:"accepted for compatibility with the old bot, unused: request signatures replace it"`
+	SlackAppToken     string `env:"SLACK_APP_TOKEN" secret:"true" json:"-" help:"Slack app-level token (xapp-…); when set the gateway uses Socket Mode and needs no public URL"`
+	SlackAPIURL       string `env:"SLACK_API_URL" help:"override of the Slack Web API base URL (tests, playground); a missing trailing / is added"`
+	BotName           string `env:"BOT_NAME" envDefault:"deploybot" help:"name the bot uses for itself in replies and help"`
+	BotDescription    string `env:"BOT_DESCRIPTION" envDefault:"Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail." help:"one-line description shown in help"`
+
+	ArgoCDURL                 string   `env:"ARGOCD_URL" help:"Argo CD server: https://host[:port][/path], http://host:port or host:port (TLS); needed by the worker"`
+	ArgoCDToken               string   `env:"ARGOCD_TOKEN" secret:"true" json:"-" help:"Argo CD API token (argocd account generate-token); needed by the worker"`
+	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" envDefault:"true" help:"verify Argo CD's TLS certificate"`
+	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
+	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
+	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
+	AutoDisableSyncOnRollback bool     `env:"AUTO_DISABLE_SYNC_ON_ROLLBACK" envDefault:"false" help:"when Argo CD refuses a rollback because auto-sync is on, turn auto-sync off and retry"`
+
+	AllowedUsers      []string      `env:"ALLOWED_USERS" help:"comma-separated Slack user ids (U…/W…) who may request changes"`
+	Approvers         []string      `env:"APPROVERS" help:"comma-separated Slack user ids who may approve; default: ALLOWED_USERS"`
+	AllowSelfApproval bool          `env:"ALLOW_SELF_APPROVAL" envDefault:"false" help:"whether a requester may approve their own request"`
+	ApprovalTimeout   time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"30m" help:"how long a request waits for approval before it expires"`
+	HealthTimeout     time.Duration `env:"HEALTH_TIMEOUT" envDefault:"10m" help:"how long a sync or rollback may take to end Healthy before it is reported as failed"`
+
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"localhost:7233" help:"Temporal frontend host:port"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default" help:"Temporal namespace"`
+	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" envDefault:"deploybot" help:"Temporal task queue the worker polls"`
+	TemporalAPIKey    string `env:"TEMPORAL_API_KEY" secret:"true" json:"-" help:"Temporal Cloud API key (turns on TLS)"`
+	TemporalTLSCert   string `env:"TEMPORAL_TLS_CERT" help:"path of the mTLS client certificate (PEM); set together with TEMPORAL_TLS_KEY"`
+	TemporalTLSKey    string `env:"TEMPORAL_TLS_KEY" help:"path of the mTLS client key (PEM); set together with TEMPORAL_TLS_CERT"`
+	// TemporalUIURL never ends with a slash, so callers can append paths.
+	TemporalUIURL string `env:"TEMPORAL_UI_URL" envDefault:"http://localhost:8233" help:"Temporal web UI base URL, for links in Slack messages"`
+
+	SonarQubeWebhookSecret string        `env:"SONARQUBE_WEBHOOK_SECRET" secret:"true" json:"-" help:"SonarQube webhook secret; checks X-Sonar-Webhook-HMAC-SHA256"`
+	SASTChannel            string        `env:"SAST_CHANNEL" help:"Slack channel id (C…) where SonarQube quality-gate failures are posted"`
+	SASTApprovers          []string      `env:"SAST_APPROVERS" help:"comma-separated Slack user ids who may accept a security risk; default: APPROVERS"`
+	SASTApprovalTimeout    time.Duration `env:"SAST_APPROVAL_TIMEOUT" envDefault:"24h" help:"how long a security exception waits for a decision"`
+	SMTPHost               string        `env:"SMTP_HOST" help:"SMTP server for emails; unset = no emails (the other SMTP_* are then ignored)"`
+	SMTPPort               int           `env:"SMTP_PORT" envDefault:"587" help:"SMTP port"`
+	SMTPUsername           string        `env:"SMTP_USERNAME" help:"SMTP user; set together with SMTP_PASSWORD"`
+	SMTPPassword           string        `env:"SMTP_PASSWORD" secret:"true" json:"-" help:"SMTP password"`
+	SMTPFrom               string        `env:"SMTP_FROM" help:"sender address, e.g. deploybot <deploybot@example.com>; required with SMTP_HOST"`
+	SASTEmailTo            []string      `env:"SAST_EMAIL_TO" help:"comma-separated addresses that get the next steps of an accepted security exception"`
+
+	HTTPHost string `env:"HTTP_HOST" envDefault:"0.0.0.0" help:"gateway listen host (FLASK_HOST is accepted when this is unset)"`
+	HTTPPort int    `env:"HTTP_PORT" envDefault:"8080" help:"gateway listen port (FLASK_PORT is accepted when this is unset)"`
+
+	APITokens []string `env:"API_TOKENS" secret:"true" json:"-" help:"comma-separated bearer tokens accepted by the runs API"`
+
+	ArgoCDSimAddr  string `env:"ARGOCD_SIM_ADDR" envDefault:"127.0.0.1:8081" help:"listen address of the Argo CD simulator"`
+	ArgoCDSimToken string `env:"ARGOCD_SIM_TOKEN" envDefault:"dev-token" secret:"true" json:"-" help:"the bearer token the Argo CD simulator accepts"`
+
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+
+	// meta records where values came from; nil for a Config built by hand.
+	meta *meta
+}
+
+// meta is what Load learnt beyond the values themselves.
+type meta struct {
+	set     map[string]bool   // variable was set (non-empty)
+	raw     map[string]string // trimmed value as given, for every set variable
+	alias   map[string]string // HTTP_HOST -> FLASK_HOST when the old name supplied it
+	invalid map[string]bool   // value did not parse; the field holds its zero value
+}
+
+// Role is a deploybot process kind; each needs different settings.
+type Role string
+
+// The roles are named like the subcommands that run them.
+const (
+	// RoleGateway is the Slack and SonarQube front end (HTTP or Socket Mode).
+	RoleGateway Role = "gateway"
+	// RoleWorker is the Temporal worker that calls Argo CD, Slack and SMTP.
+	RoleWorker Role = "worker"
+	// RoleSim is the Argo CD simulator; it needs nothing.
+	RoleSim Role = "argocd-sim"
+	// RoleDev is the local playground; it supplies its own values.
+	RoleDev Role = "dev"
+)
+
+// Roles lists every role, in the order the CLI shows them.
+var Roles = []Role{RoleGateway, RoleWorker, RoleSim, RoleDev}
+
+// Aliases of the old bot, used only when the new name is unset.
+var aliases = map[string]string{"HTTP_HOST": "FLASK_HOST", "HTTP_PORT": "FLASK_PORT"}
+
+// Load reads every variable through lookup (os.LookupEnv in production),
+// applies defaults, and checks types and formats of everything that is set.
+// Role requirements are Validate's job. On error (a *ProblemsError listing
+// every problem) Load still returns the Config as far as it could be read,
+// so `config check` can show it; do not run with it.
+func Load(lookup func(string) (string, bool)) (*Config, error) {
+	m := &meta{set: map[string]bool{}, raw: map[string]string{}, alias: map[string]string{}, invalid: map[string]bool{}}
+	environ := map[string]string{} // non-nil: env must not fall back to os.Environ
+	get := func(name string) (string, bool) {
+		v, ok := lookup(name)
+		v = strings.TrimSpace(v)
+		return v, ok && v != ""
+	}
+	for _, f := range fieldList {
+		v, ok := get(f.env)
+		if !ok {
+			if old, isAlias := aliases[f.env]; isAlias {
+				if v, ok = get(old); ok {
+					m.alias[f.env] = old
+				}
+			}
+		}
+		if ok {
+			environ[f.env], m.set[f.env], m.raw[f.env] = v, true, v
+		}
+	}
+	for _, old := range aliases {
+		if v, ok := get(old); ok {
+			m.raw[old] = v
+		}
+	}
+
+	c := &Config{meta: m}
+	var ps problems
+	err := env.ParseWithOptions(c, env.Options{
+		Environment: environ,
+		FuncMap: map[reflect.Type]env.ParserFunc{
+			reflect.TypeOf(false):      parseBool,
+			reflect.TypeOf([]string{}): parseList,
+		},
+	})
+	if err != nil {
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		for _, e := range agg.Errors {
+			var pe env.ParseError
+			if !errors.As(e, &pe) {
+				return c, fmt.Errorf("config: %w", e) // a bug in the struct tags, not in the environment
+			}
+			f := fieldByName(pe.Name)
+			m.invalid[f.env] = true
+			ps.add(typeProblem(f, m.source(f.env), m.raw[f.env]))
+		}
+	}
+
+	// A list with no items (",") is as good as unset.
+	for _, f := range fieldList {
+		if f.typ == reflect.TypeOf([]string{}) && reflect.ValueOf(c).Elem().Field(f.index).Len() == 0 {
+			delete(m.set, f.env)
+		}
+	}
+	// Derived defaults: approvers default to the people who may request.
+	if !m.set["APPROVERS"] {
+		c.Approvers = clone(c.AllowedUsers)
+	}
+	if !m.set["SAST_APPROVERS"] {
+		c.SASTApprovers = clone(c.Approvers)
+	}
+	c.normalize()
+	c.checkFormats(&ps)
+	return c, ps.err()
+}
+
+// Default returns the configuration with every variable unset.
+func Default() *Config {
+	c, err := Load(func(string) (string, bool) { return "", false })
+	if err != nil {
+		panic("config: defaults do not load: " + err.Error()) // tests guard this
+	}
+	return c
+}
+
+// LoadFor is Load followed by Validate for the given roles, with the problems
+// of both reported together.
+func LoadFor(lookup func(string) (string, bool), roles ...Role) (*Config, error) {
+	c, err := Load(lookup)
+	var loadErr *ProblemsError
+	if err != nil && !errors.As(err, &loadErr) {
+		return c, err
+	}
+	verr := c.Validate(roles...)
+	var valErr *ProblemsError
+	if verr != nil && !errors.As(verr, &valErr) {
+		return c, verr
+	}
+	return c, merge(loadErr, valErr).err()
+}
+
+// FromEnv loads the configuration from the process environment and validates
+// it for the given roles.
+func FromEnv(roles ...Role) (*Config, error) {
+	return LoadFor(os.LookupEnv, roles...)
+}
+
+// Validate checks c for the given roles: the formats of everything set (as
+// Load does, so a Config built or changed by hand is checked too) plus what
+// each role needs. It returns a *ProblemsError listing every problem, or an
+// error for an unknown role.
+func (c *Config) Validate(roles ...Role) error {
+	var ps problems
+	c.checkFormats(&ps)
+	for _, r := range roles {
+		switch r {
+		case RoleGateway:
+			c.requireSlackToken(&ps)
+			if c.SigningSecret == "" && c.SlackAppToken == "" {
+				ps.add(Problem{"SIGNING_SECRET", "is not set: the gateway needs it to verify requests from Slack (Basic Information → App Credentials → Signing Secret), or set SLACK_APP_TOKEN to use Socket Mode instead", "8f742231b10e8888abcd99yyyzzz85a5"})
+			}
+		case RoleWorker:
+			c.requireSlackToken(&ps)
+			if c.ArgoCDURL == "" {
+				ps.add(Problem{"ARGOCD_URL", "is not set: export the URL of your Argo CD server", "https://argocd.example.com"})
+			}
+			if c.ArgoCDToken == "" {
+				ps.add(Problem{"ARGOCD_TOKEN", "is not set: create an API token for a deploybot account with `argocd account generate-token --account deploybot`", "eyJhbGciOi…"})
+			}
+			if len(c.SASTEmailTo) > 0 && c.SMTPHost == "" {
+				ps.add(Problem{"SMTP_HOST", "is not set, but SAST_EMAIL_TO is: the worker needs an SMTP server to send those emails", "smtp.example.com"})
+			}
+		case RoleSim, RoleDev:
+			// Nothing required: the simulator has defaults, dev supplies its own.
+		default:
+			return fmt.Errorf("unknown role %q: use one of %s", r, joinRoles(Roles))
+		}
+	}
+	return ps.err()
+}
+
+func (c *Config) requireSlackToken(ps *problems) {
+	if c.SlackToken == "" {
+		ps.add(Problem{"SLACK_TOKEN", "is not set: export your Slack app's Bot User OAuth Token (OAuth & Permissions)", "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"})
+	}
+}
+
+// HTTPAddr is the gateway's listen address, HTTP_HOST:HTTP_PORT.
+func (c *Config) HTTPAddr() string {
+	return net.JoinHostPort(c.HTTPHost, strconv.Itoa(c.HTTPPort))
+}
+
+// normalize puts values in the form callers expect.
+func (c *Config) normalize() {
+	// slack-go appends method names to the base URL without a separator.
+	if c.SlackAPIURL != "" && !strings.HasSuffix(c.SlackAPIURL, "/") {
+		c.SlackAPIURL += "/"
+	}
+	c.TemporalUIURL = strings.TrimRight(c.TemporalUIURL, "/")
+	c.LogLevel = strings.ToLower(c.LogLevel)
+	if c.LogLevel == "warning" {
+		c.LogLevel = "warn"
+	}
+	c.LogFormat = strings.ToLower(c.LogFormat)
+}
+
+// source is the variable a value was actually read from (FLASK_PORT for
+// HTTP_PORT when only the old name was set), so problems name what the user
+// wrote.
+func (m *meta) source(name string) string {
+	if m != nil && m.alias[name] != "" {
+		return m.alias[name]
+	}
+	return name
+}
+
+// parseBool accepts the usual spellings, case-insensitively.
+func parseBool(s string) (any, error) {
+	switch strings.ToLower(s) {
+	case "1", "t", "true", "y", "yes", "on":
+		return true, nil
+	case "0", "f", "false", "n", "no", "off":
+		return false, nil
+	}
+	return nil, errors.New("not a boolean")
+}
+
+// parseList splits on commas, trims items and drops empty ones, so
+// "U1, U2," means [U1 U2].
+func parseList(s string) (any, error) {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func clone(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string(nil), s...)
+}
+
+func joinRoles(rs []Role) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ", ")
+}
+
+// field describes one Config field, from its struct tags.
+type field struct {
+	index      int
+	name       string // Go field name
+	env        string
+	def        string
+	hasDefault bool
+	secret     bool
+	help       string
+	typ        reflect.Type
+}
+
+// fieldList is every Config field with an env tag, in declaration order.
+var fieldList = func() []field {
+	t := reflect.TypeOf(Config{})
+	var out []field
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, ok := sf.Tag.Lookup("env")
+		if !ok {
+			continue
+		}
+		def, hasDef := sf.Tag.Lookup("envDefault")
+		out = append(out, field{
+			index: i, name: sf.Name, env: name, def: def, hasDefault: hasDef,
+			secret: sf.Tag.Get("secret") == "true", help: sf.Tag.Get("help"), typ: sf.Type,
+		})
+	}
+	return out
+}()
+
+func fieldByName(goName string) field {
+	for _, f := range fieldList {
+		if f.name == goName {
+			return f
+		}
+	}
+	return field{name: goName, env: goName}
+}
+
+func fieldByEnv(name string) (field, bool) {
+	for _, f := range fieldList {
+		if f.env == name {
+			return f, true
+		}
+	}
+	return field{}, false
+}

@@ -1,0 +1,41 @@
+package contract
+
+import "go.temporal.io/sdk/temporal"
+
+// Search-attribute keys upserted by deploybot workflows so runs can be found in
+// the Temporal UI by app, action, person and outcome. They are Keyword typed:
+// exact-match filters such as `DeployApp = "guestbook"`.
+var (
+	// SearchAttrDeployApp is the Argo CD application a run acts on.
+	SearchAttrDeployApp = temporal.NewSearchAttributeKeyKeyword("DeployApp")
+	// SearchAttrDeployAction is the action of a run (sync, rollback, ...).
+	SearchAttrDeployAction = temporal.NewSearchAttributeKeyKeyword("DeployAction")
+	// SearchAttrRequestedBy is the Slack user id of the requester.
+	SearchAttrRequestedBy = temporal.NewSearchAttributeKeyKeyword("RequestedBy")
+	// SearchAttrApprovedBy is the Slack user id of whoever decided.
+	SearchAttrApprovedBy = temporal.NewSearchAttributeKeyKeyword("ApprovedBy")
+	// SearchAttrDeployOutcome is how a run ended (succeeded, rejected, expired, ...).
+	SearchAttrDeployOutcome = temporal.NewSearchAttributeKeyKeyword("DeployOutcome")
+)
+
+// SearchAttribute names a custom search attribute and its Temporal type, as the
+// server must declare it before workflows can upsert it.
+type SearchAttribute struct {
+	Name string
+	Type string
+}
+
+// SearchAttributes lists every custom search attribute deploybot upserts, in a
+// stable order. `deploybot dev` declares them on the local server; production
+// operators declare them once with `temporal operator search-attribute create`.
+func SearchAttributes() []SearchAttribute {
+	keys := []temporal.SearchAttributeKeyKeyword{
+		SearchAttrDeployApp, SearchAttrDeployAction, SearchAttrRequestedBy,
+		SearchAttrApprovedBy, SearchAttrDeployOutcome,
+	}
+	out := make([]SearchAttribute, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, SearchAttribute{Name: k.GetName(), Type: "Keyword"})
+	}
+	return out
+}

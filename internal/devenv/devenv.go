@@ -1,0 +1,233 @@
+// Package devenv runs deploybot's whole local environment in one process for
+// `deploybot dev`: the Temporal dev server (a supervised child process), the
+// Argo CD simulator, the worker and the gateway. It prints every URL, and when
+// its context ends it stops everything it started, in reverse order.
+package devenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/deploybot/deploybot/gateway"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/argocdsim"
+	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/temporalconn"
+	"github.com/deploybot/deploybot/internal/temporaldev"
+	"github.com/deploybot/deploybot/worker"
+)
+
+// Options configures the local environment.
+type Options struct {
+	// Config is the base configuration (from the environment); devenv points
+	// its Temporal and Argo CD settings at what it starts.
+	Config *config.Config
+	// Dir keeps local state (the Temporal SQLite file and logs); "" = .deploybot.
+	Dir string
+	// TemporalBinary is the temporal CLI; "" = ./bin/temporal or $PATH.
+	TemporalBinary string
+	// TemporalPort and TemporalUIPort; 0 = 7233 and 8233.
+	TemporalPort, TemporalUIPort int
+	// Out receives the banner with the URLs.
+	Out io.Writer
+	// Logger receives component logs.
+	Logger *slog.Logger
+	// OnReady, if set, is called with the URLs once everything answers.
+	OnReady func(URLs)
+}
+
+// URLs are the addresses of a running local environment.
+type URLs struct {
+	Gateway         string // http://host:port of the gateway
+	TemporalUI      string // Temporal web UI
+	TemporalAddress string // Temporal frontend host:port
+	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
+}
+
+// Run starts the environment and blocks until ctx ends or a component fails;
+// either way everything started is stopped before it returns.
+func Run(ctx context.Context, opts Options) (err error) {
+	if opts.Config == nil {
+		return errors.New("devenv: no configuration")
+	}
+	cfg := *opts.Config // devenv rewrites addresses; the caller's copy stays as it was
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Dir == "" {
+		opts.Dir = ".deploybot"
+	}
+	if opts.TemporalPort == 0 {
+		opts.TemporalPort = 7233
+	}
+	if opts.TemporalUIPort == 0 {
+		opts.TemporalUIPort = 8233
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return fmt.Errorf("create state directory %s: %w", opts.Dir, err)
+	}
+
+	// Claim the listening ports first so a clash fails before anything starts.
+	simLis, err := net.Listen("tcp", cfg.ArgoCDSimAddr)
+	if err != nil {
+		return fmt.Errorf("listen for the Argo CD simulator on %s (ARGOCD_SIM_ADDR): %w; free the port or set ARGOCD_SIM_ADDR=127.0.0.1:18081", cfg.ArgoCDSimAddr, err)
+	}
+	defer simLis.Close()
+	gwLis, err := net.Listen("tcp", cfg.HTTPAddr())
+	if err != nil {
+		return fmt.Errorf("listen for the gateway on %s (HTTP_HOST/HTTP_PORT): %w; free the port or set HTTP_PORT=18080", cfg.HTTPAddr(), err)
+	}
+	defer gwLis.Close()
+
+	tsrv, err := temporaldev.Start(ctx, temporaldev.Options{
+		Binary:    opts.TemporalBinary,
+		DBFile:    filepath.Join(opts.Dir, "temporal.db"),
+		LogFile:   filepath.Join(opts.Dir, "temporal.log"),
+		Port:      opts.TemporalPort,
+		UIPort:    opts.TemporalUIPort,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    log.With("component", "temporal"),
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stopErr := tsrv.Stop(context.Background()); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	cfg.TemporalAddress = tsrv.Address
+	cfg.TemporalUIURL = tsrv.UIURL
+	cfg.TemporalAPIKey, cfg.TemporalTLSCert, cfg.TemporalTLSKey = "", "", ""
+
+	sim, err := argocdsim.New(argocdsim.Options{Token: cfg.ArgoCDSimToken, Logger: log.With("component", "argocd-sim")})
+	if err != nil {
+		return fmt.Errorf("create Argo CD simulator: %w", err)
+	}
+	// The simulator serves before the Argo CD client is built: the client
+	// probes the server while it is constructed.
+	g, gctx := errgroup.WithContext(ctx)
+	defer func() {
+		if err != nil && ctx.Err() == nil {
+			// A failed start must still stop what already runs.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = sim.Shutdown(sctx)
+		}
+	}()
+	g.Go(func() error {
+		if err := sim.Serve(simLis); err != nil {
+			return fmt.Errorf("Argo CD simulator: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return sim.Shutdown(sctx)
+	})
+	simURL := "http://" + simLis.Addr().String()
+	cfg.ArgoCDURL, cfg.ArgoCDToken, cfg.ArgoCDGRPCWeb = simURL, cfg.ArgoCDSimToken, false
+
+	argo, err := argocd.New(argocd.Options{URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, VerifySSL: true, Logger: log.With("component", "argocd")})
+	if err != nil {
+		return err
+	}
+	defer argo.Close()
+
+	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
+		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+		Logger: log.With("component", "temporal-client"),
+	})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	w, err := worker.New(worker.Options{
+		Temporal: tc, TaskQueue: cfg.TemporalTaskQueue,
+		Deps:   worker.Deps{ArgoCD: argo},
+		Logger: log.With("component", "worker"),
+	})
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Options{Temporal: tc, Logger: log.With("component", "gateway")})
+	if err != nil {
+		return err
+	}
+
+	urls := URLs{
+		Gateway:         "http://" + browserAddr(gwLis.Addr()),
+		TemporalUI:      tsrv.UIURL,
+		TemporalAddress: tsrv.Address,
+		ArgoCDSim:       "http://" + browserAddr(simLis.Addr()),
+	}
+
+	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker")) })
+	g.Go(func() error { return gateway.Serve(gctx, gwLis, gw, log.With("component", "gateway")) })
+	g.Go(func() error {
+		select {
+		case <-tsrv.Done():
+			return tsrv.Err()
+		case <-gctx.Done():
+			return nil
+		}
+	})
+
+	printBanner(opts.Out, urls, cfg)
+	if opts.OnReady != nil {
+		opts.OnReady(urls)
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	fmt.Fprintln(opts.Out, "deploybot dev: stopped")
+	return err
+}
+
+func printBanner(w io.Writer, u URLs, cfg config.Config) {
+	simHost := u.ArgoCDSim[len("http://"):]
+	fmt.Fprintf(w, `
+deploybot dev is running. Ctrl-C stops everything it started.
+
+  Gateway            %s   (health: %s/healthz, metrics: %s/metrics)
+  Temporal UI        %s
+  Temporal frontend  %s   (namespace %s, task queue %s)
+  Argo CD simulator  %s   (gRPC, gRPC-Web and REST on one port; token %s)
+                     try: argocd app list --server %s --plaintext --auth-token %s
+  State              .deploybot/ (Temporal history survives restarts)
+
+`, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
+		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken)
+}
+
+// browserAddr turns a listener address into one a browser on this machine can
+// open (0.0.0.0 is not a destination).
+func browserAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	host := ta.IP.String()
+	if ta.IP.IsUnspecified() || ta.IP.IsLoopback() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}

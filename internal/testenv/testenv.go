@@ -1,0 +1,69 @@
+// Package testenv holds helpers that tests across deploybot share to find the
+// tools they need (the Temporal CLI, Chromium) and to decide what a missing
+// tool means: a loud skip on a developer laptop, a failure in CI where
+// `.ci/run` installs everything.
+package testenv
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/internal/temporaldev"
+)
+
+// RepoRoot returns the repository root (the directory holding go.mod).
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate testenv source file")
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// InCI reports whether the tests run under CI (CI=true), where every tool is
+// installed by .ci/run and a missing one is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing reports a tool the test needs but cannot find: it fails under CI and
+// skips elsewhere, always saying how to get the tool.
+func Missing(t testing.TB, what, how string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is missing: %s", what, how)
+	}
+	t.Skipf("SKIPPED: %s is missing, so this test did not run: %s", what, how)
+}
+
+// TemporalCLI returns the path of the pinned Temporal CLI (./bin/temporal or
+// $TEMPORAL_CLI), or marks the test as missing it.
+func TemporalCLI(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("TEMPORAL_CLI"); p != "" {
+		return p
+	}
+	p := filepath.Join(RepoRoot(t), "bin", "temporal")
+	if _, err := os.Stat(p); err != nil {
+		Missing(t, "the Temporal CLI ("+p+")", "run `make bin/temporal`")
+	}
+	return p
+}
+
+// StartTemporal starts a throwaway Temporal dev server (in memory, no UI) for
+// the test and stops it at cleanup.
+func StartTemporal(t testing.TB) *temporaldev.Server {
+	t.Helper()
+	bin := TemporalCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := temporaldev.Start(ctx, temporaldev.Options{Binary: bin, UIPort: -1})
+	if err != nil {
+		t.Fatalf("start Temporal dev server: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	return srv
+}

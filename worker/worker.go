@@ -1,0 +1,71 @@
+// Package worker wires deploybot's workflows and activities to a Temporal
+// task queue and runs them until asked to stop.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/workflows"
+)
+
+// Deps are the clients the activities use.
+type Deps struct {
+	ArgoCD activities.ArgoCDClient
+}
+
+// Options configures a worker.
+type Options struct {
+	Temporal  client.Client
+	TaskQueue string
+	Deps      Deps
+	Logger    *slog.Logger
+}
+
+// New creates a worker with every deploybot workflow and activity registered.
+func New(opts Options) (sdkworker.Worker, error) {
+	if opts.Temporal == nil {
+		return nil, errors.New("worker: a Temporal client is required")
+	}
+	if opts.TaskQueue == "" {
+		return nil, errors.New("TEMPORAL_TASK_QUEUE is empty: set it to the task queue the gateway starts workflows on, e.g. deploybot")
+	}
+	if opts.Deps.ArgoCD == nil {
+		return nil, errors.New("worker: an Argo CD client is required (ARGOCD_URL, ARGOCD_TOKEN)")
+	}
+	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{})
+	Register(w, opts.Deps)
+	return w, nil
+}
+
+// Register adds every workflow and activity to r under its contract name, so
+// tests (replayers, test environments) register exactly what production does.
+func Register(r sdkworker.Registry, deps Deps) {
+	r.RegisterWorkflowWithOptions(workflows.ListAppsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowListApps})
+	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD})
+}
+
+// Run starts w and blocks until ctx ends, then stops it gracefully (running
+// activities get the worker's stop timeout to finish).
+func Run(ctx context.Context, w sdkworker.Worker, log *slog.Logger) error {
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start Temporal worker: %w", err)
+	}
+	if log != nil {
+		log.Info("worker started")
+	}
+	<-ctx.Done()
+	w.Stop()
+	if log != nil {
+		log.Info("worker stopped")
+	}
+	return nil
+}
