@@ -1,0 +1,286 @@
+package argocd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
+	repositorypkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/repository"
+	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	"google.golang.org/grpc/codes"
+)
+
+// SyncOptions are the knobs of a sync deploybot exposes.
+type SyncOptions struct {
+	// Revision to sync to; "" means the app's target revision.
+	Revision string
+	// Prune deletes resources that are no longer in the source.
+	Prune bool
+	// DryRun previews the sync without applying it.
+	DryRun bool
+}
+
+// PodLog is the tail of one pod's log.
+type PodLog struct {
+	// Pod is the pod name ("" for lines Argo CD could not attribute, e.g. a log stream error).
+	Pod string
+	// Lines are the log lines, oldest first, without timestamps.
+	Lines []string
+}
+
+// patchTypeMerge is a JSON merge patch (RFC 7386): keys not in the patch are
+// kept, so retry and syncOptions survive while automated changes.
+const patchTypeMerge = "merge"
+
+// disableAutoSyncPatch removes spec.syncPolicy.automated and nothing else.
+const disableAutoSyncPatch = `{"spec":{"syncPolicy":{"automated":null}}}`
+
+func (c *Client) appClient(ctx context.Context, op, app string) (applicationpkg.ApplicationServiceClient, func(), error) {
+	if op != opList && app == "" {
+		return nil, nil, &Error{Kind: KindInvalidArgument, Op: op, Code: codes.InvalidArgument, Message: "application name is empty"}
+	}
+	return open(ctx, c, op, app, c.api.NewApplicationClient)
+}
+
+func (c *Client) wrap(ctx context.Context, op, app string, err error) error {
+	return classify(ctx, op, app, err, c.grpcWeb)
+}
+
+// ListApps returns every application the token may see.
+func (c *Client) ListApps(ctx context.Context) ([]v1alpha1.Application, error) {
+	appIf, done, err := c.appClient(ctx, opList, "")
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	list, err := appIf.List(ctx, &applicationpkg.ApplicationQuery{}, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opList, "", err)
+	}
+	return list.Items, nil
+}
+
+// GetApp returns one application.
+func (c *Client) GetApp(ctx context.Context, name string) (*v1alpha1.Application, error) {
+	appIf, done, err := c.appClient(ctx, opGet, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, callOpts...)
+	return app, c.wrap(ctx, opGet, name, err)
+}
+
+// Sync starts a sync and returns the application as Argo CD answered. A
+// successful return only means the operation started: watch
+// status.operationState for its end.
+func (c *Client) Sync(ctx context.Context, name string, opts SyncOptions) (*v1alpha1.Application, error) {
+	appIf, done, err := c.appClient(ctx, opSync, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	req := &applicationpkg.ApplicationSyncRequest{Name: &name, Prune: &opts.Prune, DryRun: &opts.DryRun}
+	if opts.Revision != "" {
+		req.Revision = &opts.Revision
+	}
+	app, err := appIf.Sync(ctx, req, callOpts...)
+	return app, c.wrap(ctx, opSync, name, err)
+}
+
+// Rollback starts a rollback to the status.history entry historyID. Argo CD
+// refuses it (ErrAutoSyncEnabled) while auto-sync is on.
+func (c *Client) Rollback(ctx context.Context, name string, historyID int64) (*v1alpha1.Application, error) {
+	appIf, done, err := c.appClient(ctx, opRollback, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	app, err := appIf.Rollback(ctx, &applicationpkg.ApplicationRollbackRequest{Name: &name, Id: &historyID}, callOpts...)
+	return app, c.wrap(ctx, opRollback, name, err)
+}
+
+// DisableAutoSync removes spec.syncPolicy.automated with a merge patch (never
+// a full Update, which would drop labels, annotations and finalizers, and
+// keeping retry and syncOptions). It returns the policy it removed so it can
+// be restored with EnableAutoSync, or nil if auto-sync was already off.
+func (c *Client) DisableAutoSync(ctx context.Context, name string) (removed *v1alpha1.SyncPolicyAutomated, err error) {
+	appIf, done, err := c.appClient(ctx, opDisableAutoSync, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opDisableAutoSync, name, err)
+	}
+	if app.Spec.SyncPolicy == nil || app.Spec.SyncPolicy.Automated == nil {
+		return nil, nil
+	}
+	removed = app.Spec.SyncPolicy.Automated.DeepCopy()
+	patch, patchType := disableAutoSyncPatch, patchTypeMerge
+	if _, err := appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType}, callOpts...); err != nil {
+		return nil, c.wrap(ctx, opDisableAutoSync, name, err)
+	}
+	return removed, nil
+}
+
+// EnableAutoSync sets spec.syncPolicy.automated to policy with a merge patch,
+// e.g. to restore what DisableAutoSync removed. All three flags are written
+// explicitly so a false value overrides a true one already set.
+func (c *Client) EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) error {
+	appIf, done, err := c.appClient(ctx, opEnableAutoSync, name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	b, err := json.Marshal(map[string]any{"spec": map[string]any{"syncPolicy": map[string]any{"automated": map[string]bool{
+		"prune": policy.Prune, "selfHeal": policy.SelfHeal, "allowEmpty": policy.AllowEmpty,
+	}}}})
+	if err != nil {
+		return err
+	}
+	patch, patchType := string(b), patchTypeMerge
+	_, err = appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType}, callOpts...)
+	return c.wrap(ctx, opEnableAutoSync, name, err)
+}
+
+// ResourceTree returns the live resources of the application (pods included).
+func (c *Client) ResourceTree(ctx context.Context, name string) (*v1alpha1.ApplicationTree, error) {
+	appIf, done, err := c.appClient(ctx, opResourceTree, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	tree, err := appIf.ResourceTree(ctx, &applicationpkg.ResourcesQuery{ApplicationName: &name}, callOpts...)
+	return tree, c.wrap(ctx, opResourceTree, name, err)
+}
+
+// PodLogs returns the last tailLines lines of every pod of the application,
+// grouped by pod in the order pods first appear. It makes one PodLogs call
+// without a pod name, which Argo CD fans out over the app's pods applying
+// tailLines per pod; tailLines <= 0 means all lines.
+func (c *Client) PodLogs(ctx context.Context, name string, tailLines int64) ([]PodLog, error) {
+	ctx, cancel := context.WithCancel(ctx) // ends the stream when we stop at `last`
+	defer cancel()
+	appIf, done, err := c.appClient(ctx, opPodLogs, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	follow := false
+	q := &applicationpkg.ApplicationPodLogsQuery{Name: &name, Follow: &follow}
+	if tailLines > 0 {
+		q.TailLines = &tailLines
+	}
+	stream, err := appIf.PodLogs(ctx, q, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opPodLogs, name, err)
+	}
+	var out []PodLog
+	index := map[string]int{}
+	for {
+		e, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break // Argo CD ends without `last` when the app has no pods
+		}
+		if err != nil {
+			return nil, c.wrap(ctx, opPodLogs, name, err)
+		}
+		if e.GetLast() {
+			break // the terminator carries no line
+		}
+		pod := e.GetPodName()
+		i, ok := index[pod]
+		if !ok {
+			i = len(out)
+			index[pod] = i
+			out = append(out, PodLog{Pod: pod})
+		}
+		out[i].Lines = append(out[i].Lines, e.GetContent())
+		// Bound memory even if a server ignores tailLines.
+		if tailLines > 0 && int64(len(out[i].Lines)) > tailLines {
+			out[i].Lines = out[i].Lines[1:]
+		}
+	}
+	return out, nil
+}
+
+// HelmParameters returns the Helm parameters (flattened values, e.g.
+// "image.tag") the application had at the status.history entry historyID.
+// It asks RepositoryService.GetAppDetails for that entry's source at its
+// revision, then overlays the entry's own helm.parameters, which Argo CD
+// applies at render time but GetAppDetails does not include. A non-Helm source
+// yields an empty map. ErrUnknownHistoryID if historyID is not in the history.
+func (c *Client) HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error) {
+	if app == nil {
+		return nil, &Error{Kind: KindInvalidArgument, Op: opHelmParameters, Code: codes.InvalidArgument, Message: "application is nil"}
+	}
+	name := app.Name
+	var h *v1alpha1.RevisionHistory
+	for i := range app.Status.History {
+		if app.Status.History[i].ID == historyID {
+			h = &app.Status.History[i]
+			break
+		}
+	}
+	if h == nil {
+		return nil, &Error{Kind: KindUnknownHistoryID, Op: opHelmParameters, App: name, Code: codes.InvalidArgument,
+			Message: fmt.Sprintf("application %s does not have deployment with id %d", name, historyID)}
+	}
+	q := &repositorypkg.RepoAppDetailsQuery{AppName: name, AppProject: app.Spec.Project}
+	if len(h.Sources) > 0 {
+		// Multi-source: Argo CD checks the source against history[versionId]
+		// .sources[sourceIndex] with targetRevision = revisions[sourceIndex].
+		idx := helmSourceIndex(h.Sources)
+		src := h.Sources[idx].DeepCopy()
+		if idx < len(h.Revisions) {
+			src.TargetRevision = h.Revisions[idx]
+		}
+		q.Source, q.SourceIndex, q.VersionId = src, int32(idx), int32(h.ID)
+	} else {
+		src := h.Source.DeepCopy()
+		if h.Revision != "" {
+			src.TargetRevision = h.Revision
+		}
+		q.Source = src
+	}
+	repoIf, done, err := open(ctx, c, opHelmParameters, name, c.api.NewRepoClient)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	resp, err := repoIf.GetAppDetails(ctx, q, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opHelmParameters, name, err)
+	}
+	params := map[string]string{}
+	if resp.Helm == nil {
+		return params, nil
+	}
+	for _, p := range resp.Helm.Parameters {
+		if p != nil {
+			params[p.Name] = p.Value
+		}
+	}
+	if q.Source.Helm != nil {
+		for _, p := range q.Source.Helm.Parameters {
+			params[p.Name] = p.Value
+		}
+	}
+	return params, nil
+}
+
+// helmSourceIndex picks the Helm source of a multi-source history entry (the
+// others are typically $values refs); 0 if none looks like Helm.
+func helmSourceIndex(srcs v1alpha1.ApplicationSources) int {
+	for i := range srcs {
+		if srcs[i].IsHelm() || srcs[i].Helm != nil {
+			return i
+		}
+	}
+	return 0
+}

@@ -1,0 +1,741 @@
+package argocdsim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+
+	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
+	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+)
+
+// Errors with the exact codes and messages of argocd-server v2.14.
+var (
+	errPermissionDenied   = status.Error(codes.PermissionDenied, "permission denied")
+	errAnotherOperation   = status.Error(codes.FailedPrecondition, "another operation is already in progress")
+	errRollbackAutoSync   = status.Error(codes.FailedPrecondition, "rollback cannot be initiated when auto-sync is enabled")
+	errNoOperationRunning = status.Error(codes.InvalidArgument, "Unable to terminate operation. No operation is in progress")
+)
+
+func appNotFound(name string) error {
+	return status.Error(codes.NotFound, apierrors.NewNotFound(schema.GroupResource{Group: "argoproj.io", Resource: "applications"}, name).Error())
+}
+
+// appService implements application.ApplicationServiceServer. Methods that
+// are not modelled answer Unimplemented through the embedded struct.
+type appService struct {
+	applicationpkg.UnimplementedApplicationServiceServer
+	s *Server
+}
+
+var _ applicationpkg.ApplicationServiceServer = (*appService)(nil)
+
+// splitName accepts "name" and "namespace/name" like argo.ParseFromQualifiedName.
+func splitName(name, appNs string) (string, string) {
+	if i := strings.Index(name, "/"); i >= 0 {
+		return name[i+1:], name[:i]
+	}
+	return name, appNs
+}
+
+// getAppLocked mirrors getAppEnforceRBAC for an admin caller: without a
+// project, a missing app is PermissionDenied (Argo CD hides existence);
+// with a project it is NotFound, as is an app in another project.
+func (s *Server) getAppLocked(project, appNs, name string) (*simApp, error) {
+	name, appNs = splitName(name, appNs)
+	sa, ok := s.apps[name]
+	if !ok || (appNs != "" && appNs != argocdNamespace) {
+		if project != "" {
+			return nil, appNotFound(name)
+		}
+		return nil, errPermissionDenied
+	}
+	proj := sa.app.Spec.GetProject()
+	if project != "" && proj != project {
+		return nil, appNotFound(name)
+	}
+	if _, ok := s.projects[proj]; !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "app is not allowed in project %q, or the project does not exist", proj)
+	}
+	return sa, nil
+}
+
+func projectsOf(q *applicationpkg.ApplicationQuery) []string {
+	if q.Project != nil {
+		return q.Project
+	}
+	return q.Projects
+}
+
+// List returns the apps matching name, projects, selector and repo, sorted by name.
+func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.ApplicationList, error) {
+	selector, err := labels.Parse(q.GetSelector())
+	if err != nil {
+		return nil, fmt.Errorf("error parsing the selector: %w", err)
+	}
+	projects := map[string]bool{}
+	for _, p := range projectsOf(q) {
+		projects[p] = true
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := &v1alpha1.ApplicationList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(s.rv, 10)}, Items: []v1alpha1.Application{}}
+	for _, name := range sortedKeys(s.apps) {
+		app := s.apps[name].app
+		if q.Name != nil && *q.Name != "" && *q.Name != name {
+			continue
+		}
+		if len(projects) > 0 && !projects[app.Spec.GetProject()] {
+			continue
+		}
+		if q.GetRepo() != "" && (app.Spec.Source == nil || app.Spec.Source.RepoURL != q.GetRepo()) {
+			continue
+		}
+		if ns := q.GetAppNamespace(); ns != "" && ns != app.Namespace {
+			continue
+		}
+		if !selector.Matches(labels.Set(app.Labels)) {
+			continue
+		}
+		list.Items = append(list.Items, *app.DeepCopy())
+	}
+	return list, nil
+}
+
+// Get returns one app; with refresh set it also "reconciles" it first.
+func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.Application, error) {
+	project := ""
+	switch projects := projectsOf(q); len(projects) {
+	case 0:
+	case 1:
+		project = projects[0]
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "multiple projects specified - the get endpoint accepts either zero or one project")
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(project, q.GetAppNamespace(), q.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if q.Refresh != nil {
+		sa.reconciled = time.Now().UTC().Truncate(time.Second)
+		s.touchLocked(sa)
+	}
+	return sa.app.DeepCopy(), nil
+}
+
+// Watch streams ADDED events for the current apps (always when a name is
+// given), then every change, like argocd-server's Watch.
+func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg.ApplicationService_WatchServer) error {
+	s := a.s
+	appName, appNs := splitName(q.GetName(), q.GetAppNamespace())
+	projects := map[string]bool{}
+	for _, p := range projectsOf(q) {
+		projects[p] = true
+	}
+	selector, err := labels.Parse(q.GetSelector())
+	if err != nil {
+		return fmt.Errorf("error parsing labels with selectors: %w", err)
+	}
+	minVersion := 0
+	if q.GetResourceVersion() != "" {
+		if minVersion, err = strconv.Atoi(q.GetResourceVersion()); err != nil {
+			minVersion = 0
+		}
+	}
+	permitted := func(app *v1alpha1.Application) bool {
+		if len(projects) > 0 && !projects[app.Spec.GetProject()] {
+			return false
+		}
+		if v, err := strconv.Atoi(app.ResourceVersion); err == nil && v < minVersion {
+			return false
+		}
+		if appNs != "" && appNs != app.Namespace {
+			return false
+		}
+		return (appName == "" || app.Name == appName) && selector.Matches(labels.Set(app.Labels))
+	}
+
+	// Subscribe before the snapshot so no change is missed in between.
+	sub := s.subscribe()
+	defer s.unsubscribe(sub)
+	var initial []v1alpha1.Application
+	if q.GetResourceVersion() == "" || q.GetName() != "" {
+		s.mu.Lock()
+		for _, name := range sortedKeys(s.apps) {
+			initial = append(initial, *s.apps[name].app.DeepCopy())
+		}
+		s.mu.Unlock()
+	}
+	for i := range initial {
+		if permitted(&initial[i]) {
+			if err := ws.Send(&v1alpha1.ApplicationWatchEvent{Type: watch.Added, Application: initial[i]}); err != nil {
+				return err
+			}
+		}
+	}
+	for {
+		select {
+		case ev := <-sub.ch:
+			if permitted(&ev.Application) {
+				if err := ws.Send(ev); err != nil {
+					return err
+				}
+			}
+		case <-ws.Context().Done():
+			return nil
+		case <-s.closing:
+			return nil
+		}
+	}
+}
+
+// Sync starts a sync operation; it returns once the operation is recorded.
+func (a *appService) Sync(_ context.Context, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	app := sa.app
+	automated := app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil
+	if req.Manifests != nil && automated && !req.GetDryRun() {
+		return nil, status.Error(codes.FailedPrecondition, "cannot use local sync when Automatic Sync Policy is enabled unless for dry run")
+	}
+	if req.Manifests != nil {
+		return nil, status.Error(codes.Unimplemented, "local sync (--local) is not simulated by the argocd simulator")
+	}
+	if app.Spec.HasMultipleSources() {
+		return nil, status.Error(codes.Unimplemented, "multi-source apps are not simulated by the argocd simulator")
+	}
+	src := app.Spec.GetSource()
+	if automated && !req.GetDryRun() && req.GetRevision() != "" && req.GetRevision() != firstNonEmpty(src.TargetRevision, "HEAD") {
+		return nil, status.Errorf(codes.FailedPrecondition, "Cannot sync to %s: auto-sync currently set to %s", req.GetRevision(), src.TargetRevision)
+	}
+	var target *commit
+	if req.GetRevision() != "" {
+		target, err = sa.repo.resolve(req.GetRevision())
+	} else {
+		target, err = sa.targetCommit()
+	}
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if app.Operation != nil {
+		return nil, errAnotherOperation
+	}
+
+	var retry *v1alpha1.RetryStrategy
+	var syncOptions v1alpha1.SyncOptions
+	if app.Spec.SyncPolicy != nil {
+		syncOptions = app.Spec.SyncPolicy.SyncOptions
+		retry = app.Spec.SyncPolicy.Retry
+	}
+	if req.RetryStrategy != nil {
+		retry = req.RetryStrategy
+	}
+	if req.SyncOptions != nil {
+		syncOptions = req.SyncOptions.Items
+	}
+	resources := []v1alpha1.SyncOperationResource{}
+	for _, r := range req.GetResources() {
+		if r != nil {
+			resources = append(resources, *r)
+		}
+	}
+	op := v1alpha1.Operation{
+		Sync: &v1alpha1.SyncOperation{
+			Revision:     target.sha,
+			Prune:        req.GetPrune(),
+			DryRun:       req.GetDryRun(),
+			SyncOptions:  syncOptions,
+			SyncStrategy: req.Strategy,
+			Resources:    resources,
+		},
+		InitiatedBy: v1alpha1.OperationInitiator{Username: simUser},
+		Info:        req.Infos,
+	}
+	if retry != nil {
+		op.Retry = *retry
+	}
+	s.startOperationLocked(sa, op, target, src, len(resources) > 0)
+	return app.DeepCopy(), nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Rollback redeploys the revision of a history entry (refused under auto-sync).
+func (a *appService) Rollback(_ context.Context, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	app := sa.app
+	if app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil {
+		return nil, errRollbackAutoSync
+	}
+	var info *v1alpha1.RevisionHistory
+	for i := range app.Status.History {
+		if app.Status.History[i].ID == req.GetId() {
+			info = app.Status.History[i].DeepCopy()
+			break
+		}
+	}
+	if info == nil {
+		return nil, status.Errorf(codes.InvalidArgument, "application %s does not have deployment with id %v", app.QualifiedName(), req.GetId())
+	}
+	if info.Source.IsZero() && info.Sources.IsZero() {
+		return nil, status.Errorf(codes.FailedPrecondition, "cannot rollback to revision deployed with Argo CD v0.11 or lower. sync to revision instead.")
+	}
+	target, err := sa.repo.resolve(info.Revision)
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if app.Operation != nil {
+		return nil, errAnotherOperation
+	}
+	var syncOptions v1alpha1.SyncOptions
+	if app.Spec.SyncPolicy != nil {
+		syncOptions = app.Spec.SyncPolicy.SyncOptions
+	}
+	op := v1alpha1.Operation{
+		Sync: &v1alpha1.SyncOperation{
+			Revision:     info.Revision,
+			DryRun:       req.GetDryRun(),
+			Prune:        req.GetPrune(),
+			SyncOptions:  syncOptions,
+			SyncStrategy: &v1alpha1.SyncStrategy{Apply: &v1alpha1.SyncStrategyApply{}},
+			Source:       info.Source.DeepCopy(),
+		},
+		InitiatedBy: v1alpha1.OperationInitiator{Username: simUser},
+	}
+	s.startOperationLocked(sa, op, target, info.Source, false)
+	return app.DeepCopy(), nil
+}
+
+// TerminateOperation stops the running operation (it ends Failed).
+func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.OperationTerminateRequest) (*applicationpkg.OperationTerminateResponse, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if sa.app.Operation == nil || sa.app.Status.OperationState == nil {
+		return nil, errNoOperationRunning
+	}
+	s.terminateLocked(sa)
+	return &applicationpkg.OperationTerminateResponse{}, nil
+}
+
+// Patch applies a JSON patch ("json" or "") or a JSON merge patch ("merge")
+// to the whole Application and stores its spec, labels, annotations and finalizers.
+func (a *appService) Patch(_ context.Context, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
+	if err != nil {
+		return nil, err
+	}
+	jsonApp, err := json.Marshal(sa.app)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling application: %w", err)
+	}
+	var patched []byte
+	switch q.GetPatchType() {
+	case "json", "":
+		patch, err := jsonpatch.DecodePatch([]byte(q.GetPatch()))
+		if err != nil {
+			return nil, fmt.Errorf("error decoding json patch: %w", err)
+		}
+		if patched, err = patch.Apply(jsonApp); err != nil {
+			return nil, fmt.Errorf("error applying patch: %w", err)
+		}
+	case "merge":
+		if patched, err = jsonpatch.MergePatch(jsonApp, []byte(q.GetPatch())); err != nil {
+			return nil, fmt.Errorf("error calculating merge patch: %w", err)
+		}
+	default:
+		return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("Patch type '%s' is not supported", q.GetPatchType()))
+	}
+	newApp := &v1alpha1.Application{}
+	if err := json.Unmarshal(patched, newApp); err != nil {
+		return nil, fmt.Errorf("error unmarshaling patched app: %w", err)
+	}
+	if err := s.updateAppLocked(sa, newApp, false); err != nil {
+		return nil, fmt.Errorf("error updating application: %w", err)
+	}
+	return sa.app.DeepCopy(), nil
+}
+
+// UpdateSpec replaces the spec (argocd app set uses it).
+func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.ApplicationUpdateSpecRequest) (*v1alpha1.ApplicationSpec, error) {
+	if q.GetSpec() == nil {
+		return nil, errors.New("error updating application spec: spec is nil in request")
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
+	if err != nil {
+		return nil, err
+	}
+	newApp := sa.app.DeepCopy()
+	newApp.Spec = *q.GetSpec().DeepCopy()
+	if err := s.updateAppLocked(sa, newApp, false); err != nil {
+		return nil, fmt.Errorf("error validating and updating app: %w", err)
+	}
+	return sa.app.Spec.DeepCopy(), nil
+}
+
+// Update replaces spec, labels, annotations and finalizers with the given
+// ones (a PUT drops whatever the caller left out, as in Argo CD).
+func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpdateRequest) (*v1alpha1.Application, error) {
+	if q.GetApplication() == nil {
+		return nil, errors.New("error updating application: application is nil in request")
+	}
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
+		return nil, fmt.Errorf("error updating application: %w", err)
+	}
+	return sa.app.DeepCopy(), nil
+}
+
+// updateAppLocked mirrors validateAndNormalizeApp + updateApp.
+func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge bool) error {
+	if newApp.Name == "" {
+		return errors.New("resource name may not be empty")
+	}
+	if newApp.Name != sa.app.Name {
+		return status.Errorf(codes.InvalidArgument, "application name cannot be changed (%s -> %s)", sa.app.Name, newApp.Name)
+	}
+	spec := newApp.Spec.DeepCopy()
+	if spec.Project == "" {
+		spec.Project = "default"
+	}
+	if spec.SyncPolicy.IsZero() {
+		spec.SyncPolicy = nil
+	}
+	if spec.Source != nil && spec.Source.Helm != nil && spec.Source.Helm.IsZero() {
+		spec.Source.Helm = nil
+	}
+	if _, ok := s.projects[spec.Project]; !ok {
+		return status.Errorf(codes.InvalidArgument, "application spec for %s is invalid: InvalidSpecError: Application referencing project %s which does not exist", sa.app.Name, spec.Project)
+	}
+	if spec.Destination.Server == "" && spec.Destination.Name == "" {
+		return status.Errorf(codes.InvalidArgument, "application destination spec for %s is invalid: application destination can't have both name and server defined", sa.app.Name)
+	}
+	if spec.HasMultipleSources() || spec.Source == nil {
+		return status.Errorf(codes.InvalidArgument, "application spec for %s is invalid: multi-source apps are not simulated", sa.app.Name)
+	}
+	if !reflect.DeepEqual(*spec, sa.app.Spec) {
+		sa.app.Generation++
+	}
+	sa.app.Spec = *spec
+	if merge {
+		for k, v := range newApp.Labels {
+			sa.app.Labels[k] = v
+		}
+		for k, v := range newApp.Annotations {
+			sa.app.Annotations[k] = v
+		}
+	} else {
+		sa.app.Labels = copyMap(newApp.Labels)
+		sa.app.Annotations = copyMap(newApp.Annotations)
+	}
+	sa.app.Finalizers = append([]string(nil), newApp.Finalizers...)
+	s.touchLocked(sa)
+	s.maybeAutoSyncLocked(sa)
+	return nil
+}
+
+// ResourceTree returns Deployment -> ReplicaSet -> Pods and the Service.
+func (a *appService) ResourceTree(_ context.Context, q *applicationpkg.ResourcesQuery) (*v1alpha1.ApplicationTree, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetApplicationName())
+	if err != nil {
+		return nil, err
+	}
+	return sa.tree(), nil
+}
+
+// ManagedResources returns live and target manifests of managed resources.
+func (a *appService) ManagedResources(_ context.Context, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetApplicationName())
+	if err != nil {
+		return nil, err
+	}
+	target, err := sa.targetCommit()
+	if err != nil {
+		target = sa.live
+	}
+	liveDep, liveSvc := sa.manifests(sa.live)
+	targetDep, targetSvc := sa.manifests(target)
+	res := &applicationpkg.ManagedResourcesResponse{}
+	for _, n := range sa.managedNodes() {
+		live, tgt := liveSvc, targetSvc
+		if n.Kind == "Deployment" {
+			live, tgt = liveDep, targetDep
+		}
+		if (q.GetName() != "" && q.GetName() != n.Name) || (q.GetKind() != "" && q.GetKind() != n.Kind) ||
+			(q.GetGroup() != "" && q.GetGroup() != n.Group) || (q.GetNamespace() != "" && q.GetNamespace() != n.Namespace) {
+			continue
+		}
+		res.Items = append(res.Items, &v1alpha1.ResourceDiff{
+			Group: n.Group, Kind: n.Kind, Namespace: n.Namespace, Name: n.Name,
+			TargetState: tgt, LiveState: live, NormalizedLiveState: live, PredictedLiveState: tgt,
+			ResourceVersion: n.ResourceVersion, Modified: live != tgt,
+		})
+	}
+	return res, nil
+}
+
+// RevisionMetadata returns author, date and message of a commit.
+func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.RevisionMetadataQuery) (*v1alpha1.RevisionMetadata, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
+	if err != nil {
+		return nil, err
+	}
+	c, err := sa.repo.resolve(q.GetRevision())
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	return &v1alpha1.RevisionMetadata{Author: c.author, Date: metav1.NewTime(c.date), Message: c.message}, nil
+}
+
+// GetApplicationSyncWindows reports that no sync windows apply.
+func (a *appService) GetApplicationSyncWindows(_ context.Context, q *applicationpkg.ApplicationSyncWindowsQuery) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName()); err != nil {
+		return nil, err
+	}
+	return &applicationpkg.ApplicationSyncWindowsResponse{CanSync: ptr.To(true)}, nil
+}
+
+// maxPodLogsToRender is Argo CD's default server.maxPodLogsToRender.
+const maxPodLogsToRender = 10
+
+// PodLogs streams pod logs like argocd-server: per-pod tail, merged by
+// timestamp, then a final entry with last=true unless following.
+func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws applicationpkg.ApplicationService_PodLogsServer) error {
+	s := a.s
+	if q.PodName != nil {
+		q.Kind = ptr.To("Pod")
+		q.ResourceName = q.PodName
+	}
+	var untilTime *time.Time
+	if q.GetUntilTime() != "" {
+		t, err := time.Parse(time.RFC3339Nano, q.GetUntilTime())
+		if err != nil {
+			return fmt.Errorf("invalid untilTime parameter value: %w", err)
+		}
+		untilTime = &t
+	}
+	literal, inverse := "", false
+	if q.GetFilter() != "" {
+		literal = q.GetFilter()
+		if literal[0] == '!' {
+			literal, inverse = literal[1:], true
+		}
+	}
+
+	s.mu.Lock()
+	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	tree := sa.tree()
+	selected := selectPods(tree.Nodes, q)
+	var pods []pod
+	for _, p := range sa.pods() {
+		if selected[p.name] {
+			pods = append(pods, p)
+		}
+	}
+	var lines []logLine
+	for _, p := range pods {
+		if c := q.GetContainer(); c != "" && c != sa.app.Name {
+			lines = append(lines, logLine{pod: "", ts: time.Now(), content: fmt.Sprintf("container %s is not valid for pod %s", c, p.name)})
+			continue
+		}
+		pl := sa.podLogs(p)
+		if since := q.GetSinceSeconds(); since > 0 {
+			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(time.Now().Add(-time.Duration(since) * time.Second)) })
+		}
+		if st := q.GetSinceTime(); st != nil {
+			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(st.Time) })
+		}
+		if n := q.GetTailLines(); n > 0 && int64(len(pl)) > n {
+			pl = pl[int64(len(pl))-n:]
+		}
+		lines = append(lines, pl...)
+	}
+	s.mu.Unlock()
+
+	if len(pods) == 0 {
+		return nil
+	}
+	if len(pods) > maxPodLogsToRender {
+		return status.Error(codes.InvalidArgument, "max pods to view logs are reached. Please provide more granular query")
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ts.Before(lines[j].ts) })
+
+	send := func(l logLine, last bool) error {
+		ts := metav1.NewTime(l.ts)
+		return ws.Send(&applicationpkg.LogEntry{
+			Content:      ptr.To(l.content),
+			PodName:      ptr.To(l.pod),
+			TimeStampStr: ptr.To(l.ts.Format(time.RFC3339Nano)),
+			TimeStamp:    &ts,
+			Last:         ptr.To(last),
+		})
+	}
+	keep := func(l logLine) bool {
+		if q.Filter == nil {
+			return true
+		}
+		return strings.Contains(l.content, literal) != inverse
+	}
+	for _, l := range lines {
+		if !keep(l) {
+			continue
+		}
+		if untilTime != nil && l.ts.After(*untilTime) {
+			return send(l, true)
+		}
+		if err := send(l, false); err != nil {
+			return err
+		}
+	}
+	if q.GetFollow() {
+		return a.followLogs(ws, sa, pods, keep, send)
+	}
+	return send(logLine{ts: time.Now()}, true)
+}
+
+// followLogs emits a new line per pod every second until the client leaves.
+func (a *appService) followLogs(ws applicationpkg.ApplicationService_PodLogsServer, sa *simApp, pods []pod, keep func(logLine) bool, send func(logLine, bool) error) error {
+	s := a.s
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ws.Context().Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case t := <-tick.C:
+			s.mu.Lock()
+			var batch []logLine
+			for _, p := range pods {
+				batch = append(batch, sa.followLine(p, i, t.UTC()))
+			}
+			s.mu.Unlock()
+			for _, l := range batch {
+				if keep(l) {
+					if err := send(l, false); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+}
+
+func slicesFilter(in []logLine, keep func(logLine) bool) []logLine {
+	out := in[:0:0]
+	for _, l := range in {
+		if keep(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// selectPods mirrors getSelectedPods: pods matching the query themselves or
+// through any parent (e.g. kind=Deployment selects all its pods).
+func selectPods(nodes []v1alpha1.ResourceNode, q *applicationpkg.ApplicationPodLogsQuery) map[string]bool {
+	memo := map[string]bool{}
+	var matches func(n *v1alpha1.ResourceNode) bool
+	matches = func(n *v1alpha1.ResourceNode) bool {
+		if v, ok := memo[n.UID]; ok {
+			return v
+		}
+		memo[n.UID] = false // guards against cycles
+		if (q.GetResourceName() == "" || n.Name == q.GetResourceName()) &&
+			(q.GetKind() == "" || n.Kind == q.GetKind()) &&
+			(q.GetGroup() == "" || n.Group == q.GetGroup()) &&
+			(q.GetNamespace() == "" || n.Namespace == q.GetNamespace()) {
+			memo[n.UID] = true
+			return true
+		}
+		for _, ref := range n.ParentRefs {
+			for i := range nodes {
+				p := &nodes[i]
+				if p.Namespace == ref.Namespace && p.Name == ref.Name && p.Group == ref.Group && p.Kind == ref.Kind && matches(p) {
+					memo[n.UID] = true
+					return true
+				}
+			}
+		}
+		return false
+	}
+	out := map[string]bool{}
+	for i := range nodes {
+		n := &nodes[i]
+		if n.Kind == "Pod" && n.Group == "" && n.UID != "" && matches(n) {
+			out[n.Name] = true
+		}
+	}
+	return out
+}

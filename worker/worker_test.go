@@ -1,0 +1,92 @@
+package worker_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/argocdsim"
+	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/testenv"
+	"github.com/deploybot/deploybot/worker"
+)
+
+// TestWorkerRunsListAppsAgainstSimulator drives the registered workflow on a
+// real Temporal dev server, with the Argo CD activities talking gRPC to the
+// simulator.
+func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
+	srv := testenv.StartTemporal(t)
+	addr, sim := simtest.Start(t, argocdsim.Options{})
+	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer argo.Close()
+	tc, err := client.Dial(client.Options{HostPort: srv.Address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: "worker-test", Deps: worker.Deps{ArgoCD: argo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(ctx, w, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer rcancel()
+	run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{TaskQueue: "worker-test"},
+		contract.WorkflowListApps, contract.ListAppsInput{RequestedBy: "U0ALICE", Projects: []string{"payments"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res contract.ListAppsResult
+	if err := run.Get(rctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range res.Apps {
+		names = append(names, a.Name)
+	}
+	if got := strings.Join(names, ","); got != "checkout,ledger,payments" {
+		t.Errorf("payments project apps = %s, want checkout,ledger,payments", got)
+	}
+	for _, a := range res.Apps {
+		if a.Name == "payments" && !a.AutoSync {
+			t.Error("payments should show auto-sync on")
+		}
+	}
+	if n := sim.Calls("List", ""); n != 1 {
+		t.Errorf("simulator saw %d List calls, want exactly 1", n)
+	}
+}
+
+func TestNewRefusesMissingPieces(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for name, opts := range map[string]worker.Options{
+		"no temporal":   {TaskQueue: "q", Deps: worker.Deps{ArgoCD: &argocd.Client{}}},
+		"no task queue": {Temporal: c, Deps: worker.Deps{ArgoCD: &argocd.Client{}}},
+		"no argo cd":    {Temporal: c, TaskQueue: "q"},
+	} {
+		if _, err := worker.New(opts); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+}
