@@ -9,19 +9,35 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	"github.com/argoproj/gitops-engine/pkg/health"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
 
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
 )
 
-// ArgoCDClient is what the Argo CD activities need from internal/argocd.
+// ArgoCDClient is what the Argo CD activities need from internal/argocd;
+// *argocd.Client implements it.
 type ArgoCDClient interface {
 	ListApps(ctx context.Context) ([]v1alpha1.Application, error)
+	GetApp(ctx context.Context, name string) (*v1alpha1.Application, error)
+	Sync(ctx context.Context, name string, opts argocd.SyncOptions) (*v1alpha1.Application, error)
+	Rollback(ctx context.Context, name string, historyID int64) (*v1alpha1.Application, error)
+	DisableAutoSync(ctx context.Context, name string) (*v1alpha1.SyncPolicyAutomated, error)
+	ResourceTree(ctx context.Context, name string) (*v1alpha1.ApplicationTree, error)
+	HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error)
 }
+
+var _ ArgoCDClient = (*argocd.Client)(nil)
 
 // ArgoCD groups the activities that talk to Argo CD.
 type ArgoCD struct {
@@ -62,33 +78,305 @@ func (a *ArgoCD) ListApps(ctx context.Context, in ListAppsInput) (ListAppsResult
 }
 
 func summarize(app *v1alpha1.Application) contract.AppSummary {
-	s := contract.AppSummary{
-		Name:       app.Name,
-		Project:    app.Spec.Project,
-		SyncStatus: string(app.Status.Sync.Status),
-		Health:     string(app.Status.Health.Status),
-		Images:     append([]string(nil), app.Status.Summary.Images...),
-		Revision:   app.Status.Sync.Revision,
-		AutoSync:   app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil,
+	return contract.AppSummary{
+		Name:           app.Name,
+		Project:        app.Spec.Project,
+		SyncStatus:     string(app.Status.Sync.Status),
+		Health:         string(app.Status.Health.Status),
+		Images:         append([]string(nil), app.Status.Summary.Images...),
+		Revision:       app.Status.Sync.Revision,
+		AutoSync:       app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil,
+		TargetRevision: specTargetRevision(app),
 	}
-	if src := app.Spec.GetSource(); src.RepoURL != "" {
-		s.TargetRevision = src.TargetRevision
+}
+
+// specTargetRevision is what a sync deploys: the spec source's
+// targetRevision, with Argo CD's meaning of "" (HEAD).
+func specTargetRevision(app *v1alpha1.Application) string {
+	if src := app.Spec.GetSource(); src.RepoURL != "" && src.TargetRevision != "" {
+		return src.TargetRevision
 	}
-	if s.TargetRevision == "" {
-		s.TargetRevision = "HEAD" // Argo CD's meaning of an empty targetRevision
+	return "HEAD"
+}
+
+// syncRevision is status.sync.revision, or the per-source revisions of a
+// multi-source app.
+func syncRevision(app *v1alpha1.Application) string {
+	if r := app.Status.Sync.Revision; r != "" {
+		return r
 	}
-	return s
+	return strings.Join(app.Status.Sync.Revisions, ",")
+}
+
+func autoSyncPolicy(app *v1alpha1.Application) *contract.AutoSyncPolicy {
+	if app.Spec.SyncPolicy == nil {
+		return nil
+	}
+	return toPolicy(app.Spec.SyncPolicy.Automated)
+}
+
+func toPolicy(p *v1alpha1.SyncPolicyAutomated) *contract.AutoSyncPolicy {
+	if p == nil {
+		return nil
+	}
+	return &contract.AutoSyncPolicy{Prune: p.Prune, SelfHeal: p.SelfHeal, AllowEmpty: p.AllowEmpty}
+}
+
+// PrepareDeploy reads what the approval request shows: the app's current
+// state and where the sync or rollback would take it. For a rollback it
+// checks the history id (an unknown one fails non-retryably with type
+// ArgoCDUnknownHistoryID, as Argo CD itself would) and looks up the target's
+// Helm parameters; a failed lookup only sets ParamsNote, because the request
+// is still worth deciding without them.
+func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (PrepareDeployResult, error) {
+	app, err := a.Client.GetApp(ctx, in.App)
+	if err != nil {
+		return PrepareDeployResult{}, asActivityError(err)
+	}
+	res := PrepareDeployResult{
+		Project:         app.Spec.Project,
+		CurrentRevision: syncRevision(app),
+		SyncStatus:      string(app.Status.Sync.Status),
+		Health:          string(app.Status.Health.Status),
+		AutoSync:        autoSyncPolicy(app),
+	}
+	switch in.Action {
+	case contract.ActionSync:
+		res.TargetRevision = specTargetRevision(app)
+		return res, nil
+	case contract.ActionRollback:
+	default:
+		return PrepareDeployResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("prepare deploy %s: unknown action %q: use sync or rollback", in.App, in.Action),
+			string(argocd.KindInvalidArgument), nil)
+	}
+
+	h := historyEntry(app, in.HistoryID)
+	if h == nil {
+		// The same error (and message) Argo CD's Rollback would give, before
+		// anyone is asked to approve a rollback that cannot happen.
+		return PrepareDeployResult{}, asActivityError(&argocd.Error{
+			Kind: argocd.KindUnknownHistoryID, Op: "rollback", App: in.App, Code: codes.InvalidArgument,
+			Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
+		})
+	}
+	res.TargetRevision = h.Revision
+	if res.TargetRevision == "" {
+		res.TargetRevision = strings.Join(h.Revisions, ",")
+	}
+	res.TargetDeployedAt = h.DeployedAt.Time
+
+	params, err := a.Client.HelmParameters(ctx, app, in.HistoryID)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Cancelled or timed out: the activity is over, not just the lookup.
+		return PrepareDeployResult{}, asActivityError(err)
+	case err != nil:
+		activity.GetLogger(ctx).Warn("Helm parameters of the rollback target unavailable", "app", in.App, "historyID", in.HistoryID, "error", err)
+		res.ParamsNote = "Helm parameters unavailable: " + err.Error()
+	default:
+		res.Params = selectParams(params, in.ParamNames)
+	}
+	return res, nil
+}
+
+func historyEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory {
+	for i := range app.Status.History {
+		if app.Status.History[i].ID == id {
+			return &app.Status.History[i]
+		}
+	}
+	return nil
+}
+
+// selectParams sorts the parameters by name, keeping only names if any are given.
+func selectParams(params map[string]string, names []string) []slackui.Param {
+	out := make([]slackui.Param, 0, len(params))
+	if len(names) == 0 {
+		for k, v := range params {
+			out = append(out, slackui.Param{Name: k, Value: v})
+		}
+	} else {
+		for _, k := range names {
+			if v, ok := params[k]; ok {
+				out = append(out, slackui.Param{Name: k, Value: v})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// maxUnhealthy bounds AppStateResult.Unhealthy: the result is recorded in
+// workflow history on every poll, and a broken app can have hundreds of pods.
+const maxUnhealthy = 20
+
+// GetAppState takes one look at the app's operation, sync and health. When
+// the app is not Healthy it lists the resources that are not, from the
+// resource tree (which includes ReplicaSets and Pods, where the useful
+// messages are) merged with status.resources; a failed tree lookup falls
+// back to status.resources and never fails the activity.
+func (a *ArgoCD) GetAppState(ctx context.Context, in AppStateInput) (AppStateResult, error) {
+	app, err := a.Client.GetApp(ctx, in.App)
+	if err != nil {
+		return AppStateResult{}, asActivityError(err)
+	}
+	res := AppStateResult{
+		OperationPending: app.Operation != nil,
+		SyncStatus:       string(app.Status.Sync.Status),
+		Revision:         syncRevision(app),
+		Health:           string(app.Status.Health.Status),
+		HealthMessage:    app.Status.Health.Message,
+		AutoSync:         autoSyncPolicy(app),
+	}
+	if st := app.Status.OperationState; st != nil {
+		res.OperationStartedAt = st.StartedAt.Time
+		if st.FinishedAt != nil {
+			res.OperationFinishedAt = st.FinishedAt.Time
+		}
+		res.Phase = string(st.Phase)
+		res.OperationMessage = st.Message
+	}
+	if app.Status.ReconciledAt != nil {
+		res.ReconciledAt = app.Status.ReconciledAt.Time
+	}
+	if app.Status.Health.Status == health.HealthStatusHealthy {
+		return res, nil
+	}
+	tree, err := a.Client.ResourceTree(ctx, in.App)
+	if err != nil {
+		if ctx.Err() != nil {
+			return AppStateResult{}, asActivityError(err)
+		}
+		activity.GetLogger(ctx).Warn("resource tree unavailable; listing unhealthy resources from status.resources", "app", in.App, "error", err)
+		tree = nil
+	}
+	res.Unhealthy, res.UnhealthyOmitted = unhealthyResources(app, tree, maxUnhealthy)
+	return res, nil
+}
+
+// unhealthyResources lists the resources whose health is known and not
+// Healthy: the managed ones (status.resources) first, then tree-only ones
+// (ReplicaSets, Pods), each once, at most limit of them; omitted counts the rest.
+func unhealthyResources(app *v1alpha1.Application, tree *v1alpha1.ApplicationTree, limit int) (out []contract.Resource, omitted int) {
+	type key struct{ group, kind, ns, name string }
+	index := map[key]int{}
+	var all []contract.Resource
+	add := func(k key, h *v1alpha1.HealthStatus) {
+		if h == nil || h.Status == "" || h.Status == health.HealthStatusHealthy {
+			return
+		}
+		if i, ok := index[k]; ok {
+			// Argo CD may not persist health messages in status.resources;
+			// the tree has them.
+			if all[i].Message == "" {
+				all[i].Message = h.Message
+			}
+			return
+		}
+		index[k] = len(all)
+		all = append(all, contract.Resource{Kind: k.kind, Name: k.name, Health: string(h.Status), Message: h.Message})
+	}
+	for i := range app.Status.Resources {
+		r := &app.Status.Resources[i]
+		add(key{r.Group, r.Kind, r.Namespace, r.Name}, r.Health)
+	}
+	if tree != nil {
+		for i := range tree.Nodes {
+			n := &tree.Nodes[i]
+			add(key{n.Group, n.Kind, n.Namespace, n.Name}, n.Health)
+		}
+	}
+	if len(all) > limit {
+		return all[:limit], len(all) - limit
+	}
+	return all, 0
+}
+
+// StartOperation starts the sync (to the app's target revision) or the
+// rollback (to HistoryID). A successful return only means Argo CD accepted
+// the operation; follow it with GetAppState.
+//
+// It is safe to retry: a retried attempt first looks at the app and, if an
+// earlier attempt's call reached Argo CD (see operationStarted), returns
+// AlreadyStarted instead of starting a second operation.
+func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (StartOperationResult, error) {
+	retry := activity.GetInfo(ctx).Attempt > 1
+	if retry {
+		app, err := a.Client.GetApp(ctx, in.App)
+		if err != nil {
+			return StartOperationResult{}, asActivityError(err)
+		}
+		if operationStarted(app, in.BaselineStartedAt) {
+			activity.GetLogger(ctx).Info("operation already started by an earlier attempt; not starting it again", "app", in.App, "action", in.Action)
+			return StartOperationResult{AlreadyStarted: true}, nil
+		}
+	}
+	var err error
+	switch in.Action {
+	case contract.ActionSync:
+		_, err = a.Client.Sync(ctx, in.App, argocd.SyncOptions{})
+	case contract.ActionRollback:
+		_, err = a.Client.Rollback(ctx, in.App, in.HistoryID)
+	default:
+		return StartOperationResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("start operation %s: unknown action %q: use sync or rollback", in.App, in.Action),
+			string(argocd.KindInvalidArgument), nil)
+	}
+	if retry && errors.Is(err, argocd.ErrOperationInProgress) {
+		// The app had no operation when this attempt looked, so the one
+		// Argo CD now reports is almost surely the earlier attempt's request,
+		// which was still in flight.
+		activity.GetLogger(ctx).Warn("operation appeared after this retry looked; assuming the earlier attempt started it", "app", in.App, "action", in.Action)
+		return StartOperationResult{AlreadyStarted: true}, nil
+	}
+	if err != nil {
+		return StartOperationResult{}, asActivityError(err)
+	}
+	return StartOperationResult{}, nil
+}
+
+// operationStarted reports whether an operation was requested after the
+// baseline was taken: one is pending or running (app.operation is set from
+// the Sync/Rollback call until the operation ends), or the last one started
+// after baseline. Argo CD stores startedAt with second precision, so an
+// operation that started and ended within the baseline's second is missed;
+// real operations cannot, because they would overlap the baseline's.
+func operationStarted(app *v1alpha1.Application, baseline time.Time) bool {
+	if app.Operation != nil {
+		return true
+	}
+	st := app.Status.OperationState
+	return st != nil && st.StartedAt.After(baseline)
+}
+
+// DisableAutoSync turns auto-sync off with a merge patch that keeps retry
+// and syncOptions, and returns the policy it removed (nil if auto-sync was
+// already off), so the run can record it for `autosync APP on`.
+func (a *ArgoCD) DisableAutoSync(ctx context.Context, in DisableAutoSyncInput) (DisableAutoSyncResult, error) {
+	removed, err := a.Client.DisableAutoSync(ctx, in.App)
+	if err != nil {
+		return DisableAutoSyncResult{}, asActivityError(err)
+	}
+	if removed == nil && activity.GetInfo(ctx).Attempt > 1 {
+		// Probably an earlier attempt removed it and lost the answer.
+		activity.GetLogger(ctx).Warn("auto-sync already off on a retried attempt: an earlier attempt may have removed it; "+
+			"the removed policy is unknown here (use the one PrepareDeploy saw)", "app", in.App)
+	}
+	return DisableAutoSyncResult{Removed: toPolicy(removed)}, nil
 }
 
 // asActivityError wraps an Argo CD error so Temporal retries only what can
-// succeed later and the workflow sees the error kind as the error type.
+// succeed later and the workflow sees the error kind as the error type. The
+// message is argocd.Error's: what failed, Argo CD's reason, what to do.
 func asActivityError(err error) error {
 	var ae *argocd.Error
 	if !errors.As(err, &ae) {
 		return err
 	}
-	if ae.Retryable() {
-		return temporal.NewApplicationErrorWithCause(ae.Error(), string(ae.Kind), err)
-	}
-	return temporal.NewNonRetryableApplicationError(ae.Error(), string(ae.Kind), err)
+	return temporal.NewApplicationErrorWithOptions(ae.Error(), string(ae.Kind), temporal.ApplicationErrorOptions{
+		NonRetryable: !ae.Retryable(),
+		// Only the underlying cause: ae's text is already the message.
+		Cause: ae.Unwrap(),
+	})
 }

@@ -23,6 +23,25 @@ type fakeArgo struct {
 
 func (f *fakeArgo) ListApps(context.Context) ([]v1alpha1.Application, error) { return f.apps, f.err }
 
+// The deploy methods are exercised against the simulator (argocd_deploy_test.go);
+// here they only fail with f.err.
+func (f *fakeArgo) GetApp(context.Context, string) (*v1alpha1.Application, error) { return nil, f.err }
+func (f *fakeArgo) Sync(context.Context, string, argocd.SyncOptions) (*v1alpha1.Application, error) {
+	return nil, f.err
+}
+func (f *fakeArgo) Rollback(context.Context, string, int64) (*v1alpha1.Application, error) {
+	return nil, f.err
+}
+func (f *fakeArgo) DisableAutoSync(context.Context, string) (*v1alpha1.SyncPolicyAutomated, error) {
+	return nil, f.err
+}
+func (f *fakeArgo) ResourceTree(context.Context, string) (*v1alpha1.ApplicationTree, error) {
+	return nil, f.err
+}
+func (f *fakeArgo) HelmParameters(context.Context, *v1alpha1.Application, int64) (map[string]string, error) {
+	return nil, f.err
+}
+
 func app(name, project string, automated bool) v1alpha1.Application {
 	a := v1alpha1.Application{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

@@ -52,7 +52,7 @@ func get(t *testing.T, url string) (int, map[string]any, string) {
 
 func TestHealthReadyAndMetricsWithTemporalUp(t *testing.T) {
 	srv := testenv.StartTemporal(t)
-	c, err := client.Dial(client.Options{HostPort: srv.Address})
+	c, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestReadyzReportsTemporalDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c, err := client.NewLazyClient(client.Options{HostPort: addr})
+	c, err := client.NewLazyClient(client.Options{HostPort: addr, Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 // Deps are the clients the activities use.
 type Deps struct {
 	ArgoCD activities.ArgoCDClient
+	Slack  activities.SlackAPI
 }
 
 // Options configures a worker.
@@ -41,16 +42,31 @@ func New(opts Options) (sdkworker.Worker, error) {
 	if opts.Deps.ArgoCD == nil {
 		return nil, errors.New("worker: an Argo CD client is required (ARGOCD_URL, ARGOCD_TOKEN)")
 	}
+	if opts.Deps.Slack == nil {
+		return nil, errors.New("worker: a Slack client is required (SLACK_TOKEN)")
+	}
 	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{})
 	Register(w, opts.Deps)
 	return w, nil
 }
 
-// Register adds every workflow and activity to r under its contract name, so
-// tests (replayers, test environments) register exactly what production does.
+// Register adds every workflow and activity to r.
 func Register(r sdkworker.Registry, deps Deps) {
-	r.RegisterWorkflowWithOptions(workflows.ListAppsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowListApps})
+	RegisterWorkflows(r)
 	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD})
+	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
+}
+
+// WorkflowRegistry is where workflows are registered: a worker or a replayer.
+type WorkflowRegistry interface {
+	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
+}
+
+// RegisterWorkflows registers every workflow under its contract name, so
+// replay tests register exactly what production runs.
+func RegisterWorkflows(r WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(workflows.ListAppsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowListApps})
+	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
 }
 
 // Run starts w and blocks until ctx ends, then stops it gracefully (running

@@ -8,6 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
@@ -27,12 +28,12 @@ func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer argo.Close()
-	tc, err := client.Dial(client.Options{HostPort: srv.Address})
+	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: "worker-test", Deps: worker.Deps{ArgoCD: argo}})
+	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: "worker-test", Deps: worker.Deps{ArgoCD: argo, Slack: activities.NewSlackClient("xoxb-unused", "http://127.0.0.1:1/api/")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,15 +76,17 @@ func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
 }
 
 func TestNewRefusesMissingPieces(t *testing.T) {
-	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	slackClient := activities.NewSlackClient("xoxb-unused", "http://127.0.0.1:1/api/")
 	for name, opts := range map[string]worker.Options{
-		"no temporal":   {TaskQueue: "q", Deps: worker.Deps{ArgoCD: &argocd.Client{}}},
-		"no task queue": {Temporal: c, Deps: worker.Deps{ArgoCD: &argocd.Client{}}},
-		"no argo cd":    {Temporal: c, TaskQueue: "q"},
+		"no temporal":   {TaskQueue: "q", Deps: worker.Deps{ArgoCD: &argocd.Client{}, Slack: slackClient}},
+		"no task queue": {Temporal: c, Deps: worker.Deps{ArgoCD: &argocd.Client{}, Slack: slackClient}},
+		"no argo cd":    {Temporal: c, TaskQueue: "q", Deps: worker.Deps{Slack: slackClient}},
+		"no slack":      {Temporal: c, TaskQueue: "q", Deps: worker.Deps{ArgoCD: &argocd.Client{}}},
 	} {
 		if _, err := worker.New(opts); err == nil {
 			t.Errorf("%s: New succeeded", name)

@@ -183,7 +183,7 @@ func TestDevSmoke(t *testing.T) {
 
 	// End to end through Temporal: the worker runs a read-only workflow
 	// against the simulator.
-	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports.temporal)})
+	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports.temporal), Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestDevSmoke(t *testing.T) {
 
 	// A second start keeps the history of the first.
 	d2 := startDev(t, stateDir, ports)
-	tc2, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports.temporal)})
+	tc2, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports.temporal), Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
@@ -100,7 +101,10 @@ Run 'deploybot config check --for worker' first.`,
 				return err
 			}
 			defer tc.Close()
-			w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Deps: worker.Deps{ArgoCD: argo}, Logger: log})
+			w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log, Deps: worker.Deps{
+				ArgoCD: argo,
+				Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
+			}})
 			if err != nil {
 				return err
 			}

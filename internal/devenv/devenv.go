@@ -18,10 +18,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/slackapi"
 	"github.com/deploybot/deploybot/internal/temporalconn"
 	"github.com/deploybot/deploybot/internal/temporaldev"
 	"github.com/deploybot/deploybot/worker"
@@ -52,7 +54,23 @@ type URLs struct {
 	TemporalUI      string // Temporal web UI
 	TemporalAddress string // Temporal frontend host:port
 	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
+	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
 }
+
+// devSlackToken is the bot token the local Slack stand-in accepts.
+const devSlackToken = "xoxb-deploybot-dev"
+
+// DevUsers are the playground's people: alice may request, bob approves,
+// mallory may do neither.
+var DevUsers = []slackapi.User{
+	{ID: "U0ALICE", Name: "alice", RealName: "Alice (requester)"},
+	{ID: "U0BOB", Name: "bob", RealName: "Bob (approver)"},
+	{ID: "U0MALLORY", Name: "mallory", RealName: "Mallory (not allowed)"},
+	{ID: slackapi.DefaultBotUserID, Name: "deploybot", RealName: "deploybot", IsBot: true},
+}
+
+// DevChannel is the playground's channel.
+var DevChannel = slackapi.Channel{ID: "C0DEPLOYS", Name: "deploys"}
 
 // Run starts the environment and blocks until ctx ends or a component fails;
 // either way everything started is stopped before it returns.
@@ -150,6 +168,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer argo.Close()
 
+	// Slack stand-in: the worker's unchanged slack-go client talks to it.
+	slack := slackapi.New(slackapi.Options{Token: devSlackToken, Users: DevUsers, Channels: []slackapi.Channel{DevChannel}, Logger: log.With("component", "slack-api")})
+	slackURL, err := slack.Start()
+	if err != nil {
+		return fmt.Errorf("start the Slack stand-in: %w", err)
+	}
+	defer slack.Close()
+	cfg.SlackToken, cfg.SlackAPIURL = devSlackToken, slackURL+"/api/"
+
 	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
 		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
 		Logger: log.With("component", "temporal-client"),
@@ -161,7 +188,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	w, err := worker.New(worker.Options{
 		Temporal: tc, TaskQueue: cfg.TemporalTaskQueue,
-		Deps:   worker.Deps{ArgoCD: argo},
+		Deps:   worker.Deps{ArgoCD: argo, Slack: activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL)},
 		Logger: log.With("component", "worker"),
 	})
 	if err != nil {
@@ -177,6 +204,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		TemporalUI:      tsrv.UIURL,
 		TemporalAddress: tsrv.Address,
 		ArgoCDSim:       "http://" + browserAddr(simLis.Addr()),
+		SlackAPI:        cfg.SlackAPIURL,
 	}
 
 	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker")) })
@@ -212,10 +240,11 @@ deploybot dev is running. Ctrl-C stops everything it started.
   Temporal frontend  %s   (namespace %s, task queue %s)
   Argo CD simulator  %s   (gRPC, gRPC-Web and REST on one port; token %s)
                      try: argocd app list --server %s --plaintext --auth-token %s
+  Slack stand-in     %s   (Web API the worker posts to)
   State              .deploybot/ (Temporal history survives restarts)
 
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
-		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken)
+		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.SlackAPI)
 }
 
 // browserAddr turns a listener address into one a browser on this machine can

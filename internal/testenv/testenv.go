@@ -6,11 +6,14 @@ package testenv
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/deploybot/deploybot/internal/temporaldev"
 )
@@ -66,4 +69,10 @@ func StartTemporal(t testing.TB) *temporaldev.Server {
 	}
 	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
 	return srv
+}
+
+// TemporalLogger is a Temporal SDK logger for tests that shows warnings and
+// errors only; the SDK's default logs every activity at debug level.
+func TemporalLogger() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }

@@ -1,0 +1,142 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// PrepareDeployInput is the input of ArgoCD.PrepareDeploy.
+type PrepareDeployInput struct {
+	App       string
+	Action    contract.Action
+	HistoryID int64
+	// ParamNames limits Params to these Helm parameters (e.g.
+	// ROLLBACK_TABLE_FIELDS); empty means all of them, which for a real chart
+	// can be hundreds of flattened values.
+	ParamNames []string
+}
+
+// PrepareDeployResult is what the approval request shows: where the app is
+// and where the action would take it.
+type PrepareDeployResult struct {
+	Project         string
+	CurrentRevision string
+	// TargetRevision is the target revision of a sync (spec) or the history
+	// entry's revision of a rollback.
+	TargetRevision   string
+	TargetDeployedAt time.Time
+	// Params are the rollback target's Helm parameters, sorted by name.
+	Params []slackui.Param
+	// ParamsNote says why Params is empty when a lookup failed ("" otherwise);
+	// a failed lookup never fails the request.
+	ParamsNote string
+	AutoSync   *contract.AutoSyncPolicy
+	SyncStatus string
+	Health     string
+}
+
+// AppStateInput is the input of ArgoCD.GetAppState.
+type AppStateInput struct {
+	App string
+}
+
+// AppStateResult is a snapshot of an app's operation, sync and health.
+type AppStateResult struct {
+	// OperationPending is true while app.operation is set: from the
+	// Sync/Rollback call until the controller ends the operation, i.e. while
+	// it waits to be picked up AND while it runs (Phase Running). Until it is
+	// picked up, status.operationState is nil, so OperationStartedAt and Phase
+	// are zero, not those of the previous operation.
+	OperationPending bool
+	// OperationStartedAt identifies the last operation (zero if none ran).
+	OperationStartedAt time.Time
+	// OperationFinishedAt is when the last operation ended (zero if running or none).
+	OperationFinishedAt time.Time
+	// ReconciledAt is when Argo CD last assessed the app; health read before
+	// the operation finished may be stale.
+	ReconciledAt time.Time
+	// Phase is status.operationState.phase ("" if none).
+	Phase            string
+	OperationMessage string
+	SyncStatus       string
+	Revision         string
+	Health           string
+	HealthMessage    string
+	// Unhealthy lists resources that are not Healthy (filled when Health is not Healthy).
+	// It holds at most 20: managed resources first, then ReplicaSets/Pods.
+	Unhealthy []contract.Resource
+	// UnhealthyOmitted is how many more were not listed.
+	UnhealthyOmitted int
+	AutoSync         *contract.AutoSyncPolicy
+}
+
+// StartOperationInput is the input of ArgoCD.StartOperation.
+type StartOperationInput struct {
+	App       string
+	Action    contract.Action
+	HistoryID int64
+	// BaselineStartedAt is OperationStartedAt seen just before: on a retried
+	// attempt, an operation newer than it means the first attempt reached
+	// Argo CD, so the call is not made again.
+	BaselineStartedAt time.Time
+}
+
+// StartOperationResult is the result of ArgoCD.StartOperation.
+type StartOperationResult struct {
+	// AlreadyStarted is true when a retried attempt found the operation
+	// already started by an earlier attempt.
+	AlreadyStarted bool
+}
+
+// DisableAutoSyncInput is the input of ArgoCD.DisableAutoSync.
+type DisableAutoSyncInput struct {
+	App string
+}
+
+// DisableAutoSyncResult is the result of ArgoCD.DisableAutoSync.
+type DisableAutoSyncResult struct {
+	// Removed is the automated policy that was removed; nil if it was already off.
+	Removed *contract.AutoSyncPolicy
+}
+
+// PostMessageInput is the input of Slack.PostMessage.
+type PostMessageInput struct {
+	Channel string
+	// ThreadTS posts the message as a reply in that thread ("" = top level).
+	ThreadTS string
+	Message  slackui.Message
+	// Key identifies this message within the run (e.g. "<workflowID>/<runID>/request").
+	// It is stored in the message metadata; a retried attempt that finds a
+	// message with the same key returns it instead of posting a duplicate.
+	Key string
+}
+
+// PostMessageResult is the result of Slack.PostMessage.
+type PostMessageResult struct {
+	// TS is the message timestamp (its id in the channel).
+	TS      string
+	Channel string
+}
+
+// UpdateMessageInput is the input of Slack.UpdateMessage.
+type UpdateMessageInput struct {
+	Channel string
+	TS      string
+	Message slackui.Message
+}
+
+// UpdateMessageResult is the result of Slack.UpdateMessage.
+type UpdateMessageResult struct{}
+
+// PostEphemeralInput is the input of Slack.PostEphemeral.
+type PostEphemeralInput struct {
+	Channel  string
+	User     string
+	ThreadTS string
+	Text     string
+}
+
+// PostEphemeralResult is the result of Slack.PostEphemeral.
+type PostEphemeralResult struct{}

@@ -1,0 +1,251 @@
+package contract
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Names of the deploy workflow, its signal and its query.
+const (
+	// WorkflowDeploy is the one mutating workflow: approval, then an Argo CD
+	// sync or rollback, then following the app until it is Healthy. One type
+	// for every action keeps the approval and follow-up logic in one place and
+	// lets one workflow id per app (DeployWorkflowID) refuse a second run of
+	// any action on the same app.
+	WorkflowDeploy = "DeployWorkflow"
+	// SignalDecision carries an approver's click (a Decision) to the run.
+	SignalDecision = "decision"
+	// QueryStatus returns the run's DeployStatus.
+	QueryStatus = "status"
+)
+
+// Action is what a deploy run does to the app.
+type Action string
+
+// The actions of DeployWorkflow.
+const (
+	ActionSync     Action = "sync"
+	ActionRollback Action = "rollback"
+)
+
+// Outcome is how a run ended; it is also the DeployOutcome search attribute.
+type Outcome string
+
+// The outcomes of a deploy run.
+const (
+	OutcomeSucceeded Outcome = "succeeded" // operation succeeded and the app is Healthy
+	OutcomeRejected  Outcome = "rejected"  // an approver said no
+	OutcomeExpired   Outcome = "expired"   // nobody decided within the approval timeout
+	OutcomeCancelled Outcome = "cancelled" // the run was cancelled in Temporal
+	OutcomeFailed    Outcome = "failed"    // Argo CD refused or the operation failed
+	OutcomeDegraded  Outcome = "degraded"  // the operation ran but the app ended Degraded
+	OutcomeTimedOut  Outcome = "timed_out" // not Healthy within the health timeout
+)
+
+// User is a Slack user as deploybot records it.
+type User struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Mention renders the user as a Slack mention, or the name if there is no id.
+func (u User) Mention() string {
+	if u.ID == "" {
+		return u.Name
+	}
+	return "<@" + u.ID + ">"
+}
+
+// DeployRequest is what someone asked for, as the gateway parsed it.
+type DeployRequest struct {
+	App    string `json:"app"`
+	Action Action `json:"action"`
+	// HistoryID is the Argo CD history id to roll back to (rollback only).
+	HistoryID   int64  `json:"historyId,omitempty"`
+	RequestedBy User   `json:"requestedBy"`
+	Channel     string `json:"channel"`
+	// ThreadTS is the thread of the message that asked, if any.
+	ThreadTS string `json:"threadTs,omitempty"`
+	// ResponseURL is Slack's response_url of a slash command, if any.
+	ResponseURL string `json:"responseUrl,omitempty"`
+}
+
+// DeployPolicy are the rules a run applies. They travel in the input, so a
+// run keeps the rules it started with (durable and replay-safe) even if the
+// configuration changes while it waits.
+type DeployPolicy struct {
+	// Approvers may approve or reject; empty means nobody can.
+	Approvers []string `json:"approvers"`
+	// AllowSelfApproval lets the requester decide their own request.
+	AllowSelfApproval bool `json:"allowSelfApproval,omitempty"`
+	// ApprovalTimeout is how long the request waits for a decision.
+	ApprovalTimeout time.Duration `json:"approvalTimeout"`
+	// HealthTimeout bounds the wait for the operation to end Healthy.
+	HealthTimeout time.Duration `json:"healthTimeout"`
+	// AutoDisableSyncOnRollback turns auto-sync off when Argo CD refuses a
+	// rollback because of it, then retries.
+	AutoDisableSyncOnRollback bool `json:"autoDisableSyncOnRollback,omitempty"`
+	// PollInterval is the time between two looks at the app; 0 = 5s.
+	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	// TemporalUIURL and Namespace build links to the run.
+	TemporalUIURL string `json:"temporalUiUrl,omitempty"`
+	Namespace     string `json:"namespace,omitempty"`
+}
+
+// DeployInput is the input of DeployWorkflow.
+type DeployInput struct {
+	Request DeployRequest `json:"request"`
+	Policy  DeployPolicy  `json:"policy"`
+}
+
+// Decision is an approver's click, sent as SignalDecision.
+type Decision struct {
+	Approve bool `json:"approve"`
+	User    User `json:"user"`
+	// Source says where it came from ("slack", "api").
+	Source string `json:"source,omitempty"`
+}
+
+// Step is where a deploy run is.
+type Step string
+
+// The steps of a deploy run, in order.
+const (
+	StepPreparing         Step = "preparing"
+	StepAwaitingApproval  Step = "awaiting_approval"
+	StepDisablingAutoSync Step = "disabling_auto_sync"
+	StepStarting          Step = "starting_operation"
+	StepFollowing         Step = "following_operation"
+	StepDone              Step = "done"
+)
+
+// AutoSyncPolicy is an Argo CD automated sync policy, as deploybot records
+// it when it removes one so `autosync APP on` can restore it exactly.
+type AutoSyncPolicy struct {
+	Prune      bool `json:"prune"`
+	SelfHeal   bool `json:"selfHeal"`
+	AllowEmpty bool `json:"allowEmpty"`
+}
+
+// Resource is a Kubernetes resource of the app that is not Healthy.
+type Resource struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Health  string `json:"health"`
+	Message string `json:"message,omitempty"`
+}
+
+// DeployStatus is the run's state, returned by QueryStatus.
+type DeployStatus struct {
+	Step        Step    `json:"step"`
+	App         string  `json:"app"`
+	Action      Action  `json:"action"`
+	RequestedBy User    `json:"requestedBy"`
+	DecidedBy   *User   `json:"decidedBy,omitempty"`
+	Outcome     Outcome `json:"outcome,omitempty"`
+	Message     string  `json:"message,omitempty"`
+	Channel     string  `json:"channel,omitempty"`
+	// RequestTS is the approval message; every later message is in its thread.
+	RequestTS string `json:"requestTs,omitempty"`
+	// StatusTS is the status message in the thread that is edited as the run goes.
+	StatusTS     string    `json:"statusTs,omitempty"`
+	FromRevision string    `json:"fromRevision,omitempty"`
+	ToRevision   string    `json:"toRevision,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt,omitempty"`
+	// Phase, SyncStatus and Health are the last seen Argo CD state.
+	Phase      string     `json:"phase,omitempty"`
+	SyncStatus string     `json:"syncStatus,omitempty"`
+	Health     string     `json:"health,omitempty"`
+	Unhealthy  []Resource `json:"unhealthy,omitempty"`
+	// RemovedAutoSync is the automated policy this run turned off, if any.
+	RemovedAutoSync *AutoSyncPolicy `json:"removedAutoSync,omitempty"`
+	StartedAt       time.Time       `json:"startedAt"`
+	FinishedAt      time.Time       `json:"finishedAt,omitempty"`
+}
+
+// DeployResult is the result of DeployWorkflow.
+type DeployResult struct {
+	Outcome   Outcome    `json:"outcome"`
+	App       string     `json:"app"`
+	Action    Action     `json:"action"`
+	DecidedBy *User      `json:"decidedBy,omitempty"`
+	Revision  string     `json:"revision,omitempty"`
+	Message   string     `json:"message,omitempty"`
+	Health    string     `json:"health,omitempty"`
+	Unhealthy []Resource `json:"unhealthy,omitempty"`
+	// RemovedAutoSync is the automated policy this run turned off, if any.
+	RemovedAutoSync *AutoSyncPolicy `json:"removedAutoSync,omitempty"`
+	// Duration is from approval to the end of the operation.
+	Duration time.Duration `json:"duration,omitempty"`
+}
+
+// appNameRE is Kubernetes' DNS-1123 subdomain rule, which Argo CD app names follow.
+var appNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// ValidateAppName says what is wrong with an Argo CD application name, or nil.
+func ValidateAppName(app string) error {
+	switch {
+	case app == "":
+		return fmt.Errorf("no app name given: name an Argo CD application, e.g. guestbook")
+	case len(app) > 253:
+		return fmt.Errorf("app name is %d characters long: Argo CD app names have at most 253", len(app))
+	case !appNameRE.MatchString(app):
+		return fmt.Errorf("%q is not a valid Argo CD app name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, e.g. guestbook", app)
+	}
+	return nil
+}
+
+// DeployWorkflowID is the id of the one mutating run an app may have at a
+// time; starting a second one with the same id is refused by Temporal.
+func DeployWorkflowID(app string) string { return "deploy-" + app }
+
+// Validate says what is wrong with a deploy input, or nil.
+func (in DeployInput) Validate() error {
+	r := in.Request
+	if err := ValidateAppName(r.App); err != nil {
+		return err
+	}
+	switch r.Action {
+	case ActionSync:
+		if r.HistoryID != 0 {
+			return fmt.Errorf("a sync takes no history id (got %d): use rollback %s %d to go back to it", r.HistoryID, r.App, r.HistoryID)
+		}
+	case ActionRollback:
+		if r.HistoryID <= 0 {
+			return fmt.Errorf("rollback needs the history id to go back to, e.g. rollback %s 3 (see rollback_revisions %s)", r.App, r.App)
+		}
+	default:
+		return fmt.Errorf("unknown action %q: use sync or rollback", r.Action)
+	}
+	if r.RequestedBy.ID == "" {
+		return fmt.Errorf("the request has no requester: the gateway must pass the Slack user id")
+	}
+	if r.Channel == "" {
+		return fmt.Errorf("the request has no channel: the gateway must pass the Slack channel to post the approval in")
+	}
+	if in.Policy.ApprovalTimeout <= 0 {
+		return fmt.Errorf("approval timeout must be positive (APPROVAL_TIMEOUT), e.g. 30m")
+	}
+	if in.Policy.HealthTimeout <= 0 {
+		return fmt.Errorf("health timeout must be positive (HEALTH_TIMEOUT), e.g. 10m")
+	}
+	return nil
+}
+
+// RunURL links to a run's page in the Temporal UI ("" without a UI URL).
+func RunURL(uiURL, namespace, workflowID, runID string) string {
+	if uiURL == "" {
+		return ""
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	u := strings.TrimRight(uiURL, "/") + "/namespaces/" + url.PathEscape(namespace) + "/workflows/" + url.PathEscape(workflowID)
+	if runID != "" {
+		u += "/" + url.PathEscape(runID)
+	}
+	return u + "/history"
+}

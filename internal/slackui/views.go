@@ -1,0 +1,91 @@
+// Package slackui renders deploybot's Slack messages (Block Kit) from plain
+// view structs. Workflows build the views (pure data, deterministic) and the
+// Slack activities render them, so message layout can change without touching
+// workflow history and every message is unit-testable.
+package slackui
+
+import (
+	"time"
+
+	"github.com/deploybot/deploybot/internal/contract"
+)
+
+// Action ids and values of deploybot's buttons; the value is always the
+// workflow id, never data scraped from message text.
+const (
+	ActionApprove = "deploybot.approve"
+	ActionReject  = "deploybot.reject"
+)
+
+// RequestState is where an approval request stands.
+type RequestState string
+
+// The states of an approval request message.
+const (
+	RequestPending   RequestState = "pending"
+	RequestApproved  RequestState = "approved"
+	RequestRejected  RequestState = "rejected"
+	RequestExpired   RequestState = "expired"
+	RequestCancelled RequestState = "cancelled"
+	RequestRefused   RequestState = "refused" // Argo CD refused before anyone could decide
+)
+
+// Param is one Helm parameter shown in a request.
+type Param struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// DeployRequest is the approval request posted in the channel.
+type DeployRequest struct {
+	WorkflowID string          `json:"workflowId"`
+	RunURL     string          `json:"runUrl,omitempty"`
+	App        string          `json:"app"`
+	Project    string          `json:"project,omitempty"`
+	Action     contract.Action `json:"action"`
+	// FromRevision is what runs now; ToRevision is what the action deploys.
+	FromRevision string `json:"fromRevision,omitempty"`
+	ToRevision   string `json:"toRevision,omitempty"`
+	// HistoryID, TargetDeployedAt and Params describe a rollback target.
+	HistoryID        int64     `json:"historyId,omitempty"`
+	TargetDeployedAt time.Time `json:"targetDeployedAt,omitempty"`
+	Params           []Param   `json:"params,omitempty"`
+	// ParamsNote explains missing parameters (e.g. "Helm parameters unavailable: …").
+	ParamsNote  string         `json:"paramsNote,omitempty"`
+	AutoSyncOn  bool           `json:"autoSyncOn,omitempty"`
+	RequestedBy contract.User  `json:"requestedBy"`
+	ExpiresAt   time.Time      `json:"expiresAt"`
+	State       RequestState   `json:"state"`
+	DecidedBy   *contract.User `json:"decidedBy,omitempty"`
+	// Note is shown under the request once it is no longer pending.
+	Note string `json:"note,omitempty"`
+}
+
+// DeployStatus is the one status message in the request's thread that is
+// edited as the run goes on.
+type DeployStatus struct {
+	App      string          `json:"app"`
+	Action   contract.Action `json:"action"`
+	Step     contract.Step   `json:"step"`
+	RunURL   string          `json:"runUrl,omitempty"`
+	Revision string          `json:"revision,omitempty"`
+	// Phase, SyncStatus and Health are the last seen Argo CD state.
+	Phase      string              `json:"phase,omitempty"`
+	SyncStatus string              `json:"syncStatus,omitempty"`
+	Health     string              `json:"health,omitempty"`
+	Unhealthy  []contract.Resource `json:"unhealthy,omitempty"`
+	Outcome    contract.Outcome    `json:"outcome,omitempty"`
+	// Message is the latest explanation (Argo CD's operation message, a failure reason).
+	Message string `json:"message,omitempty"`
+	// Elapsed is the time since approval.
+	Elapsed time.Duration `json:"elapsed,omitempty"`
+}
+
+// Message is one Slack message in one of deploybot's shapes; exactly one
+// field is set. It is what the Slack activities take.
+type Message struct {
+	DeployRequest *DeployRequest `json:"deployRequest,omitempty"`
+	DeployStatus  *DeployStatus  `json:"deployStatus,omitempty"`
+	// Text is a plain mrkdwn message.
+	Text string `json:"text,omitempty"`
+}

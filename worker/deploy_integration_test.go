@@ -1,0 +1,249 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/argocdsim"
+	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackapi"
+	"github.com/deploybot/deploybot/internal/slackui"
+	"github.com/deploybot/deploybot/internal/testenv"
+	"github.com/deploybot/deploybot/worker"
+)
+
+// stack is a real Temporal dev server, the Argo CD simulator over gRPC, the
+// in-memory Slack Web API over HTTP, and an in-process worker.
+type stack struct {
+	tc        client.Client
+	sim       *argocdsim.Server
+	slack     *slackapi.Server
+	taskQueue string
+}
+
+const deployChannel = "C0DEPLOY"
+
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	srv := testenv.StartTemporal(t)
+	addr, sim := simtest.Start(t, argocdsim.Options{OperationDuration: 1500 * time.Millisecond})
+	sl := slackapi.StartTest(t, slackapi.Options{
+		Token:    "xoxb-test",
+		Users:    []slackapi.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}, {ID: "U0MALLORY", Name: "mallory"}},
+		Channels: []slackapi.Channel{{ID: deployChannel, Name: "deploys"}},
+	})
+	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { argo.Close() })
+	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	s := &stack{tc: tc, sim: sim, slack: sl, taskQueue: "deploy-it"}
+	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.taskQueue, Deps: worker.Deps{
+		ArgoCD: argo, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(ctx, w, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return s
+}
+
+func deployInput(app string, action contract.Action, historyID int64, autoDisable bool) contract.DeployInput {
+	return contract.DeployInput{
+		Request: contract.DeployRequest{App: app, Action: action, HistoryID: historyID,
+			RequestedBy: contract.User{ID: "U0ALICE", Name: "alice"}, Channel: deployChannel},
+		Policy: contract.DeployPolicy{
+			Approvers: []string{"U0ALICE", "U0BOB"}, ApprovalTimeout: 10 * time.Minute, HealthTimeout: 2 * time.Minute,
+			AutoDisableSyncOnRollback: autoDisable, PollInterval: 300 * time.Millisecond, TemporalUIURL: "http://localhost:8233",
+		},
+	}
+}
+
+// waitStep polls the status query until the run reaches step.
+func waitStep(t *testing.T, tc client.Client, id string, step contract.Step) contract.DeployStatus {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var st contract.DeployStatus
+		v, err := tc.QueryWorkflow(context.Background(), id, "", contract.QueryStatus)
+		if err == nil && v.Get(&st) == nil && st.Step == step {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s never reached step %s (last: %+v, err %v)", id, step, st, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func decide(t *testing.T, tc client.Client, id string, user contract.User, approve bool) {
+	t.Helper()
+	if err := tc.SignalWorkflow(context.Background(), id, "", contract.SignalDecision,
+		contract.Decision{Approve: approve, User: user, Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// saveHistory writes the run's history to workflows/testdata when
+// UPDATE_HISTORIES=1, for the replay tests that guard determinism.
+func saveHistory(t *testing.T, tc client.Client, id, runID, name string) {
+	t.Helper()
+	if os.Getenv("UPDATE_HISTORIES") != "1" {
+		return
+	}
+	iter := tc.GetWorkflowHistory(context.Background(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(testenv.RepoRoot(t), "workflows", "testdata", name+".json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recorded %s (%d events)", path, len(h.Events))
+}
+
+func TestDeploySyncEndToEnd(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("guestbook")
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL},
+		contract.WorkflowDeploy, deployInput("guestbook", contract.ActionSync, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+
+	// A second mutating run on the same app is refused while this one runs.
+	_, err = s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL, WorkflowExecutionErrorWhenAlreadyStarted: true},
+		contract.WorkflowDeploy, deployInput("guestbook", contract.ActionSync, 0, false))
+	if err == nil {
+		t.Fatal("a second run for guestbook was started")
+	}
+
+	decide(t, s.tc, id, contract.User{ID: "U0MALLORY", Name: "mallory"}, true)
+	decide(t, s.tc, id, contract.User{ID: "U0BOB", Name: "bob"}, true)
+	var res contract.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != "U0BOB" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := s.sim.Calls("Sync", "guestbook"); n != 1 {
+		t.Errorf("simulator saw %d Sync calls for guestbook, want exactly 1", n)
+	}
+
+	// What Slack received: the request with buttons carrying the workflow id,
+	// updated to approved; mallory's refusal only for her; one status message
+	// in the thread, edited to Synced and Healthy.
+	req, ok := s.slack.Message(deployChannel, st.RequestTS)
+	if !ok {
+		t.Fatalf("approval request %s not in Slack", st.RequestTS)
+	}
+	if !strings.Contains(string(req.Blocks), "Approved by") || strings.Contains(string(req.Blocks), slackui.ActionApprove) {
+		t.Errorf("request after approval still has buttons or lacks who approved: %s", req.Blocks)
+	}
+	thread := s.slack.Thread(deployChannel, st.RequestTS)
+	var statusMsgs, ephemerals int
+	var final string
+	for _, m := range thread {
+		if m.Ephemeral {
+			ephemerals++
+			if m.EphemeralUser != "U0MALLORY" {
+				t.Errorf("ephemeral for %s, want mallory", m.EphemeralUser)
+			}
+			continue
+		}
+		if m.TS != st.RequestTS && m.Updates > 0 {
+			statusMsgs++
+			final = m.Text + string(m.Blocks)
+		}
+	}
+	if statusMsgs != 1 || !strings.Contains(final, "Synced and Healthy") {
+		t.Errorf("want one edited status message ending Synced and Healthy; got %d, last %q", statusMsgs, final)
+	}
+	if ephemerals != 1 {
+		t.Errorf("%d ephemeral refusals, want 1 (mallory)", ephemerals)
+	}
+	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_sync_approved")
+}
+
+func TestDeployRollbackEndToEnd(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("payments")
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("payments", contract.ActionRollback, 2, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	req, _ := s.slack.Message(deployChannel, st.RequestTS)
+	if !strings.Contains(string(req.Blocks), id) {
+		t.Errorf("buttons do not carry the workflow id %s: %s", id, req.Blocks)
+	}
+	decide(t, s.tc, id, contract.User{ID: "U0BOB", Name: "bob"}, true)
+	var res contract.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != contract.OutcomeSucceeded || res.RemovedAutoSync == nil {
+		t.Fatalf("result = %+v", res)
+	}
+	// Refused once under auto-sync, then once more after the merge patch.
+	if n := s.sim.Calls("Rollback", "payments"); n != 2 {
+		t.Errorf("Rollback calls = %d, want 2 (refused, then done)", n)
+	}
+	if n := s.sim.Calls("Patch", "payments"); n != 1 {
+		t.Errorf("Patch calls = %d, want 1", n)
+	}
+	var sawRestoreHint bool
+	for _, m := range s.slack.Thread(deployChannel, st.RequestTS) {
+		if strings.Contains(m.Text, "autosync payments on") {
+			sawRestoreHint = true
+		}
+	}
+	if !sawRestoreHint {
+		t.Error("thread does not say how to restore auto-sync")
+	}
+	b, _ := json.Marshal(res.RemovedAutoSync)
+	t.Logf("removed policy: %s", b)
+	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_rollback_autosync")
+}

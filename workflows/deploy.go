@@ -1,0 +1,469 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// defaultPollInterval is the time between two looks at an app being deployed.
+const defaultPollInterval = 5 * time.Second
+
+// InvalidInputErrorType is the error type of a run refused for bad input.
+const InvalidInputErrorType = "InvalidInput"
+
+// deployRun is a DeployWorkflow run's state. The status query returns its
+// status field; everything else is derived from the input.
+type deployRun struct {
+	in         contract.DeployInput
+	status     contract.DeployStatus
+	request    slackui.DeployRequest // the approval message as last rendered
+	view       slackui.DeployStatus  // the status message as it should read now
+	shown      slackui.DeployStatus  // the status message as Slack has it
+	runURL     string
+	key        string // "<workflowID>/<runID>", prefix of message dedupe keys
+	approvedAt time.Time
+	// baseline is the start time of the last Argo CD operation before ours,
+	// so the follow loop can tell our operation from an older one.
+	baseline time.Time
+}
+
+// DeployWorkflow carries one sync or rollback request from "someone asked"
+// to "the app is Healthy again" (or a clear reason why not):
+//
+//  1. read where the app is and where the action takes it;
+//  2. post the approval request in the channel and wait for a decision, the
+//     approval timeout, or cancellation — approver rules are applied here;
+//  3. start the Argo CD operation (for a rollback refused because auto-sync
+//     is on, turn auto-sync off first if the policy allows it);
+//  4. follow the operation until it ends and the app is Healthy, editing one
+//     status message in the thread, bounded by the health timeout.
+func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.DeployResult, error) {
+	if err := in.Validate(); err != nil {
+		return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
+	}
+	r := newDeployRun(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.DeployStatus, error) {
+		return r.status, nil
+	}); err != nil {
+		return contract.DeployResult{}, err
+	}
+	r.upsert(ctx,
+		contract.SearchAttrDeployApp.ValueSet(in.Request.App),
+		contract.SearchAttrDeployAction.ValueSet(string(in.Request.Action)),
+		contract.SearchAttrRequestedBy.ValueSet(in.Request.RequestedBy.ID),
+	)
+
+	prep, err := r.prepare(ctx)
+	if err != nil {
+		return r.refuse(ctx, err)
+	}
+	if err := r.askForApproval(ctx, prep); err != nil {
+		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
+	}
+	decision, outcome := r.awaitDecision(ctx)
+	if outcome != "" {
+		return r.closeRequest(ctx, outcome)
+	}
+	if !decision.Approve {
+		return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", decision.User.Mention()))
+	}
+	r.approvedAt = workflow.Now(ctx)
+	r.postStatus(ctx)
+
+	if outcome, msg := r.startOperation(ctx, prep); outcome != "" {
+		return r.end(ctx, outcome, msg)
+	}
+	outcome, msg := r.follow(ctx)
+	return r.end(ctx, outcome, msg)
+}
+
+func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
+	info := workflow.GetInfo(ctx)
+	if in.Policy.PollInterval <= 0 {
+		in.Policy.PollInterval = defaultPollInterval
+	}
+	ns := in.Policy.Namespace
+	if ns == "" {
+		ns = info.Namespace
+	}
+	r := &deployRun{
+		in:     in,
+		runURL: contract.RunURL(in.Policy.TemporalUIURL, ns, info.WorkflowExecution.ID, info.WorkflowExecution.RunID),
+		key:    info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID,
+		status: contract.DeployStatus{
+			Step:        contract.StepPreparing,
+			App:         in.Request.App,
+			Action:      in.Request.Action,
+			RequestedBy: in.Request.RequestedBy,
+			Channel:     in.Request.Channel,
+			StartedAt:   workflow.Now(ctx),
+		},
+	}
+	r.view = slackui.DeployStatus{App: in.Request.App, Action: in.Request.Action, RunURL: r.runURL}
+	return r
+}
+
+// prepare reads the app and, for a rollback, the target history entry.
+func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResult, error) {
+	var prep activities.PrepareDeployResult
+	actx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
+	err := workflow.ExecuteActivity(actx, argoActivities.PrepareDeploy, activities.PrepareDeployInput{
+		App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID,
+	}).Get(ctx, &prep)
+	if err == nil {
+		r.status.FromRevision, r.status.ToRevision = prep.CurrentRevision, prep.TargetRevision
+	}
+	return prep, err
+}
+
+// refuse ends a run that Argo CD refused before anyone was asked (unknown
+// app, unknown history id, no permission): the requester is told why.
+func (r *deployRun) refuse(ctx workflow.Context, err error) (contract.DeployResult, error) {
+	msg := fmt.Sprintf(":x: %s: cannot %s %s: %s", r.in.Request.RequestedBy.Mention(), r.in.Request.Action, r.in.Request.App, slackui.Escape(errMessage(err)))
+	if _, postErr := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{Text: msg}, "refused"); postErr != nil {
+		workflow.GetLogger(ctx).Error("could not tell the requester why the request was refused", "error", postErr)
+	}
+	return r.end(ctx, contract.OutcomeFailed, errMessage(err))
+}
+
+// askForApproval posts the request with Approve / Reject buttons in the
+// channel (in the asking message's thread if there is one); every later
+// message goes in the request's thread.
+func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.PrepareDeployResult) error {
+	info := workflow.GetInfo(ctx)
+	r.status.ExpiresAt = workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
+	r.request = slackui.DeployRequest{
+		WorkflowID:       info.WorkflowExecution.ID,
+		RunURL:           r.runURL,
+		App:              r.in.Request.App,
+		Project:          prep.Project,
+		Action:           r.in.Request.Action,
+		FromRevision:     prep.CurrentRevision,
+		ToRevision:       prep.TargetRevision,
+		HistoryID:        r.in.Request.HistoryID,
+		TargetDeployedAt: prep.TargetDeployedAt,
+		Params:           prep.Params,
+		ParamsNote:       prep.ParamsNote,
+		AutoSyncOn:       prep.AutoSync != nil,
+		RequestedBy:      r.in.Request.RequestedBy,
+		ExpiresAt:        r.status.ExpiresAt,
+		State:            slackui.RequestPending,
+	}
+	ts, err := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{DeployRequest: &r.request}, "request")
+	if err != nil {
+		return err
+	}
+	r.status.RequestTS = ts
+	r.status.Step = contract.StepAwaitingApproval
+	return nil
+}
+
+// thread is where every message after the request goes.
+func (r *deployRun) thread() string {
+	if r.in.Request.ThreadTS != "" {
+		return r.in.Request.ThreadTS
+	}
+	return r.status.RequestTS
+}
+
+// awaitDecision waits for a valid decision, the approval timeout or
+// cancellation. A click from someone who may not decide gets an ephemeral
+// refusal and the wait goes on. It returns a decision, or the outcome that
+// ended the wait.
+func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, contract.Outcome) {
+	decisions := workflow.GetSignalChannel(ctx, contract.SignalDecision)
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timer := workflow.NewTimer(timerCtx, r.in.Policy.ApprovalTimeout)
+	for {
+		var (
+			d       contract.Decision
+			got     bool
+			expired bool
+		)
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(ctx, &d)
+			got = true
+		})
+		sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return contract.Decision{}, contract.OutcomeCancelled
+		case expired:
+			return contract.Decision{}, contract.OutcomeExpired
+		case !got:
+			continue
+		}
+		if why := r.mayNotDecide(d); why != "" {
+			r.ephemeral(ctx, d.User.ID, why)
+			continue
+		}
+		r.recordDecision(ctx, d)
+		return d, ""
+	}
+}
+
+// mayNotDecide applies the approver rules; "" means the decision counts.
+func (r *deployRun) mayNotDecide(d contract.Decision) string {
+	req := r.in.Request
+	self := d.User.ID == req.RequestedBy.ID
+	if self && !d.Approve {
+		return "" // requesters may always withdraw their own request
+	}
+	if !contains(r.in.Policy.Approvers, d.User.ID) {
+		return fmt.Sprintf("You are not an approver for deploybot, so your click on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
+	}
+	if self && !r.in.Policy.AllowSelfApproval {
+		return fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
+	}
+	return ""
+}
+
+// recordDecision updates the request message (buttons gone, who decided)
+// and the run's audit fields.
+func (r *deployRun) recordDecision(ctx workflow.Context, d contract.Decision) {
+	user := d.User
+	r.status.DecidedBy = &user
+	r.upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
+	r.request.DecidedBy = &user
+	r.request.State = slackui.RequestApproved
+	if !d.Approve {
+		r.request.State = slackui.RequestRejected
+		if user.ID == r.in.Request.RequestedBy.ID {
+			r.request.Note = "Withdrawn by the requester."
+		}
+	}
+	r.updateRequest(ctx)
+}
+
+// closeRequest ends a run whose approval wait ended without a decision.
+func (r *deployRun) closeRequest(ctx workflow.Context, outcome contract.Outcome) (contract.DeployResult, error) {
+	var msg string
+	switch outcome {
+	case contract.OutcomeExpired:
+		r.request.State = slackui.RequestExpired
+		msg = fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.in.Policy.ApprovalTimeout)
+	default:
+		r.request.State = slackui.RequestCancelled
+		msg = "The run was cancelled in Temporal before anyone decided."
+	}
+	r.request.Note = msg
+	// A cancelled ctx cannot run activities; the message update must still happen.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.updateRequest(dctx)
+	return r.end(dctx, outcome, msg)
+}
+
+// startOperation starts the sync or rollback. For a rollback refused because
+// auto-sync is on it disables auto-sync (if the policy allows) and retries.
+// It returns an outcome only when the run must end.
+func (r *deployRun) startOperation(ctx workflow.Context, prep activities.PrepareDeployResult) (contract.Outcome, string) {
+	r.status.Step = contract.StepStarting
+	r.view.Step = contract.StepStarting
+	r.updateStatus(ctx)
+
+	err := r.callStart(ctx)
+	if err != nil && r.in.Request.Action == contract.ActionRollback && errType(err) == string(argocd.KindAutoSyncEnabled) {
+		app := r.in.Request.App
+		if !r.in.Policy.AutoDisableSyncOnRollback {
+			return contract.OutcomeFailed, fmt.Sprintf(
+				"Argo CD refuses to roll back %s while auto-sync is on (it would sync straight back). "+
+					"Turn auto-sync off first with `autosync %s off`, or have an admin set AUTO_DISABLE_SYNC_ON_ROLLBACK=true so deploybot does it.", app, app)
+		}
+		removed, derr := r.disableAutoSync(ctx, prep)
+		if derr != nil {
+			return contract.OutcomeFailed, "could not turn auto-sync off: " + errMessage(derr)
+		}
+		r.status.RemovedAutoSync = removed
+		r.note(ctx, fmt.Sprintf(":pause_button: Auto-sync is now *off* for %s (it was %s) so the rollback can stay. "+
+			"Restore it with `autosync %s on` when you are done.", app, describePolicy(removed), app), "autosync-off")
+		r.status.Step = contract.StepStarting
+		err = r.callStart(ctx)
+	}
+	if err != nil {
+		if errType(err) == string(argocd.KindOperationInProgress) {
+			return contract.OutcomeFailed, fmt.Sprintf("Argo CD is already running an operation on %s; wait for it to end (see `status %s`) and ask again.", r.in.Request.App, r.in.Request.App)
+		}
+		return contract.OutcomeFailed, fmt.Sprintf("Argo CD did not start the %s: %s", r.in.Request.Action, errMessage(err))
+	}
+	return "", ""
+}
+
+// callStart takes a fresh baseline and starts the operation.
+func (r *deployRun) callStart(ctx workflow.Context) error {
+	var st activities.AppStateResult
+	rctx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
+	if err := workflow.ExecuteActivity(rctx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st); err != nil {
+		return err
+	}
+	r.baseline = st.OperationStartedAt
+	sctx := workflow.WithActivityOptions(ctx, startOperationOptions)
+	var res activities.StartOperationResult
+	return workflow.ExecuteActivity(sctx, argoActivities.StartOperation, activities.StartOperationInput{
+		App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
+	}).Get(ctx, &res)
+}
+
+// disableAutoSync removes the automated sync policy with a merge patch and
+// says so in the thread. It returns the policy removed; if Argo CD reports
+// none (a retried attempt), the one seen before asking is used.
+func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (*contract.AutoSyncPolicy, error) {
+	r.status.Step = contract.StepDisablingAutoSync
+	r.view.Step = contract.StepDisablingAutoSync
+	r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
+	r.updateStatus(ctx)
+	actx := workflow.WithActivityOptions(ctx, startOperationOptions)
+	var res activities.DisableAutoSyncResult
+	if err := workflow.ExecuteActivity(actx, argoActivities.DisableAutoSync, activities.DisableAutoSyncInput{App: r.in.Request.App}).Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	r.view.Message = ""
+	if res.Removed != nil {
+		return res.Removed, nil
+	}
+	return prep.AutoSync, nil
+}
+
+// follow watches our operation until it ends and the app is Healthy,
+// Degraded, failed, or the health timeout passes. The status message is
+// edited only when what it shows changes.
+func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
+	r.status.Step = contract.StepFollowing
+	r.view.Step = contract.StepFollowing
+	r.updateStatus(ctx)
+	deadline := r.approvedAt.Add(r.in.Policy.HealthTimeout)
+	for {
+		remaining := deadline.Sub(workflow.Now(ctx))
+		if remaining <= 0 {
+			return contract.OutcomeTimedOut, r.timeoutMessage()
+		}
+		var st activities.AppStateResult
+		pctx := workflow.WithActivityOptions(ctx, pollOptions(remaining))
+		err := workflow.ExecuteActivity(pctx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st)
+		var timeoutErr *temporal.TimeoutError
+		switch {
+		case errors.As(err, &timeoutErr):
+			return contract.OutcomeTimedOut, r.timeoutMessage() + " Argo CD did not answer in time: " + errMessage(err)
+		case err != nil:
+			return contract.OutcomeFailed, "could not read the app from Argo CD: " + errMessage(err)
+		}
+		ours := !st.OperationPending && st.OperationStartedAt.After(r.baseline)
+		r.observe(st, ours)
+		r.updateStatus(ctx)
+		if ours {
+			switch st.Phase {
+			case "Failed", "Error":
+				return contract.OutcomeFailed, fmt.Sprintf("The Argo CD operation ended %s: %s", st.Phase, st.OperationMessage)
+			case "Succeeded":
+				// Health assessed before the operation ended may be the old one.
+				fresh := st.ReconciledAt.IsZero() || !st.ReconciledAt.Before(st.OperationFinishedAt)
+				switch {
+				case !fresh:
+				case st.Health == "Healthy":
+					return contract.OutcomeSucceeded, ""
+				case st.Health == "Degraded":
+					return contract.OutcomeDegraded, fmt.Sprintf("The %s ran, but %s is Degraded.", r.in.Request.Action, r.in.Request.App)
+				}
+			}
+		}
+		if err := workflow.Sleep(ctx, minDuration(r.in.Policy.PollInterval, remaining)); err != nil {
+			return contract.OutcomeCancelled, "The run was cancelled in Temporal while following the operation."
+		}
+	}
+}
+
+// observe copies the latest Argo CD state into the status and the view.
+func (r *deployRun) observe(st activities.AppStateResult, ours bool) {
+	r.status.SyncStatus, r.status.Health = st.SyncStatus, st.Health
+	r.view.SyncStatus, r.view.Health = st.SyncStatus, st.Health
+	r.view.Unhealthy, r.status.Unhealthy = st.Unhealthy, st.Unhealthy
+	if ours {
+		r.status.Phase, r.view.Phase = st.Phase, st.Phase
+		r.view.Message = st.OperationMessage
+		r.view.Revision = st.Revision
+	} else {
+		r.status.Phase, r.view.Phase = "", "Pending"
+	}
+}
+
+func (r *deployRun) timeoutMessage() string {
+	return fmt.Sprintf("%s was not Synced and Healthy within %s (HEALTH_TIMEOUT).", r.in.Request.App, r.in.Policy.HealthTimeout)
+}
+
+// end records the outcome, writes the final status message and returns the
+// result. It runs on a disconnected context so a cancelled run still reports.
+func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg string) (contract.DeployResult, error) {
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	now := workflow.Now(ctx)
+	r.status.Step = contract.StepDone
+	r.status.Outcome = outcome
+	r.status.Message = msg
+	r.status.FinishedAt = now
+	res := contract.DeployResult{
+		Outcome:         outcome,
+		App:             r.in.Request.App,
+		Action:          r.in.Request.Action,
+		DecidedBy:       r.status.DecidedBy,
+		Revision:        r.view.Revision,
+		Message:         msg,
+		Health:          r.status.Health,
+		Unhealthy:       r.status.Unhealthy,
+		RemovedAutoSync: r.status.RemovedAutoSync,
+	}
+	if !r.approvedAt.IsZero() {
+		res.Duration = now.Sub(r.approvedAt)
+		r.view.Step = contract.StepDone
+		r.view.Outcome = outcome
+		if msg != "" {
+			r.view.Message = msg
+		}
+		r.view.Elapsed = res.Duration
+		r.updateStatus(ctx)
+	}
+	r.upsert(ctx, contract.SearchAttrDeployOutcome.ValueSet(string(outcome)))
+	return res, nil
+}
+
+// postStatus posts the status message in the thread; it is edited from then on.
+func (r *deployRun) postStatus(ctx workflow.Context) {
+	r.view.Step = contract.StepStarting
+	v := r.view
+	ts, err := r.post(ctx, r.thread(), slackui.Message{DeployStatus: &v}, "status")
+	if err != nil {
+		workflow.GetLogger(ctx).Error("could not post the status message; progress will not be shown in Slack", "error", err)
+		return
+	}
+	r.status.StatusTS = ts
+}
+
+func (r *deployRun) updateStatus(ctx workflow.Context) {
+	if r.status.StatusTS == "" {
+		return
+	}
+	if !r.approvedAt.IsZero() {
+		r.view.Elapsed = workflow.Now(ctx).Sub(r.approvedAt).Round(time.Second)
+	}
+	if sameStatus(r.view, r.shown) {
+		return
+	}
+	v := r.view
+	if err := r.update(ctx, r.status.StatusTS, slackui.Message{DeployStatus: &v}); err != nil {
+		workflow.GetLogger(ctx).Error("could not update the status message", "error", err)
+		return
+	}
+	r.shown = v
+}

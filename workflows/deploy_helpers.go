@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// upsert sets search attributes; a failure only costs findability, so it is
+// logged rather than failing the run.
+func (r *deployRun) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		workflow.GetLogger(ctx).Warn("could not upsert search attributes", "error", err)
+	}
+}
+
+// post posts a message (in thread if given); key makes retries idempotent.
+func (r *deployRun) post(ctx workflow.Context, thread string, m slackui.Message, key string) (string, error) {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	var res activities.PostMessageResult
+	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+		Channel: r.in.Request.Channel, ThreadTS: thread, Message: m, Key: r.key + "/" + key,
+	}).Get(ctx, &res)
+	return res.TS, err
+}
+
+// update edits a message deploybot posted earlier.
+func (r *deployRun) update(ctx workflow.Context, ts string, m slackui.Message) error {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	return workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
+		Channel: r.in.Request.Channel, TS: ts, Message: m,
+	}).Get(ctx, nil)
+}
+
+// updateRequest re-renders the approval request message.
+func (r *deployRun) updateRequest(ctx workflow.Context) {
+	if r.status.RequestTS == "" {
+		return
+	}
+	req := r.request
+	if err := r.update(ctx, r.status.RequestTS, slackui.Message{DeployRequest: &req}); err != nil {
+		workflow.GetLogger(ctx).Error("could not update the approval request message", "error", err)
+	}
+}
+
+// ephemeral tells one user something only they see; best effort.
+func (r *deployRun) ephemeral(ctx workflow.Context, user, text string) {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	err := workflow.ExecuteActivity(actx, slackActivities.PostEphemeral, activities.PostEphemeralInput{
+		Channel: r.in.Request.Channel, User: user, ThreadTS: r.thread(), Text: text,
+	}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not send an ephemeral message", "user", user, "error", err)
+	}
+}
+
+// note posts a plain message in the run's thread; best effort.
+func (r *deployRun) note(ctx workflow.Context, text, key string) {
+	if _, err := r.post(ctx, r.thread(), slackui.Message{Text: text}, key); err != nil {
+		workflow.GetLogger(ctx).Warn("could not post a note in the thread", "error", err)
+	}
+}
+
+// errType is the ApplicationError type behind an activity error ("" if none).
+func errType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
+// errMessage is the innermost useful message of an activity error, without
+// Temporal's wrapping ("activity error (type: …)").
+func errMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var timeoutErr *temporal.TimeoutError
+	if errors.As(err, &timeoutErr) {
+		if cause := timeoutErr.Unwrap(); cause != nil {
+			return fmt.Sprintf("timed out (%s); last error: %s", timeoutErr.TimeoutType(), errMessage(cause))
+		}
+		return fmt.Sprintf("timed out (%s)", timeoutErr.TimeoutType())
+	}
+	return err.Error()
+}
+
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
+
+func minDuration(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// describePolicy says what an automated policy was, for the thread.
+func describePolicy(p *contract.AutoSyncPolicy) string {
+	if p == nil {
+		return "automated"
+	}
+	return fmt.Sprintf("automated with prune=%t, selfHeal=%t, allowEmpty=%t", p.Prune, p.SelfHeal, p.AllowEmpty)
+}
+
+// sameStatus reports whether two status views render the same, ignoring the
+// elapsed time, which changes on every poll.
+func sameStatus(a, b slackui.DeployStatus) bool {
+	a.Elapsed, b.Elapsed = 0, 0
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,543 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+	"github.com/deploybot/deploybot/workflows"
+)
+
+var (
+	alice   = contract.User{ID: "U0ALICE", Name: "alice"}
+	bob     = contract.User{ID: "U0BOB", Name: "bob"}
+	mallory = contract.User{ID: "U0MALLORY", Name: "mallory"}
+)
+
+// harness runs DeployWorkflow in the test environment with Argo CD and Slack
+// activities mocked, and records what Slack was asked to show.
+type harness struct {
+	t   *testing.T
+	env *testsuite.TestWorkflowEnvironment
+
+	mu         sync.Mutex
+	posts      []activities.PostMessageInput
+	updates    []activities.UpdateMessageInput
+	ephemerals []activities.PostEphemeralInput
+	starts     []activities.StartOperationInput
+	disables   int
+	polls      int
+	// states are returned by GetAppState in order; the last one repeats.
+	states []activities.AppStateResult
+	// pollErr, if set, decides an error for poll n (1-based).
+	pollErr func(n int) error
+	// prepareErr, if set, is PrepareDeploy's answer.
+	prepareErr error
+	// startErrs are returned by StartOperation calls in order (nil = success).
+	startErrs []error
+}
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func newHarness(t *testing.T) *harness {
+	var s testsuite.WorkflowTestSuite
+	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
+	env := h.env
+	env.RegisterWorkflow(workflows.DeployWorkflow)
+	var argo *activities.ArgoCD
+	var sl *activities.Slack
+	env.RegisterActivity(argo)
+	env.RegisterActivity(sl)
+
+	env.OnActivity(argo.PrepareDeploy, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PrepareDeployInput) (activities.PrepareDeployResult, error) {
+			if h.prepareErr != nil {
+				return activities.PrepareDeployResult{}, h.prepareErr
+			}
+			return activities.PrepareDeployResult{Project: "default", CurrentRevision: "aaaaaaa1111", TargetRevision: "bbbbbbb2222",
+				SyncStatus: "OutOfSync", Health: "Healthy"}, nil
+		}).Maybe()
+	env.OnActivity(sl.PostMessage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PostMessageInput) (activities.PostMessageResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.posts = append(h.posts, in)
+			return activities.PostMessageResult{TS: "1700000000.00000" + string(rune('0'+len(h.posts))), Channel: in.Channel}, nil
+		}).Maybe()
+	env.OnActivity(sl.UpdateMessage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.UpdateMessageInput) (activities.UpdateMessageResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.updates = append(h.updates, in)
+			return activities.UpdateMessageResult{}, nil
+		}).Maybe()
+	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.ephemerals = append(h.ephemerals, in)
+			return activities.PostEphemeralResult{}, nil
+		}).Maybe()
+	env.OnActivity(argo.GetAppState, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.AppStateInput) (activities.AppStateResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.polls++
+			if h.pollErr != nil {
+				if err := h.pollErr(h.polls); err != nil {
+					return activities.AppStateResult{}, err
+				}
+			}
+			if len(h.states) == 0 {
+				return activities.AppStateResult{}, nil
+			}
+			st := h.states[0]
+			if len(h.states) > 1 {
+				h.states = h.states[1:]
+			}
+			return st, nil
+		}).Maybe()
+	env.OnActivity(argo.StartOperation, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StartOperationInput) (activities.StartOperationResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.starts = append(h.starts, in)
+			if len(h.startErrs) > 0 {
+				err := h.startErrs[0]
+				h.startErrs = h.startErrs[1:]
+				if err != nil {
+					return activities.StartOperationResult{}, err
+				}
+			}
+			return activities.StartOperationResult{}, nil
+		}).Maybe()
+	env.OnActivity(argo.DisableAutoSync, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DisableAutoSyncInput) (activities.DisableAutoSyncResult, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.disables++
+			return activities.DisableAutoSyncResult{Removed: &contract.AutoSyncPolicy{Prune: true, SelfHeal: true}}, nil
+		}).Maybe()
+	return h
+}
+
+// healthyTimeline is what Argo CD shows for a sync that goes well: before
+// (baseline), pending, running, succeeded but progressing, healthy.
+func healthyTimeline() []activities.AppStateResult {
+	op := t0.Add(time.Hour)
+	return []activities.AppStateResult{
+		{OperationStartedAt: t0, Phase: "Succeeded", SyncStatus: "OutOfSync", Health: "Healthy"},
+		{OperationPending: true, OperationStartedAt: t0, Phase: "Succeeded", SyncStatus: "OutOfSync", Health: "Healthy"},
+		{OperationStartedAt: op, Phase: "Running", SyncStatus: "OutOfSync", Health: "Progressing"},
+		{OperationStartedAt: op, Phase: "Succeeded", SyncStatus: "Synced", Health: "Progressing", Revision: "bbbbbbb2222"},
+		{OperationStartedAt: op, Phase: "Succeeded", SyncStatus: "Synced", Health: "Healthy", Revision: "bbbbbbb2222"},
+	}
+}
+
+func input(action contract.Action, historyID int64) contract.DeployInput {
+	app := "guestbook"
+	if action == contract.ActionRollback {
+		app = "payments"
+	}
+	return contract.DeployInput{
+		Request: contract.DeployRequest{App: app, Action: action, HistoryID: historyID, RequestedBy: alice, Channel: "C0DEPLOY"},
+		Policy: contract.DeployPolicy{
+			Approvers: []string{alice.ID, bob.ID}, ApprovalTimeout: 30 * time.Minute, HealthTimeout: 10 * time.Minute,
+			PollInterval: 5 * time.Second, TemporalUIURL: "http://localhost:8233",
+		},
+	}
+}
+
+func (h *harness) click(after time.Duration, u contract.User, approve bool) {
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(contract.SignalDecision, contract.Decision{Approve: approve, User: u, Source: "slack"})
+	}, after)
+}
+
+func (h *harness) run(in contract.DeployInput) contract.DeployResult {
+	h.t.Helper()
+	h.env.ExecuteWorkflow(workflows.DeployWorkflow, in)
+	if !h.env.IsWorkflowCompleted() {
+		h.t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		h.t.Fatalf("workflow error: %v", err)
+	}
+	var res contract.DeployResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		h.t.Fatal(err)
+	}
+	return res
+}
+
+// requestStates lists the states the approval request message went through.
+func (h *harness) requestStates() []slackui.RequestState {
+	var out []slackui.RequestState
+	for _, p := range h.posts {
+		if p.Message.DeployRequest != nil {
+			out = append(out, p.Message.DeployRequest.State)
+		}
+	}
+	for _, u := range h.updates {
+		if u.Message.DeployRequest != nil {
+			out = append(out, u.Message.DeployRequest.State)
+		}
+	}
+	return out
+}
+
+// lastStatus is the status message as Slack last had it.
+func (h *harness) lastStatus() *slackui.DeployStatus {
+	for i := len(h.updates) - 1; i >= 0; i-- {
+		if s := h.updates[i].Message.DeployStatus; s != nil {
+			return s
+		}
+	}
+	return nil
+}
+
+func (h *harness) texts() string {
+	var b strings.Builder
+	for _, p := range h.posts {
+		b.WriteString(p.Message.Text + "\n")
+	}
+	return b.String()
+}
+
+func TestDeployApproved(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	var atWait contract.DeployStatus
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(contract.QueryStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Get(&atWait); err != nil {
+			t.Fatal(err)
+		}
+	}, 30*time.Second)
+
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != bob.ID {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Revision != "bbbbbbb2222" {
+		t.Errorf("revision = %q", res.Revision)
+	}
+	if atWait.Step != contract.StepAwaitingApproval || atWait.RequestTS == "" || atWait.ExpiresAt.IsZero() {
+		t.Errorf("status while waiting = %+v", atWait)
+	}
+	if len(h.starts) != 1 || h.starts[0].Action != contract.ActionSync || !h.starts[0].BaselineStartedAt.Equal(t0) {
+		t.Errorf("StartOperation calls = %+v, want one sync with the baseline", h.starts)
+	}
+	req := h.posts[0]
+	if req.Message.DeployRequest == nil || req.Channel != "C0DEPLOY" || req.ThreadTS != "" {
+		t.Fatalf("first post is not the approval request in the channel: %+v", req)
+	}
+	if r := req.Message.DeployRequest; r.WorkflowID == "" || r.FromRevision != "aaaaaaa1111" || r.ToRevision != "bbbbbbb2222" || !strings.Contains(r.RunURL, "/workflows/") {
+		t.Errorf("request view = %+v", r)
+	}
+	if got := h.requestStates(); len(got) != 2 || got[1] != slackui.RequestApproved {
+		t.Errorf("request states = %v, want pending then approved", got)
+	}
+	// Every later message is in the request's thread, and there is one
+	// status message that is edited, not one message per poll.
+	statusPosts := 0
+	for _, p := range h.posts[1:] {
+		if p.ThreadTS != h.posts[0].ThreadTS && p.ThreadTS == "" {
+			t.Errorf("message outside the thread: %+v", p)
+		}
+		if p.Message.DeployStatus != nil {
+			statusPosts++
+		}
+	}
+	if statusPosts != 1 {
+		t.Errorf("%d status messages posted, want 1", statusPosts)
+	}
+	last := h.lastStatus()
+	if last == nil || last.Outcome != contract.OutcomeSucceeded || last.Health != "Healthy" || last.SyncStatus != "Synced" {
+		t.Errorf("final status message = %+v", last)
+	}
+	if h.polls < 5 {
+		t.Errorf("polled %d times, want at least through the whole timeline", h.polls)
+	}
+}
+
+func TestDeployRejected(t *testing.T) {
+	h := newHarness(t)
+	h.click(time.Minute, bob, false)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeRejected || res.DecidedBy.ID != bob.ID {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(h.starts) != 0 {
+		t.Errorf("Argo CD was called after a rejection: %+v", h.starts)
+	}
+	if got := h.requestStates(); got[len(got)-1] != slackui.RequestRejected {
+		t.Errorf("request states = %v", got)
+	}
+}
+
+func TestDeployExpires(t *testing.T) {
+	h := newHarness(t)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeExpired {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := h.requestStates(); got[len(got)-1] != slackui.RequestExpired {
+		t.Errorf("request states = %v", got)
+	}
+	if len(h.starts) != 0 {
+		t.Error("Argo CD was called for an expired request")
+	}
+}
+
+func TestDeployNotAllowedApproverThenAllowed(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, mallory, true)
+	h.click(2*time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy.ID != bob.ID {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(h.ephemerals) != 1 || h.ephemerals[0].User != mallory.ID || !strings.Contains(h.ephemerals[0].Text, "not an approver") {
+		t.Errorf("ephemerals = %+v, want one refusal to mallory", h.ephemerals)
+	}
+}
+
+func TestDeploySelfApproval(t *testing.T) {
+	t.Run("refused by default", func(t *testing.T) {
+		h := newHarness(t)
+		h.states = healthyTimeline()
+		h.click(time.Minute, alice, true)
+		h.click(2*time.Minute, bob, true)
+		res := h.run(input(contract.ActionSync, 0))
+		if res.DecidedBy.ID != bob.ID {
+			t.Fatalf("decided by %+v, want bob", res.DecidedBy)
+		}
+		if len(h.ephemerals) != 1 || h.ephemerals[0].User != alice.ID || !strings.Contains(h.ephemerals[0].Text, "ALLOW_SELF_APPROVAL") {
+			t.Errorf("ephemerals = %+v", h.ephemerals)
+		}
+	})
+	t.Run("allowed when configured", func(t *testing.T) {
+		h := newHarness(t)
+		h.states = healthyTimeline()
+		h.click(time.Minute, alice, true)
+		in := input(contract.ActionSync, 0)
+		in.Policy.AllowSelfApproval = true
+		res := h.run(in)
+		if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy.ID != alice.ID {
+			t.Fatalf("result = %+v", res)
+		}
+		if len(h.ephemerals) != 0 {
+			t.Errorf("ephemerals = %+v", h.ephemerals)
+		}
+	})
+	t.Run("requester may withdraw", func(t *testing.T) {
+		h := newHarness(t)
+		h.click(time.Minute, alice, false)
+		res := h.run(input(contract.ActionSync, 0))
+		if res.Outcome != contract.OutcomeRejected {
+			t.Fatalf("result = %+v", res)
+		}
+	})
+}
+
+func autoSyncRefusal() error {
+	return temporal.NewNonRetryableApplicationError("rollback payments: rollback cannot be initiated when auto-sync is enabled", string(argocd.KindAutoSyncEnabled), nil)
+}
+
+func TestRollbackAutoSyncOnFlagOn(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.startErrs = []error{autoSyncRefusal(), nil}
+	h.click(time.Minute, bob, true)
+	in := input(contract.ActionRollback, 3)
+	in.Policy.AutoDisableSyncOnRollback = true
+	res := h.run(in)
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v", res)
+	}
+	if h.disables != 1 || len(h.starts) != 2 || h.starts[1].HistoryID != 3 {
+		t.Errorf("disables=%d starts=%+v, want 1 disable and the rollback retried once", h.disables, h.starts)
+	}
+	if res.RemovedAutoSync == nil || !res.RemovedAutoSync.Prune || !res.RemovedAutoSync.SelfHeal {
+		t.Errorf("removed policy not recorded: %+v", res.RemovedAutoSync)
+	}
+	if !strings.Contains(h.texts(), "autosync payments on") {
+		t.Errorf("thread does not say how to restore auto-sync:\n%s", h.texts())
+	}
+}
+
+func TestRollbackAutoSyncOnFlagOff(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.startErrs = []error{autoSyncRefusal()}
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionRollback, 3))
+	if res.Outcome != contract.OutcomeFailed || !strings.Contains(res.Message, "autosync payments off") || !strings.Contains(res.Message, "AUTO_DISABLE_SYNC_ON_ROLLBACK") {
+		t.Fatalf("result = %+v", res)
+	}
+	if h.disables != 0 {
+		t.Error("auto-sync was disabled although the flag is off")
+	}
+	if last := h.lastStatus(); last == nil || last.Outcome != contract.OutcomeFailed {
+		t.Errorf("final status = %+v", last)
+	}
+}
+
+func TestRollbackUnknownHistoryID(t *testing.T) {
+	h := newHarness(t)
+	h.prepareErr = temporal.NewNonRetryableApplicationError("application argocd/payments does not have deployment with id 99", string(argocd.KindUnknownHistoryID), nil)
+	res := h.run(input(contract.ActionRollback, 99))
+	if res.Outcome != contract.OutcomeFailed || !strings.Contains(res.Message, "does not have deployment with id 99") {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(h.posts) != 1 || h.posts[0].Message.DeployRequest != nil || !strings.Contains(h.posts[0].Message.Text, "id 99") {
+		t.Errorf("want one explanation and no approval request, got %+v", h.posts)
+	}
+}
+
+func TestDeployDegraded(t *testing.T) {
+	h := newHarness(t)
+	op := t0.Add(time.Hour)
+	bad := []activities.AppStateResult{
+		{OperationStartedAt: t0, Phase: "Succeeded", Health: "Healthy"},
+		{OperationStartedAt: op, Phase: "Running", Health: "Progressing"},
+		{OperationStartedAt: op, Phase: "Succeeded", SyncStatus: "Synced", Health: "Degraded", Unhealthy: []contract.Resource{
+			{Kind: "Deployment", Name: "checkout", Health: "Degraded", Message: "Deployment \"checkout\" exceeded its progress deadline"}}},
+	}
+	h.states = bad
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeDegraded || len(res.Unhealthy) != 1 || res.Unhealthy[0].Kind != "Deployment" {
+		t.Fatalf("result = %+v", res)
+	}
+	if last := h.lastStatus(); last == nil || last.Outcome != contract.OutcomeDegraded || len(last.Unhealthy) != 1 {
+		t.Errorf("final status = %+v", last)
+	}
+}
+
+func TestDeployHealthTimeout(t *testing.T) {
+	h := newHarness(t)
+	op := t0.Add(time.Hour)
+	h.states = []activities.AppStateResult{
+		{OperationStartedAt: t0, Phase: "Succeeded", Health: "Healthy"},
+		{OperationStartedAt: op, Phase: "Running", Health: "Progressing"},
+	}
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeTimedOut || !strings.Contains(res.Message, "HEALTH_TIMEOUT") {
+		t.Fatalf("result = %+v", res)
+	}
+	if res.Duration < 10*time.Minute {
+		t.Errorf("gave up after %s, before the 10m health timeout", res.Duration)
+	}
+}
+
+func TestDeployArgoDownWhileFollowingThenBack(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	// Polls 3..8 fail as if Argo CD were unreachable; the run must ride it out.
+	h.pollErr = func(n int) error {
+		if n >= 3 && n <= 8 {
+			return temporal.NewApplicationError("Argo CD unavailable", string(argocd.KindUnavailable))
+		}
+		return nil
+	}
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(h.starts) != 1 {
+		t.Errorf("StartOperation called %d times, want 1", len(h.starts))
+	}
+}
+
+func TestDeployOperationFailed(t *testing.T) {
+	h := newHarness(t)
+	op := t0.Add(time.Hour)
+	h.states = []activities.AppStateResult{
+		{OperationStartedAt: t0, Phase: "Succeeded", Health: "Healthy"},
+		{OperationStartedAt: op, Phase: "Failed", OperationMessage: "one or more objects failed to apply", Health: "Healthy"},
+	}
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeFailed || !strings.Contains(res.Message, "failed to apply") {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestDeployCancelledWhileWaiting(t *testing.T) {
+	h := newHarness(t)
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Minute)
+	h.env.ExecuteWorkflow(workflows.DeployWorkflow, input(contract.ActionSync, 0))
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("not completed")
+	}
+	var res contract.DeployResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatalf("cancelled run should end with a result, got %v", err)
+	}
+	if res.Outcome != contract.OutcomeCancelled {
+		t.Fatalf("result = %+v", res)
+	}
+	if got := h.requestStates(); got[len(got)-1] != slackui.RequestCancelled {
+		t.Errorf("request states = %v", got)
+	}
+}
+
+func TestDeployRefusesInvalidInput(t *testing.T) {
+	for name, mutate := range map[string]func(*contract.DeployInput){
+		"bad app name":         func(in *contract.DeployInput) { in.Request.App = "Guest_Book" },
+		"rollback without id":  func(in *contract.DeployInput) { in.Request.Action = contract.ActionRollback },
+		"unknown action":       func(in *contract.DeployInput) { in.Request.Action = "delete" },
+		"no channel":           func(in *contract.DeployInput) { in.Request.Channel = "" },
+		"zero approval window": func(in *contract.DeployInput) { in.Policy.ApprovalTimeout = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			in := input(contract.ActionSync, 0)
+			mutate(&in)
+			h.env.ExecuteWorkflow(workflows.DeployWorkflow, in)
+			err := h.env.GetWorkflowError()
+			if err == nil || !strings.Contains(err.Error(), workflows.InvalidInputErrorType) {
+				t.Fatalf("error = %v, want %s", err, workflows.InvalidInputErrorType)
+			}
+			if len(h.posts) != 0 {
+				t.Error("posted to Slack for an invalid request")
+			}
+		})
+	}
+}
+
+func TestDeployWaitsForHealthAssessedAfterTheOperation(t *testing.T) {
+	h := newHarness(t)
+	op := t0.Add(time.Hour)
+	done := op.Add(10 * time.Second)
+	h.states = []activities.AppStateResult{
+		{OperationStartedAt: t0, Phase: "Succeeded", Health: "Healthy"},
+		// Succeeded, but health was assessed before the operation ended: stale.
+		{OperationStartedAt: op, OperationFinishedAt: done, ReconciledAt: op, Phase: "Succeeded", SyncStatus: "Synced", Health: "Healthy"},
+		{OperationStartedAt: op, OperationFinishedAt: done, ReconciledAt: done.Add(time.Second), Phase: "Succeeded", SyncStatus: "Synced", Health: "Degraded"},
+	}
+	h.click(time.Minute, bob, true)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeDegraded {
+		t.Fatalf("outcome = %s, want degraded (the stale Healthy must not count)", res.Outcome)
+	}
+}
