@@ -50,7 +50,7 @@ func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
 	rctx, rcancel := context.WithTimeout(context.Background(), time.Minute)
 	defer rcancel()
 	run, err := tc.ExecuteWorkflow(rctx, client.StartWorkflowOptions{TaskQueue: "worker-test"},
-		contract.WorkflowListApps, contract.ListAppsInput{RequestedBy: "U0ALICE", Projects: []string{"payments"}})
+		contract.WorkflowListApps, contract.CommandInput{RequestedBy: contract.User{ID: "U0ALICE"}, Projects: []string{"payments"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,13 +73,20 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if outcome != "" {
 		return r.closeRequest(ctx, outcome)
 	}
+	requestUpdated := r.recordDecision(ctx, decision)
 	if !decision.Approve {
+		r.await(ctx, requestUpdated, "update the approval request")
 		return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", decision.User.Mention()))
 	}
 	r.approvedAt = workflow.Now(ctx)
-	r.postStatus(ctx)
+	// Argo CD first: the Slack edits run alongside the call, so approving
+	// does not wait on Slack before the operation starts.
+	statusPosted := r.postStatus(ctx)
+	startErr := r.callStart(ctx)
+	r.awaitStatusPost(ctx, statusPosted)
+	r.await(ctx, requestUpdated, "update the approval request")
 
-	if outcome, msg := r.startOperation(ctx, prep); outcome != "" {
+	if outcome, msg := r.startOperation(ctx, prep, startErr); outcome != "" {
 		return r.end(ctx, outcome, msg)
 	}
 	outcome, msg := r.follow(ctx)
@@ -210,7 +217,6 @@ func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, cont
 			r.ephemeral(ctx, d.User.ID, why)
 			continue
 		}
-		r.recordDecision(ctx, d)
 		return d, ""
 	}
 }
@@ -231,9 +237,9 @@ func (r *deployRun) mayNotDecide(d contract.Decision) string {
 	return ""
 }
 
-// recordDecision updates the request message (buttons gone, who decided)
-// and the run's audit fields.
-func (r *deployRun) recordDecision(ctx workflow.Context, d contract.Decision) {
+// recordDecision records who decided and starts updating the request message
+// (buttons gone, who decided); the returned future ends with that update.
+func (r *deployRun) recordDecision(ctx workflow.Context, d contract.Decision) workflow.Future {
 	user := d.User
 	r.status.DecidedBy = &user
 	r.upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
@@ -245,7 +251,8 @@ func (r *deployRun) recordDecision(ctx workflow.Context, d contract.Decision) {
 			r.request.Note = "Withdrawn by the requester."
 		}
 	}
-	r.updateRequest(ctx)
+	req := r.request
+	return r.updateAsync(ctx, r.status.RequestTS, slackui.Message{DeployRequest: &req})
 }
 
 // closeRequest ends a run whose approval wait ended without a decision.
@@ -269,12 +276,7 @@ func (r *deployRun) closeRequest(ctx workflow.Context, outcome contract.Outcome)
 // startOperation starts the sync or rollback. For a rollback refused because
 // auto-sync is on it disables auto-sync (if the policy allows) and retries.
 // It returns an outcome only when the run must end.
-func (r *deployRun) startOperation(ctx workflow.Context, prep activities.PrepareDeployResult) (contract.Outcome, string) {
-	r.status.Step = contract.StepStarting
-	r.view.Step = contract.StepStarting
-	r.updateStatus(ctx)
-
-	err := r.callStart(ctx)
+func (r *deployRun) startOperation(ctx workflow.Context, prep activities.PrepareDeployResult, err error) (contract.Outcome, string) {
 	if err != nil && r.in.Request.Action == contract.ActionRollback && errType(err) == string(argocd.KindAutoSyncEnabled) {
 		app := r.in.Request.App
 		if !r.in.Policy.AutoDisableSyncOnRollback {
@@ -438,16 +440,26 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 	return res, nil
 }
 
-// postStatus posts the status message in the thread; it is edited from then on.
-func (r *deployRun) postStatus(ctx workflow.Context) {
+// postStatus starts posting the status message in the thread; it is edited
+// from then on. awaitStatusPost collects its timestamp.
+func (r *deployRun) postStatus(ctx workflow.Context) workflow.Future {
+	r.status.Step = contract.StepStarting
 	r.view.Step = contract.StepStarting
 	v := r.view
-	ts, err := r.post(ctx, r.thread(), slackui.Message{DeployStatus: &v}, "status")
-	if err != nil {
+	r.shown = v
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	return workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+		Channel: r.in.Request.Channel, ThreadTS: r.thread(), Message: slackui.Message{DeployStatus: &v}, Key: r.key + "/status",
+	})
+}
+
+func (r *deployRun) awaitStatusPost(ctx workflow.Context, f workflow.Future) {
+	var res activities.PostMessageResult
+	if err := f.Get(ctx, &res); err != nil {
 		workflow.GetLogger(ctx).Error("could not post the status message; progress will not be shown in Slack", "error", err)
 		return
 	}
-	r.status.StatusTS = ts
+	r.status.StatusTS = res.TS
 }
 
 func (r *deployRun) updateStatus(ctx workflow.Context) {

@@ -35,10 +35,22 @@ func (r *deployRun) post(ctx workflow.Context, thread string, m slackui.Message,
 
 // update edits a message deploybot posted earlier.
 func (r *deployRun) update(ctx workflow.Context, ts string, m slackui.Message) error {
+	return r.updateAsync(ctx, ts, m).Get(ctx, nil)
+}
+
+// updateAsync starts editing a message; the future ends with the edit.
+func (r *deployRun) updateAsync(ctx workflow.Context, ts string, m slackui.Message) workflow.Future {
 	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
 	return workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
 		Channel: r.in.Request.Channel, TS: ts, Message: m,
-	}).Get(ctx, nil)
+	})
+}
+
+// await waits for a best-effort side effect and logs its failure.
+func (r *deployRun) await(ctx workflow.Context, f workflow.Future, what string) {
+	if err := f.Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not "+what, "error", err)
+	}
 }
 
 // updateRequest re-renders the approval request message.

@@ -14,7 +14,7 @@ import (
 // ListAppsWorkflow answers `list_apps`: it reads the applications from Argo CD
 // through an activity, so the read is audited in Temporal and the caller (the
 // gateway) never needs Argo CD credentials.
-func ListAppsWorkflow(ctx workflow.Context, in contract.ListAppsInput) (contract.ListAppsResult, error) {
+func ListAppsWorkflow(ctx workflow.Context, in contract.CommandInput) (contract.ListAppsResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
 	var res activities.ListAppsResult
 	if err := workflow.ExecuteActivity(ctx, argoActivities.ListApps, activities.ListAppsInput{Projects: in.Projects}).Get(ctx, &res); err != nil {

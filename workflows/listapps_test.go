@@ -23,7 +23,7 @@ func TestListAppsWorkflowReturnsActivityRows(t *testing.T) {
 	env.OnActivity(a.ListApps, mock.Anything, activities.ListAppsInput{Projects: []string{"payments"}}).
 		Return(activities.ListAppsResult{Apps: []contract.AppSummary{{Name: "payments", Project: "payments"}}}, nil).Once()
 
-	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.ListAppsInput{RequestedBy: "U0ALICE", Projects: []string{"payments"}})
+	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.CommandInput{RequestedBy: contract.User{ID: "U0ALICE"}, Projects: []string{"payments"}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestListAppsWorkflowDoesNotRetryPermissionDenied(t *testing.T) {
 		calls++
 		return activities.ListAppsResult{}, temporal.NewApplicationError("permission denied", string(argocd.KindPermissionDenied))
 	})
-	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.ListAppsInput{})
+	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.CommandInput{})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != string(argocd.KindPermissionDenied) {
@@ -71,7 +71,7 @@ func TestListAppsWorkflowRetriesUnavailable(t *testing.T) {
 		}
 		return activities.ListAppsResult{Apps: []contract.AppSummary{{Name: "guestbook"}}}, nil
 	})
-	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.ListAppsInput{})
+	env.ExecuteWorkflow(workflows.ListAppsWorkflow, contract.CommandInput{})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed although Argo CD came back: %v", err)
 	}

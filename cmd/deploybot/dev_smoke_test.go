@@ -188,7 +188,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "smoke-list-apps", TaskQueue: "deploybot"},
-		contract.WorkflowListApps, contract.ListAppsInput{RequestedBy: "U0ALICE"})
+		contract.WorkflowListApps, contract.CommandInput{RequestedBy: contract.User{ID: "U0ALICE"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -46,7 +47,7 @@ TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`
 				return err
 			}
 			ctx := cmd.Context()
-			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "gateway"))
+			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "gateway", log))
 			if err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ Run 'deploybot config check --for worker' first.`,
 			}
 			defer argo.Close()
 			ctx := cmd.Context()
-			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "worker"))
+			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "worker", log))
 			if err != nil {
 				return err
 			}
@@ -201,11 +202,12 @@ and $PATH; 'make run' installs the pinned version into ./bin.`,
 	return cmd
 }
 
-func temporalSettings(cfg *config.Config, identity string) temporalconn.Settings {
+func temporalSettings(cfg *config.Config, identity string, log *slog.Logger) temporalconn.Settings {
 	host, _ := os.Hostname()
 	return temporalconn.Settings{
 		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
 		APIKey: cfg.TemporalAPIKey, TLSCertFile: cfg.TemporalTLSCert, TLSKeyFile: cfg.TemporalTLSKey,
 		Identity: fmt.Sprintf("deploybot-%s@%s", identity, host),
+		Logger:   log,
 	}
 }

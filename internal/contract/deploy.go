@@ -29,6 +29,10 @@ type Action string
 const (
 	ActionSync     Action = "sync"
 	ActionRollback Action = "rollback"
+	// ActionAutoSyncOn restores the automated sync policy deploybot removed.
+	ActionAutoSyncOn Action = "autosync_on"
+	// ActionAutoSyncOff removes the app's automated sync policy.
+	ActionAutoSyncOff Action = "autosync_off"
 )
 
 // Outcome is how a run ended; it is also the DeployOutcome search attribute.

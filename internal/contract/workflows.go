@@ -1,18 +1,51 @@
 package contract
 
-// Workflow type names, registered by the worker and started by the gateway.
+import "time"
+
+// Read-only command workflows. Each reads Argo CD through activities (so the
+// read is audited in Temporal and the gateway needs no Argo CD credentials)
+// and posts its answer where ReplyTo says.
 const (
-	// WorkflowListApps answers `list_apps`: a short, audited, read-only run.
+	// WorkflowListApps answers `list_apps`.
 	WorkflowListApps = "ListAppsWorkflow"
+	// WorkflowAppStatus answers `status APP`.
+	WorkflowAppStatus = "AppStatusWorkflow"
+	// WorkflowRollbackRevisions answers `rollback_revisions APP`.
+	WorkflowRollbackRevisions = "RollbackRevisionsWorkflow"
+	// WorkflowLogs answers `logs APP`.
+	WorkflowLogs = "LogsWorkflow"
 )
 
-// ListAppsInput is the input of ListAppsWorkflow.
-type ListAppsInput struct {
-	// RequestedBy is the Slack user id of whoever asked (kept for the audit trail).
-	RequestedBy string `json:"requestedBy,omitempty"`
-	// Projects limits the list to these Argo CD projects; empty means all.
-	Projects []string `json:"projects,omitempty"`
+// ReplyTo says where a command's answer goes.
+type ReplyTo struct {
+	Channel string `json:"channel,omitempty"`
+	// ThreadTS is the thread of the message that asked.
+	ThreadTS string `json:"threadTs,omitempty"`
+	// ResponseURL is Slack's response_url of a slash command, if any.
+	ResponseURL string `json:"responseUrl,omitempty"`
 }
+
+// CommandInput is the input of every read-only command workflow.
+type CommandInput struct {
+	// App is the application (empty for list_apps).
+	App         string  `json:"app,omitempty"`
+	RequestedBy User    `json:"requestedBy"`
+	Reply       ReplyTo `json:"reply"`
+	// Projects limits list_apps to these Argo CD projects; empty means all.
+	Projects []string `json:"projects,omitempty"`
+	// TailLines is ARGOCD_LOG_TAIL_LINES for `logs`.
+	TailLines int64 `json:"tailLines,omitempty"`
+	// RollbackFields is ROLLBACK_TABLE_FIELDS for `rollback_revisions`.
+	RollbackFields []string `json:"rollbackFields,omitempty"`
+	// TemporalUIURL and Namespace build links to runs.
+	TemporalUIURL string `json:"temporalUiUrl,omitempty"`
+	Namespace     string `json:"namespace,omitempty"`
+}
+
+// CommandWorkflowID derives a read-only command's workflow id from the Slack
+// request that carried it (event_id, or trigger_id for slash commands), so a
+// retried delivery of the same request starts nothing new.
+func CommandWorkflowID(command, requestID string) string { return "cmd-" + command + "-" + requestID }
 
 // ListAppsResult is the result of ListAppsWorkflow.
 type ListAppsResult struct {
@@ -29,4 +62,14 @@ type AppSummary struct {
 	TargetRevision string   `json:"targetRevision"`
 	Revision       string   `json:"revision,omitempty"`
 	AutoSync       bool     `json:"autoSync"`
+}
+
+// RevisionRow is one row of the `rollback_revisions` table.
+type RevisionRow struct {
+	ID         int64     `json:"id"`
+	DeployedAt time.Time `json:"deployedAt"`
+	Revision   string    `json:"revision"`
+	// Params are the ROLLBACK_TABLE_FIELDS values, in that order; "n/a" when
+	// the lookup failed for this row.
+	Params []string `json:"params,omitempty"`
 }
