@@ -33,6 +33,7 @@ type ArgoCDClient interface {
 	Sync(ctx context.Context, name string, opts argocd.SyncOptions) (*v1alpha1.Application, error)
 	Rollback(ctx context.Context, name string, historyID int64) (*v1alpha1.Application, error)
 	DisableAutoSync(ctx context.Context, name string) (*v1alpha1.SyncPolicyAutomated, error)
+	EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) error
 	ResourceTree(ctx context.Context, name string) (*v1alpha1.ApplicationTree, error)
 	HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error)
 }
@@ -144,10 +145,13 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	case contract.ActionSync:
 		res.TargetRevision = specTargetRevision(app)
 		return res, nil
+	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
+		// Changes the sync policy only; the revision stays where it is.
+		return res, nil
 	case contract.ActionRollback:
 	default:
 		return PrepareDeployResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("prepare deploy %s: unknown action %q: use sync or rollback", in.App, in.Action),
+			fmt.Sprintf("prepare deploy %s: unknown action %q: use sync, rollback, autosync_on or autosync_off", in.App, in.Action),
 			string(argocd.KindInvalidArgument), nil)
 	}
 
@@ -320,7 +324,7 @@ func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (St
 		_, err = a.Client.Rollback(ctx, in.App, in.HistoryID)
 	default:
 		return StartOperationResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("start operation %s: unknown action %q: use sync or rollback", in.App, in.Action),
+			fmt.Sprintf("start operation %s: unknown action %q: use sync, rollback, autosync_on or autosync_off", in.App, in.Action),
 			string(argocd.KindInvalidArgument), nil)
 	}
 	if retry && errors.Is(err, argocd.ErrOperationInProgress) {

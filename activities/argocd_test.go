@@ -119,3 +119,7 @@ func TestListAppsPermissionDeniedIsNonRetryable(t *testing.T) {
 		t.Errorf("type=%s nonRetryable=%v, want %s and true", appErr.Type(), appErr.NonRetryable(), argocd.KindPermissionDenied)
 	}
 }
+
+func (f *fakeArgo) EnableAutoSync(context.Context, string, v1alpha1.SyncPolicyAutomated) error {
+	return f.err
+}

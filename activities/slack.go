@@ -134,6 +134,9 @@ func (s *Slack) PostMessage(ctx context.Context, in PostMessageInput) (PostMessa
 	}
 	if in.ThreadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(in.ThreadTS))
+		if in.Broadcast {
+			opts = append(opts, slack.MsgOptionBroadcast())
+		}
 	}
 	if in.Key != "" {
 		opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{

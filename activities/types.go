@@ -107,6 +107,9 @@ type PostMessageInput struct {
 	// ThreadTS posts the message as a reply in that thread ("" = top level).
 	ThreadTS string
 	Message  slackui.Message
+	// Broadcast also shows a thread reply in the channel ("Also send to
+	// channel"), so approvers see a request made inside a thread.
+	Broadcast bool
 	// Key identifies this message within the run (e.g. "<workflowID>/<runID>/request").
 	// It is stored in the message metadata; a retried attempt that finds a
 	// message with the same key returns it instead of posting a duplicate.

@@ -6,32 +6,92 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
-// metrics are the gateway's Prometheus series.
+// metrics are the gateway's Prometheus series. Every label value comes from
+// a fixed set (route templates, outcomes, reasons, workflow types), never
+// from user input, so cardinality stays bounded.
 type metrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests      *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	sigFailures   *prometheus.CounterVec
+	started       *prometheus.CounterVec
+	signals       *prometheus.CounterVec
+	replies       *prometheus.CounterVec
+	repliesFlight prometheus.Gauge
 }
+
+// Request outcomes, the "outcome" label of deploybot_gateway_requests_total.
+const (
+	outcomeOK             = "ok"              // health, metrics, url_verification
+	outcomeRefusedSig     = "bad_signature"   // failed verification; nothing was done
+	outcomeTooLarge       = "too_large"       // body over the cap; nothing was done
+	outcomeBadRequest     = "bad_request"     // verified but unreadable
+	outcomeIgnored        = "ignored"         // an event or action deploybot does not handle
+	outcomeHelp           = "help"            // help was asked for
+	outcomeParseError     = "parse_error"     // malformed or unknown command
+	outcomeUnauthorized   = "unauthorized"    // requester not in ALLOWED_USERS
+	outcomeStarted        = "started"         // a workflow was started
+	outcomeDuplicate      = "duplicate"       // a retry or replay of a request already handled
+	outcomeAlreadyRunning = "already_running" // a deploy run is in flight for the app
+	outcomeSignalled      = "signalled"       // a decision was delivered
+	outcomeNotWaiting     = "not_waiting"     // a click on a run that is no longer waiting
+	outcomeUnavailable    = "temporal_unavailable"
+	outcomeError          = "error"
+)
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deploybot_gateway_requests_total",
-			Help: "HTTP requests handled by the gateway, by route and status code.",
-		}, []string{"route", "code"}),
+			Help: "Requests handled by the gateway (HTTP routes and Socket Mode envelopes), by route, status code and outcome.",
+		}, []string{"route", "code", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "deploybot_gateway_request_duration_seconds",
-			Help:    "Time from request to response, by route. Slack needs an answer within 3 s.",
+			Help:    "Time from request to acknowledgement, by route. Slack needs an answer within 3 s.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5},
 		}, []string{"route"}),
+		sigFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_signature_failures_total",
+			Help: "Slack requests refused before anything was done, by reason: missing, malformed, stale, mismatch, too_large, no_secret.",
+		}, []string{"reason"}),
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_workflows_started_total",
+			Help: "Workflows the gateway started, by workflow type.",
+		}, []string{"workflow"}),
+		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_signals_sent_total",
+			Help: "Signals the gateway delivered, by signal name.",
+		}, []string{"signal"}),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_replies_total",
+			Help: "Replies the gateway sent to Slack after acknowledging, by result: sent, failed, dropped (too many in flight), skipped (already sent for a retried event).",
+		}, []string{"result"}),
+		repliesFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "deploybot_gateway_replies_in_flight",
+			Help: "Replies being sent to Slack right now.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight)
+	// Series that alerts watch exist from the start at 0, so rate() and
+	// increase() see the first failure.
+	for _, r := range []string{reasonMissing, reasonMalformed, reasonStale, reasonMismatch, reasonTooLarge, reasonNoSecret} {
+		m.sigFailures.WithLabelValues(r)
+	}
+	m.signals.WithLabelValues(contract.SignalDecision)
+	for _, r := range []string{"sent", "failed", "dropped", "skipped"} {
+		m.replies.WithLabelValues(r)
+	}
 	return m
 }
 
-// observe records every request under its route template, never the raw
-// path, so user input cannot blow up label cardinality.
+// ctxOutcome is the gin context key handlers set their outcome under.
+const ctxOutcome = "deploybot.outcome"
+
+// observe records every HTTP request under its route template, never the
+// raw path, so user input cannot blow up label cardinality.
 func (s *Server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
@@ -39,6 +99,19 @@ func (s *Server) observe(c *gin.Context) {
 	if route == "" {
 		route = "unmatched"
 	}
-	s.metrics.requests.WithLabelValues(route, strconv.Itoa(c.Writer.Status())).Inc()
-	s.metrics.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	outcome := c.GetString(ctxOutcome)
+	if outcome == "" {
+		outcome = outcomeOK
+		if c.Writer.Status() >= 400 {
+			outcome = outcomeError
+		}
+	}
+	s.record(route, strconv.Itoa(c.Writer.Status()), outcome, time.Since(start))
+}
+
+// record counts one request. code is the HTTP status, or "ack" /
+// "ack_failed" for a Socket Mode envelope.
+func (s *Server) record(route, code, outcome string, d time.Duration) {
+	s.metrics.requests.WithLabelValues(route, code, outcome).Inc()
+	s.metrics.latency.WithLabelValues(route).Observe(d.Seconds())
 }

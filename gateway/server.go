@@ -1,7 +1,16 @@
-// Package gateway is deploybot's HTTP front door (gin): it verifies, authorizes
-// and parses what Slack and SonarQube send, then starts a Temporal workflow or
-// signals one and answers at once. It never calls Argo CD and holds no Argo CD
-// credentials; all state lives in Temporal, so any number of gateways can run.
+// Package gateway is deploybot's front door for Slack: it verifies,
+// authorizes and parses what Slack sends (over HTTP or Socket Mode), then
+// starts a Temporal workflow or signals one and acknowledges at once. It
+// never calls Argo CD and holds no Argo CD credentials; all state lives in
+// Temporal, so any number of gateways can run.
+//
+// Every Slack request takes the same path whatever the transport: verify
+// (HTTP only: Slack signs the request; a Socket Mode connection is
+// authenticated by Slack itself), parse, authorize, start or signal with a
+// short Temporal deadline, acknowledge. Replies that the gateway itself
+// owes (help, refusals, "already running", "Temporal is unreachable") are
+// sent after the acknowledgement, so a slow Slack Web API never makes the
+// acknowledgement late.
 package gateway
 
 import (
@@ -11,29 +20,74 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+
+	"github.com/deploybot/deploybot/internal/config"
+)
+
+// Defaults of the time and size budgets.
+const (
+	// DefaultTemporalTimeout bounds every Temporal call made while Slack
+	// waits, so the acknowledgement stays inside Slack's 3 seconds even when
+	// Temporal is down.
+	DefaultTemporalTimeout = 2 * time.Second
+	// MaxBodyBytes caps a Slack request body; Slack's own payloads are far
+	// smaller, so anything bigger is refused unread (413).
+	MaxBodyBytes = 1 << 20
+	// MaxClockSkew is how far a request's timestamp may be from now before it
+	// is refused as stale (a replay).
+	MaxClockSkew = 5 * time.Minute
+	// replyTimeout bounds one reply to Slack, sent after the acknowledgement.
+	replyTimeout = 10 * time.Second
+	// maxRepliesInFlight bounds the replies being sent at once; beyond it a
+	// reply is dropped and counted rather than piling up goroutines.
+	maxRepliesInFlight = 256
 )
 
 // Options configures the gateway.
 type Options struct {
-	// Temporal is the client used to start and signal workflows and to answer /readyz.
+	// Temporal is the client used to answer /readyz and, unless Starter is
+	// set, to start and signal workflows. Required.
 	Temporal client.Client
+	// Config supplies the signing secret, ALLOWED_USERS, the approval policy
+	// and the task queue; nil = config.Default(), whose empty signing secret
+	// refuses every Slack request over HTTP.
+	Config *config.Config
+	// Starter starts and signals workflows; nil = a TemporalStarter over
+	// Temporal on Config.TemporalTaskQueue.
+	Starter Starter
+	// Replier sends the gateway's own replies; nil = a SlackReplier with
+	// Config.SlackToken and Config.SlackAPIURL.
+	Replier Replier
 	// Logger receives request and audit logs.
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics; nil = a fresh registry.
 	Registry *prometheus.Registry
+	// TemporalTimeout bounds Temporal calls made while Slack waits; 0 =
+	// DefaultTemporalTimeout.
+	TemporalTimeout time.Duration
 }
 
-// Server is the gateway's HTTP handler.
+// Server is the gateway: an http.Handler for the HTTP transport and the
+// handler of Socket Mode events (RunSocketMode).
 type Server struct {
 	opts    Options
+	cfg     *config.Config
+	log     *slog.Logger
 	engine  *gin.Engine
 	metrics *metrics
+	starter Starter
+	replier Replier
+	allowed map[string]bool
+
+	replySlots chan struct{}
+	replies    sync.WaitGroup
 }
 
 // New builds the gateway's routes.
@@ -47,17 +101,64 @@ func New(opts Options) (*Server, error) {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.Config == nil {
+		opts.Config = config.Default()
+	}
+	if opts.TemporalTimeout <= 0 {
+		opts.TemporalTimeout = DefaultTemporalTimeout
+	}
+	cfg := opts.Config
+	if opts.Starter == nil {
+		opts.Starter = &TemporalStarter{Client: opts.Temporal, TaskQueue: cfg.TemporalTaskQueue}
+	}
+	if opts.Replier == nil {
+		opts.Replier = NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL)
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{opts: opts, engine: gin.New(), metrics: newMetrics(opts.Registry)}
+	s := &Server{
+		opts: opts, cfg: cfg, log: opts.Logger,
+		engine: gin.New(), metrics: newMetrics(opts.Registry),
+		starter: opts.Starter, replier: opts.Replier,
+		allowed:    map[string]bool{},
+		replySlots: make(chan struct{}, maxRepliesInFlight),
+	}
+	for _, u := range cfg.AllowedUsers {
+		s.allowed[u] = true
+	}
+	if len(s.allowed) == 0 {
+		s.log.Warn("ALLOWED_USERS is empty: nobody may request anything but help")
+	}
+	if cfg.SigningSecret == "" {
+		s.log.Warn("SIGNING_SECRET is not set: every Slack request over HTTP will be refused (Socket Mode still works)")
+	}
+
 	s.engine.Use(gin.Recovery(), s.observe)
 	s.engine.GET("/healthz", s.healthz)
 	s.engine.GET("/readyz", s.readyz)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})))
+	slackRoutes := s.engine.Group("/", s.verifySlack)
+	slackRoutes.POST("/slack/events", s.httpEvents)
+	slackRoutes.POST("/slack/interactions", s.httpInteractions)
+	slackRoutes.POST("/interactions", s.httpInteractions) // the old bot's path, still set in existing Slack apps
+	slackRoutes.POST("/slack/commands", s.httpCommands)
 	return s, nil
 }
 
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Wait blocks until every reply sent after an acknowledgement is done, or
+// ctx ends. Serve calls it on shutdown so no reply is cut off.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.replies.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: replies still in flight: %w", ctx.Err())
+	}
+}
 
 // healthz says the process is up; it checks nothing else so a slow Temporal
 // never gets the pod restarted.
@@ -65,7 +166,7 @@ func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status":
 
 // readyz says whether this gateway can do its job: Temporal must answer.
 func (s *Server) readyz(c *gin.Context) {
-	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opts.TemporalTimeout)
 	defer cancel()
 	if _, err := s.opts.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "temporal": err.Error()})
@@ -75,9 +176,12 @@ func (s *Server) readyz(c *gin.Context) {
 }
 
 // Serve runs h on l until ctx ends, then shuts down gracefully, giving
-// in-flight requests up to 10 seconds.
+// in-flight requests (and, when h is a *Server, its pending replies) up to
+// 10 seconds.
 func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// ReadTimeout bounds a slow body too, so a trickled request cannot hold
+	// a connection (Slack sends small bodies at once).
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -89,6 +193,11 @@ func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("gateway shutdown: %w", err)
+	}
+	if gw, ok := h.(*Server); ok {
+		if err := gw.Wait(sctx); err != nil {
+			return err
+		}
 	}
 	if log != nil {
 		log.Info("gateway stopped", "addr", l.Addr().String())

@@ -14,12 +14,7 @@ import (
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
-	"github.com/deploybot/deploybot/internal/argocdsim"
-	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
 	"github.com/deploybot/deploybot/internal/contract"
-	"github.com/deploybot/deploybot/internal/slackapi"
-	"github.com/deploybot/deploybot/internal/testenv"
-	"github.com/deploybot/deploybot/worker"
 )
 
 // syncClock wraps the Argo CD client and records when each app's Sync call
@@ -45,45 +40,23 @@ func (c *syncClock) at(app string) (time.Time, bool) {
 }
 
 type benchStack struct {
-	tc    client.Client
+	*stack
 	clock *syncClock
-	queue string
 }
 
 func startBenchStack(b *testing.B, apps int) *benchStack {
 	b.Helper()
-	srv := testenv.StartTemporal(b)
-	addr, _ := simtest.Start(b, argocdsim.Options{OperationDuration: 300 * time.Millisecond, ExtraApps: apps})
-	sl := slackapi.StartTest(b, slackapi.Options{Token: "xoxb-bench"})
-	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { argo.Close() })
-	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(tc.Close)
-	s := &benchStack{tc: tc, clock: &syncClock{Client: argo, calls: map[string]time.Time{}}, queue: "bench"}
-	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.queue, Deps: worker.Deps{
-		ArgoCD: s.clock, Slack: activities.NewSlackClient("xoxb-bench", sl.URL()+"/api/"),
-	}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, w, nil) }()
-	b.Cleanup(func() { cancel(); <-done })
-	return s
+	clock := &syncClock{calls: map[string]time.Time{}}
+	s := startStack(b, stackOptions{operation: 300 * time.Millisecond, extraApps: apps,
+		wrap: func(c *argocd.Client) activities.ArgoCDClient { clock.Client = c; return clock }})
+	return &benchStack{stack: s, clock: clock}
 }
 
 func (s *benchStack) start(b *testing.B, app string) client.WorkflowRun {
 	b.Helper()
-	run, err := s.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: contract.DeployWorkflowID(app), TaskQueue: s.queue},
+	run, err := s.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: contract.DeployWorkflowID(app), TaskQueue: s.taskQueue},
 		contract.WorkflowDeploy, contract.DeployInput{
-			Request: contract.DeployRequest{App: app, Action: contract.ActionSync, RequestedBy: contract.User{ID: "U0ALICE"}, Channel: "C0BENCH"},
+			Request: contract.DeployRequest{App: app, Action: contract.ActionSync, RequestedBy: contract.User{ID: "U0ALICE"}, Channel: deployChannel},
 			Policy: contract.DeployPolicy{Approvers: []string{"U0BOB"}, ApprovalTimeout: time.Hour, HealthTimeout: 5 * time.Minute,
 				PollInterval: 200 * time.Millisecond},
 		})

@@ -31,15 +31,28 @@ type stack struct {
 	tc        client.Client
 	sim       *argocdsim.Server
 	slack     *slackapi.Server
+	simAddr   string
 	taskQueue string
 }
 
 const deployChannel = "C0DEPLOY"
 
-func startStack(t *testing.T) *stack {
+// stackOptions vary the stack between tests and benchmarks.
+type stackOptions struct {
+	operation time.Duration // simulator operation length; 0 = 1.5s
+	extraApps int
+	// wrap, if set, wraps the Argo CD client the worker uses (to time calls).
+	wrap func(*argocd.Client) activities.ArgoCDClient
+}
+
+func startStack(t testing.TB, opts ...stackOptions) *stack {
 	t.Helper()
+	o := stackOptions{operation: 1500 * time.Millisecond}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	srv := testenv.StartTemporal(t)
-	addr, sim := simtest.Start(t, argocdsim.Options{OperationDuration: 1500 * time.Millisecond})
+	addr, sim := simtest.Start(t, argocdsim.Options{OperationDuration: o.operation, ExtraApps: o.extraApps})
 	sl := slackapi.StartTest(t, slackapi.Options{
 		Token:    "xoxb-test",
 		Users:    []slackapi.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}, {ID: "U0MALLORY", Name: "mallory"}},
@@ -50,14 +63,18 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { argo.Close() })
+	var argoDep activities.ArgoCDClient = argo
+	if o.wrap != nil {
+		argoDep = o.wrap(argo)
+	}
 	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	s := &stack{tc: tc, sim: sim, slack: sl, taskQueue: "deploy-it"}
+	s := &stack{tc: tc, sim: sim, slack: sl, simAddr: addr, taskQueue: "deploy-it"}
 	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.taskQueue, Deps: worker.Deps{
-		ArgoCD: argo, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
+		ArgoCD: argoDep, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -246,4 +263,60 @@ func TestDeployRollbackEndToEnd(t *testing.T) {
 	b, _ := json.Marshal(res.RemovedAutoSync)
 	t.Logf("removed policy: %s", b)
 	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_rollback_autosync")
+}
+
+// TestAutoSyncOnRestoresWhatTheRollbackRemoved: a rollback under
+// AUTO_DISABLE_SYNC_ON_ROLLBACK removes payments' automated policy; a later
+// `autosync payments on` run finds that run in Temporal and restores exactly
+// the same policy in Argo CD.
+func TestAutoSyncOnRestoresWhatTheRollbackRemoved(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("payments")
+	bob := contract.User{ID: "U0BOB", Name: "bob"}
+
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("payments", contract.ActionRollback, 2, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	decide(t, s.tc, id, bob, true)
+	var rb contract.DeployResult
+	if err := run.Get(ctx, &rb); err != nil || rb.RemovedAutoSync == nil {
+		t.Fatalf("rollback: %v %+v", err, rb)
+	}
+
+	run, err = s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("payments", contract.ActionAutoSyncOn, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	decide(t, s.tc, id, bob, true)
+	var on contract.DeployResult
+	if err := run.Get(ctx, &on); err != nil || on.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("autosync on: %v %+v", err, on)
+	}
+	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_autosync_on")
+	if !strings.Contains(on.Message, "restored the policy removed by run "+id) {
+		t.Errorf("message does not say which policy was restored: %s", on.Message)
+	}
+	argo, err := argocd.New(argocd.Options{URL: "http://" + s.simAddr, Token: argocdsim.DefaultToken, VerifySSL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer argo.Close()
+	app, err := argo.GetApp(ctx, "payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := app.Spec.SyncPolicy.Automated
+	if got == nil || got.Prune != rb.RemovedAutoSync.Prune || got.SelfHeal != rb.RemovedAutoSync.SelfHeal || got.AllowEmpty != rb.RemovedAutoSync.AllowEmpty {
+		t.Errorf("automated policy after autosync on = %+v, want %+v", got, rb.RemovedAutoSync)
+	}
+	if n := s.sim.Calls("Patch", "payments"); n != 2 {
+		t.Errorf("Patch calls = %d, want 2 (off by the rollback, on by autosync)", n)
+	}
 }

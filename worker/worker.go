@@ -21,6 +21,9 @@ import (
 type Deps struct {
 	ArgoCD activities.ArgoCDClient
 	Slack  activities.SlackAPI
+	// Temporal lets `status` look up an app's deploybot run; New sets it to
+	// Options.Temporal when nil.
+	Temporal client.Client
 }
 
 // Options configures a worker.
@@ -45,6 +48,9 @@ func New(opts Options) (sdkworker.Worker, error) {
 	if opts.Deps.Slack == nil {
 		return nil, errors.New("worker: a Slack client is required (SLACK_TOKEN)")
 	}
+	if opts.Deps.Temporal == nil {
+		opts.Deps.Temporal = opts.Temporal
+	}
 	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{})
 	Register(w, opts.Deps)
 	return w, nil
@@ -55,6 +61,7 @@ func Register(r sdkworker.Registry, deps Deps) {
 	RegisterWorkflows(r)
 	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD})
 	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
+	r.RegisterActivity(&activities.Temporal{Client: deps.Temporal})
 }
 
 // WorkflowRegistry is where workflows are registered: a worker or a replayer.
@@ -66,6 +73,9 @@ type WorkflowRegistry interface {
 // replay tests register exactly what production runs.
 func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.ListAppsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowListApps})
+	r.RegisterWorkflowWithOptions(workflows.AppStatusWorkflow, workflow.RegisterOptions{Name: contract.WorkflowAppStatus})
+	r.RegisterWorkflowWithOptions(workflows.RollbackRevisionsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowRollbackRevisions})
+	r.RegisterWorkflowWithOptions(workflows.LogsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowLogs})
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
 }
 

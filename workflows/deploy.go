@@ -79,6 +79,13 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 		return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", decision.User.Mention()))
 	}
 	r.approvedAt = workflow.Now(ctx)
+	if isAutoSyncAction(r.in.Request.Action) {
+		statusPosted := r.postStatus(ctx)
+		outcome, msg := r.changeAutoSync(ctx, prep)
+		r.awaitStatusPost(ctx, statusPosted)
+		r.await(ctx, requestUpdated, "update the approval request")
+		return r.end(ctx, outcome, msg)
+	}
 	// Argo CD first: the Slack edits run alongside the call, so approving
 	// does not wait on Slack before the operation starts.
 	statusPosted := r.postStatus(ctx)
@@ -165,7 +172,15 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		ExpiresAt:        r.status.ExpiresAt,
 		State:            slackui.RequestPending,
 	}
-	ts, err := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{DeployRequest: &r.request}, "request")
+	// Asked inside a thread: the request stays there but is also shown in
+	// the channel, where approvers look.
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	var posted activities.PostMessageResult
+	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+		Channel: r.in.Request.Channel, ThreadTS: r.in.Request.ThreadTS, Message: slackui.Message{DeployRequest: &r.request},
+		Broadcast: r.in.Request.ThreadTS != "", Key: r.key + "/request",
+	}).Get(ctx, &posted)
+	ts := posted.TS
 	if err != nil {
 		return err
 	}
@@ -324,7 +339,9 @@ func (r *deployRun) callStart(ctx workflow.Context) error {
 func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (*contract.AutoSyncPolicy, error) {
 	r.status.Step = contract.StepDisablingAutoSync
 	r.view.Step = contract.StepDisablingAutoSync
-	r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
+	if r.in.Request.Action == contract.ActionRollback {
+		r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
+	}
 	r.updateStatus(ctx)
 	actx := workflow.WithActivityOptions(ctx, startOperationOptions)
 	var res activities.DisableAutoSyncResult

@@ -43,6 +43,8 @@ type harness struct {
 	pollErr func(n int) error
 	// prepareErr, if set, is PrepareDeploy's answer.
 	prepareErr error
+	// prepare, if its Project is set, replaces the default PrepareDeploy result.
+	prepare activities.PrepareDeployResult
 	// startErrs are returned by StartOperation calls in order (nil = success).
 	startErrs []error
 }
@@ -63,6 +65,9 @@ func newHarness(t *testing.T) *harness {
 		func(_ context.Context, in activities.PrepareDeployInput) (activities.PrepareDeployResult, error) {
 			if h.prepareErr != nil {
 				return activities.PrepareDeployResult{}, h.prepareErr
+			}
+			if h.prepare.Project != "" {
+				return h.prepare, nil
 			}
 			return activities.PrepareDeployResult{Project: "default", CurrentRevision: "aaaaaaa1111", TargetRevision: "bbbbbbb2222",
 				SyncStatus: "OutOfSync", Health: "Healthy"}, nil
@@ -539,5 +544,68 @@ func TestDeployWaitsForHealthAssessedAfterTheOperation(t *testing.T) {
 	res := h.run(input(contract.ActionSync, 0))
 	if res.Outcome != contract.OutcomeDegraded {
 		t.Fatalf("outcome = %s, want degraded (the stale Healthy must not count)", res.Outcome)
+	}
+}
+
+func autosyncInput(action contract.Action) contract.DeployInput {
+	in := input(contract.ActionSync, 0)
+	in.Request.App, in.Request.Action = "payments", action
+	return in
+}
+
+func TestAutoSyncOffRecordsThePolicy(t *testing.T) {
+	h := newHarness(t)
+	h.prepare = activities.PrepareDeployResult{Project: "payments", AutoSync: &contract.AutoSyncPolicy{Prune: true, SelfHeal: true}}
+	h.click(time.Minute, bob, true)
+	res := h.run(autosyncInput(contract.ActionAutoSyncOff))
+	if res.Outcome != contract.OutcomeSucceeded || res.RemovedAutoSync == nil || !res.RemovedAutoSync.SelfHeal {
+		t.Fatalf("result = %+v", res)
+	}
+	if h.disables != 1 || len(h.starts) != 0 {
+		t.Errorf("disables=%d starts=%d, want 1 and 0", h.disables, len(h.starts))
+	}
+	if !strings.Contains(res.Message, "autosync payments on") {
+		t.Errorf("message does not say how to turn it back on: %s", res.Message)
+	}
+}
+
+func TestAutoSyncOnRestoresWhatWasRemoved(t *testing.T) {
+	for name, tc := range map[string]struct {
+		last       activities.LastRemovedAutoSyncResult
+		want       contract.AutoSyncPolicy
+		wantSource string
+	}{
+		"restores the removed policy": {
+			last:       activities.LastRemovedAutoSyncResult{Policy: &contract.AutoSyncPolicy{Prune: true, SelfHeal: true}, WorkflowID: "deploy-payments", RunID: "r1"},
+			want:       contract.AutoSyncPolicy{Prune: true, SelfHeal: true},
+			wantSource: "removed by run deploy-payments",
+		},
+		"falls back to Argo CD's default": {
+			want:       contract.AutoSyncPolicy{},
+			wantSource: "default automated policy",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.prepare = activities.PrepareDeployResult{Project: "payments"}
+			var argo *activities.ArgoCD
+			var hist *activities.Temporal
+			h.env.RegisterActivity(hist)
+			h.env.OnActivity(hist.LastRemovedAutoSync, mock.Anything, mock.Anything).Return(tc.last, nil)
+			var enabled []activities.EnableAutoSyncInput
+			h.env.OnActivity(argo.EnableAutoSync, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in activities.EnableAutoSyncInput) (activities.EnableAutoSyncResult, error) {
+					enabled = append(enabled, in)
+					return activities.EnableAutoSyncResult{}, nil
+				})
+			h.click(time.Minute, bob, true)
+			res := h.run(autosyncInput(contract.ActionAutoSyncOn))
+			if res.Outcome != contract.OutcomeSucceeded || !strings.Contains(res.Message, tc.wantSource) {
+				t.Fatalf("result = %+v", res)
+			}
+			if len(enabled) != 1 || enabled[0].Policy != tc.want {
+				t.Errorf("EnableAutoSync calls = %+v, want one with %+v", enabled, tc.want)
+			}
+		})
 	}
 }

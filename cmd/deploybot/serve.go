@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/gateway"
@@ -24,17 +25,29 @@ import (
 func newGatewayCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "gateway",
-		Short: "Serve Slack and webhook requests and hand them to Temporal",
-		Long: `gateway runs deploybot's HTTP server (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080).
+		Short: "Serve Slack (HTTP or Socket Mode) and hand requests to Temporal",
+		Long: `gateway runs deploybot's Slack front end. It verifies, authorizes and parses
+each request, then starts or signals a Temporal workflow and answers at once
+(well inside Slack's 3 seconds). It holds no Argo CD credentials and no state:
+run as many as you like behind a load balancer.
 
-It verifies, authorizes and parses each request, then starts or signals a
-Temporal workflow and answers at once. It holds no Argo CD credentials and no
-state: run as many as you like behind a load balancer.
+HTTP (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080; FLASK_HOST/FLASK_PORT work too):
+  POST /slack/events        mentions (@bot <command>); url_verification
+  POST /slack/interactions  Approve / Reject buttons (also POST /interactions,
+                            the old bot's path)
+  POST /slack/commands      the /deploy slash command
+  GET  /healthz             process up
+  GET  /readyz              Temporal answers
+  GET  /metrics             Prometheus
+Every Slack request must carry a valid signature (SIGNING_SECRET) made less
+than 5 minutes ago; anything else is refused, logged and counted.
 
-Endpoints: GET /healthz (process up), GET /readyz (Temporal answers),
-GET /metrics (Prometheus).
+Socket Mode: with SLACK_APP_TOKEN (xapp-…) set, the gateway also connects to
+Slack over a WebSocket and serves events, buttons and slash commands through
+the same handlers, with no public URL. The HTTP server keeps running for
+/healthz, /readyz and /metrics.
 
-Needs: SLACK_TOKEN, SIGNING_SECRET (or SLACK_APP_TOKEN for Socket Mode),
+Needs: SLACK_TOKEN, SIGNING_SECRET (or SLACK_APP_TOKEN), ALLOWED_USERS,
 TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,7 +65,10 @@ TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`
 				return err
 			}
 			defer tc.Close()
-			gw, err := gateway.New(gateway.Options{Temporal: tc, Logger: log})
+			gw, err := gateway.New(gateway.Options{
+				Temporal: tc, Config: cfg, Logger: log,
+				Replier: gateway.NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL),
+			})
 			if err != nil {
 				return err
 			}
@@ -60,8 +76,15 @@ TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`
 			if err != nil {
 				return fmt.Errorf("listen on %s (HTTP_HOST/HTTP_PORT): %w", cfg.HTTPAddr(), err)
 			}
-			log.Info("gateway listening", "addr", l.Addr().String(), "version", version.String())
-			return gateway.Serve(ctx, l, gw, log)
+			g, gctx := errgroup.WithContext(ctx)
+			if cfg.SlackAppToken != "" {
+				sm := gateway.NewSocketModeClient(cfg.SlackToken, cfg.SlackAppToken, cfg.SlackAPIURL)
+				log.Info("gateway connecting to Slack in Socket Mode", "version", version.String())
+				g.Go(func() error { return gw.RunSocketMode(gctx, sm) })
+			}
+			log.Info("gateway listening", "addr", l.Addr().String(), "socketMode", cfg.SlackAppToken != "", "version", version.String())
+			g.Go(func() error { return gateway.Serve(gctx, l, gw, log) })
+			return g.Wait()
 		},
 	}
 }

@@ -76,6 +76,19 @@ func (s *Server) getAppLocked(project, appNs, name string) (*simApp, error) {
 	return sa, nil
 }
 
+// lockedApp runs fn on the app under s.mu, after the lookup (and errors) of
+// getAppLocked. On a lookup error it returns T's zero value.
+func lockedApp[T any](s *Server, project, appNs, name string, fn func(sa *simApp) (T, error)) (T, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sa, err := s.getAppLocked(project, appNs, name)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn(sa)
+}
+
 func projectsOf(q *applicationpkg.ApplicationQuery) []string {
 	if q.Project != nil {
 		return q.Project
@@ -130,17 +143,13 @@ func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) 
 		return nil, status.Errorf(codes.InvalidArgument, "multiple projects specified - the get endpoint accepts either zero or one project")
 	}
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(project, q.GetAppNamespace(), q.GetName())
-	if err != nil {
-		return nil, err
-	}
-	if q.Refresh != nil {
-		sa.reconciled = time.Now().UTC().Truncate(time.Second)
-		s.touchLocked(sa)
-	}
-	return sa.app.DeepCopy(), nil
+	return lockedApp(s, project, q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+		if q.Refresh != nil {
+			sa.reconciled = time.Now().UTC().Truncate(time.Second)
+			s.touchLocked(sa)
+		}
+		return sa.app.DeepCopy(), nil
+	})
 }
 
 // Watch streams ADDED events for the current apps (always when a name is
@@ -211,13 +220,12 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 
 // Sync starts a sync operation; it returns once the operation is recorded.
 func (a *appService) Sync(_ context.Context, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
-	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
-	if err != nil {
-		return nil, err
-	}
+	return lockedApp(a.s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.syncLocked(sa, req) })
+}
+
+// syncLocked is Sync once the app is found, under s.mu.
+func (s *Server) syncLocked(sa *simApp, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
+	var err error
 	app := sa.app
 	automated := app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil
 	if req.Manifests != nil && automated && !req.GetDryRun() {
@@ -294,13 +302,11 @@ func firstNonEmpty(vals ...string) string {
 
 // Rollback redeploys the revision of a history entry (refused under auto-sync).
 func (a *appService) Rollback(_ context.Context, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
-	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
-	if err != nil {
-		return nil, err
-	}
+	return lockedApp(a.s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.rollbackLocked(sa, req) })
+}
+
+// rollbackLocked is Rollback once the app is found, under s.mu.
+func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
 	app := sa.app
 	if app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil {
 		return nil, errRollbackAutoSync
@@ -347,29 +353,23 @@ func (a *appService) Rollback(_ context.Context, req *applicationpkg.Application
 // TerminateOperation stops the running operation (it ends Failed).
 func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.OperationTerminateRequest) (*applicationpkg.OperationTerminateResponse, error) {
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(req.GetProject(), req.GetAppNamespace(), req.GetName())
-	if err != nil {
-		return nil, err
-	}
-	if sa.app.Operation == nil || sa.app.Status.OperationState == nil {
-		return nil, errNoOperationRunning
-	}
-	s.terminateLocked(sa)
-	return &applicationpkg.OperationTerminateResponse{}, nil
+	return lockedApp(s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*applicationpkg.OperationTerminateResponse, error) {
+		if sa.app.Operation == nil || sa.app.Status.OperationState == nil {
+			return nil, errNoOperationRunning
+		}
+		s.terminateLocked(sa)
+		return &applicationpkg.OperationTerminateResponse{}, nil
+	})
 }
 
 // Patch applies a JSON patch ("json" or "") or a JSON merge patch ("merge")
 // to the whole Application and stores its spec, labels, annotations and finalizers.
 func (a *appService) Patch(_ context.Context, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
-	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
-	if err != nil {
-		return nil, err
-	}
+	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.patchLocked(sa, q) })
+}
+
+// patchLocked is Patch once the app is found, under s.mu.
+func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
 	jsonApp, err := json.Marshal(sa.app)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling application: %w", err)
@@ -407,18 +407,14 @@ func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.Application
 		return nil, errors.New("error updating application spec: spec is nil in request")
 	}
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
-	if err != nil {
-		return nil, err
-	}
-	newApp := sa.app.DeepCopy()
-	newApp.Spec = *q.GetSpec().DeepCopy()
-	if err := s.updateAppLocked(sa, newApp, false); err != nil {
-		return nil, fmt.Errorf("error validating and updating app: %w", err)
-	}
-	return sa.app.Spec.DeepCopy(), nil
+	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
+		newApp := sa.app.DeepCopy()
+		newApp.Spec = *q.GetSpec().DeepCopy()
+		if err := s.updateAppLocked(sa, newApp, false); err != nil {
+			return nil, fmt.Errorf("error validating and updating app: %w", err)
+		}
+		return sa.app.Spec.DeepCopy(), nil
+	})
 }
 
 // Update replaces spec, labels, annotations and finalizers with the given
@@ -428,16 +424,12 @@ func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpda
 		return nil, errors.New("error updating application: application is nil in request")
 	}
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
-		return nil, fmt.Errorf("error updating application: %w", err)
-	}
-	return sa.app.DeepCopy(), nil
+	return lockedApp(s, q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name, func(sa *simApp) (*v1alpha1.Application, error) {
+		if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
+			return nil, fmt.Errorf("error updating application: %w", err)
+		}
+		return sa.app.DeepCopy(), nil
+	})
 }
 
 // updateAppLocked mirrors validateAndNormalizeApp + updateApp.
@@ -491,24 +483,20 @@ func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge
 // ResourceTree returns Deployment -> ReplicaSet -> Pods and the Service.
 func (a *appService) ResourceTree(_ context.Context, q *applicationpkg.ResourcesQuery) (*v1alpha1.ApplicationTree, error) {
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetApplicationName())
-	if err != nil {
-		return nil, err
-	}
-	return sa.tree(), nil
+	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*v1alpha1.ApplicationTree, error) {
+		return sa.tree(), nil
+	})
 }
 
 // ManagedResources returns live and target manifests of managed resources.
 func (a *appService) ManagedResources(_ context.Context, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
-	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetApplicationName())
-	if err != nil {
-		return nil, err
-	}
+	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*applicationpkg.ManagedResourcesResponse, error) {
+		return a.s.managedResourcesLocked(sa, q)
+	})
+}
+
+// managedResourcesLocked is ManagedResources once the app is found, under s.mu.
+func (s *Server) managedResourcesLocked(sa *simApp, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
 	target, err := sa.targetCommit()
 	if err != nil {
 		target = sa.live
@@ -537,28 +525,20 @@ func (a *appService) ManagedResources(_ context.Context, q *applicationpkg.Resou
 // RevisionMetadata returns author, date and message of a commit.
 func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.RevisionMetadataQuery) (*v1alpha1.RevisionMetadata, error) {
 	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
-	if err != nil {
-		return nil, err
-	}
-	c, err := sa.repo.resolve(q.GetRevision())
-	if err != nil {
-		return nil, status.Error(codes.Unknown, err.Error())
-	}
-	return &v1alpha1.RevisionMetadata{Author: c.author, Date: metav1.NewTime(c.date), Message: c.message}, nil
+	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.RevisionMetadata, error) {
+		c, err := sa.repo.resolve(q.GetRevision())
+		if err != nil {
+			return nil, status.Error(codes.Unknown, err.Error())
+		}
+		return &v1alpha1.RevisionMetadata{Author: c.author, Date: metav1.NewTime(c.date), Message: c.message}, nil
+	})
 }
 
 // GetApplicationSyncWindows reports that no sync windows apply.
 func (a *appService) GetApplicationSyncWindows(_ context.Context, q *applicationpkg.ApplicationSyncWindowsQuery) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
-	s := a.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName()); err != nil {
-		return nil, err
-	}
-	return &applicationpkg.ApplicationSyncWindowsResponse{CanSync: ptr.To(true)}, nil
+	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(*simApp) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
+		return &applicationpkg.ApplicationSyncWindowsResponse{CanSync: ptr.To(true)}, nil
+	})
 }
 
 // maxPodLogsToRender is Argo CD's default server.maxPodLogsToRender.
@@ -588,39 +568,15 @@ func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws appli
 		}
 	}
 
-	s.mu.Lock()
-	sa, err := s.getAppLocked(q.GetProject(), q.GetAppNamespace(), q.GetName())
+	var pods []pod
+	var lines []logLine
+	sa, err := lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*simApp, error) {
+		pods, lines = sa.queryLogs(q)
+		return sa, nil
+	})
 	if err != nil {
-		s.mu.Unlock()
 		return err
 	}
-	tree := sa.tree()
-	selected := selectPods(tree.Nodes, q)
-	var pods []pod
-	for _, p := range sa.pods() {
-		if selected[p.name] {
-			pods = append(pods, p)
-		}
-	}
-	var lines []logLine
-	for _, p := range pods {
-		if c := q.GetContainer(); c != "" && c != sa.app.Name {
-			lines = append(lines, logLine{pod: "", ts: time.Now(), content: fmt.Sprintf("container %s is not valid for pod %s", c, p.name)})
-			continue
-		}
-		pl := sa.podLogs(p)
-		if since := q.GetSinceSeconds(); since > 0 {
-			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(time.Now().Add(-time.Duration(since) * time.Second)) })
-		}
-		if st := q.GetSinceTime(); st != nil {
-			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(st.Time) })
-		}
-		if n := q.GetTailLines(); n > 0 && int64(len(pl)) > n {
-			pl = pl[int64(len(pl))-n:]
-		}
-		lines = append(lines, pl...)
-	}
-	s.mu.Unlock()
 
 	if len(pods) == 0 {
 		return nil
@@ -661,6 +617,37 @@ func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws appli
 		return a.followLogs(ws, sa, pods, keep, send)
 	}
 	return send(logLine{ts: time.Now()}, true)
+}
+
+// queryLogs returns the pods the query selects and their log lines (per-pod
+// since/tail applied, not yet merged). The caller holds s.mu.
+func (sa *simApp) queryLogs(q *applicationpkg.ApplicationPodLogsQuery) ([]pod, []logLine) {
+	selected := selectPods(sa.tree().Nodes, q)
+	var pods []pod
+	for _, p := range sa.pods() {
+		if selected[p.name] {
+			pods = append(pods, p)
+		}
+	}
+	var lines []logLine
+	for _, p := range pods {
+		if c := q.GetContainer(); c != "" && c != sa.app.Name {
+			lines = append(lines, logLine{pod: "", ts: time.Now(), content: fmt.Sprintf("container %s is not valid for pod %s", c, p.name)})
+			continue
+		}
+		pl := sa.podLogs(p)
+		if since := q.GetSinceSeconds(); since > 0 {
+			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(time.Now().Add(-time.Duration(since) * time.Second)) })
+		}
+		if st := q.GetSinceTime(); st != nil {
+			pl = slicesFilter(pl, func(l logLine) bool { return !l.ts.Before(st.Time) })
+		}
+		if n := q.GetTailLines(); n > 0 && int64(len(pl)) > n {
+			pl = pl[int64(len(pl))-n:]
+		}
+		lines = append(lines, pl...)
+	}
+	return pods, lines
 }
 
 // followLogs emits a new line per pod every second until the client leaves.

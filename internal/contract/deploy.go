@@ -221,8 +221,12 @@ func (in DeployInput) Validate() error {
 		if r.HistoryID <= 0 {
 			return fmt.Errorf("rollback needs the history id to go back to, e.g. rollback %s 3 (see rollback_revisions %s)", r.App, r.App)
 		}
+	case ActionAutoSyncOn, ActionAutoSyncOff:
+		if r.HistoryID != 0 {
+			return fmt.Errorf("autosync takes no history id (got %d): use autosync %s on|off", r.HistoryID, r.App)
+		}
 	default:
-		return fmt.Errorf("unknown action %q: use sync or rollback", r.Action)
+		return fmt.Errorf("unknown action %q: use sync, rollback, autosync_on or autosync_off", r.Action)
 	}
 	if r.RequestedBy.ID == "" {
 		return fmt.Errorf("the request has no requester: the gateway must pass the Slack user id")

@@ -176,6 +176,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer slack.Close()
 	cfg.SlackToken, cfg.SlackAPIURL = devSlackToken, slackURL+"/api/"
+	applyDevDefaults(&cfg)
 
 	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
 		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
@@ -194,7 +195,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.Options{Temporal: tc, Logger: log.With("component", "gateway")})
+	gw, err := gateway.New(gateway.Options{Temporal: tc, Config: &cfg, Logger: log.With("component", "gateway")})
 	if err != nil {
 		return err
 	}
@@ -259,4 +260,27 @@ func browserAddr(a net.Addr) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
+}
+
+// DevSigningSecret signs the Slack requests the playground sends the gateway
+// when SIGNING_SECRET is not set.
+const DevSigningSecret = "deploybot-dev-signing-secret"
+
+// applyDevDefaults fills what the local environment needs and the user did
+// not set: a signing secret, and the playground's people (alice may request,
+// bob may request and approve, mallory neither).
+func applyDevDefaults(cfg *config.Config) {
+	if cfg.SigningSecret == "" {
+		cfg.SigningSecret = DevSigningSecret
+	}
+	if len(cfg.AllowedUsers) == 0 {
+		cfg.AllowedUsers = []string{"U0ALICE", "U0BOB"}
+		cfg.Approvers = []string{"U0BOB"}
+	}
+	if len(cfg.SASTApprovers) == 0 {
+		cfg.SASTApprovers = []string{"U0BOB"}
+	}
+	if cfg.SASTChannel == "" {
+		cfg.SASTChannel = DevChannel.ID
+	}
 }

@@ -119,10 +119,12 @@ func decodeCursor(c string) (int64, bool) {
 	return n, err == nil && n > 0
 }
 
-// conversationsHistory lists the channel's top-level messages (and replies
-// broadcast to it), newest first, like Slack.
-func (s *Server) conversationsHistory(q *request) (map[string]any, error) {
-	w, aerr := readWindow(q, 100, 999)
+// readMessages serves a paged read of one channel: it parses the window,
+// finds the channel and lets pick choose the messages (in answer order)
+// under s.mu, then cuts them to the limit, setting has_more and the next
+// cursor (the first message left out), and renders them into out["messages"].
+func (s *Server) readMessages(q *request, defLimit, maxLimit int, out map[string]any, pick func(w window, ch *channelState) ([]*msgState, error)) (map[string]any, error) {
+	w, aerr := readWindow(q, defLimit, maxLimit)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -133,17 +135,10 @@ func (s *Server) conversationsHistory(q *request) (map[string]any, error) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	var picked []*msgState
-	for i := len(ch.msgs) - 1; i >= 0; i-- {
-		st := ch.msgs[i]
-		top := st.m.ThreadTS == "" || st.m.Broadcast
-		ts := mustTS(st.m.TS)
-		if !visible(st) || !top || !w.contains(ts) || (w.cursor != 0 && ts > w.cursor) {
-			continue
-		}
-		picked = append(picked, st)
+	picked, err := pick(w, ch)
+	if err != nil {
+		return nil, err
 	}
-	out := map[string]any{"pin_count": 0, "has_more": false}
 	if len(picked) > w.limit {
 		out["has_more"] = true
 		out["response_metadata"] = map[string]any{"next_cursor": encodeCursor(mustTS(picked[w.limit].m.TS))}
@@ -157,32 +152,42 @@ func (s *Server) conversationsHistory(q *request) (map[string]any, error) {
 	return out, nil
 }
 
+// conversationsHistory lists the channel's top-level messages (and replies
+// broadcast to it), newest first, like Slack.
+func (s *Server) conversationsHistory(q *request) (map[string]any, error) {
+	out := map[string]any{"pin_count": 0, "has_more": false}
+	return s.readMessages(q, 100, 999, out, func(w window, ch *channelState) ([]*msgState, error) {
+		var picked []*msgState
+		for i := len(ch.msgs) - 1; i >= 0; i-- {
+			st := ch.msgs[i]
+			top := st.m.ThreadTS == "" || st.m.Broadcast
+			ts := mustTS(st.m.TS)
+			if !visible(st) || !top || !w.contains(ts) || (w.cursor != 0 && ts > w.cursor) {
+				continue
+			}
+			picked = append(picked, st)
+		}
+		return picked, nil
+	})
+}
+
 // conversationsReplies returns the parent then its replies, oldest first.
 // As on Slack, asking for a reply's ts returns just that reply.
 func (s *Server) conversationsReplies(q *request) (map[string]any, error) {
-	w, aerr := readWindow(q, 1000, 1000)
-	if aerr != nil {
-		return nil, aerr
-	}
-	meta := q.flag("include_all_metadata")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ch, aerr := s.lookupChannel(q.get("channel"))
-	if aerr != nil {
-		return nil, aerr
-	}
-	ts := q.get("ts")
-	if _, ok := parseTS(ts); !ok {
-		return nil, slackErr("thread_not_found")
-	}
-	parent := ch.byTS[ts]
-	if parent == nil || !visible(parent) {
-		return nil, slackErr("thread_not_found")
-	}
-	var picked []*msgState
-	if parent.m.ThreadTS != "" && parent.m.ThreadTS != parent.m.TS {
-		picked = []*msgState{parent}
-	} else {
+	out := map[string]any{"has_more": false}
+	return s.readMessages(q, 1000, 1000, out, func(w window, ch *channelState) ([]*msgState, error) {
+		ts := q.get("ts")
+		if _, ok := parseTS(ts); !ok {
+			return nil, slackErr("thread_not_found")
+		}
+		parent := ch.byTS[ts]
+		if parent == nil || !visible(parent) {
+			return nil, slackErr("thread_not_found")
+		}
+		if parent.m.ThreadTS != "" && parent.m.ThreadTS != parent.m.TS {
+			return []*msgState{parent}, nil
+		}
+		var picked []*msgState
 		if w.cursor == 0 {
 			picked = append(picked, parent)
 		}
@@ -192,17 +197,6 @@ func (s *Server) conversationsReplies(q *request) (map[string]any, error) {
 				picked = append(picked, r)
 			}
 		}
-	}
-	out := map[string]any{"has_more": false}
-	if len(picked) > w.limit {
-		out["has_more"] = true
-		out["response_metadata"] = map[string]any{"next_cursor": encodeCursor(mustTS(picked[w.limit].m.TS))}
-		picked = picked[:w.limit]
-	}
-	msgs := make([]wireMessage, 0, len(picked))
-	for _, st := range picked {
-		msgs = append(msgs, s.wire(ch, st, q.base, meta))
-	}
-	out["messages"] = msgs
-	return out, nil
+		return picked, nil
+	})
 }

@@ -63,6 +63,9 @@ func Render(m Message) (text string, blocks []slack.Block, err error) {
 	if m.Text != "" {
 		set++
 	}
+	if m.Command != nil {
+		set++
+	}
 	switch {
 	case set == 0:
 		return "", nil, errors.New("slackui: empty Message: set exactly one of DeployRequest, DeployStatus or Text")
@@ -74,6 +77,8 @@ func Render(m Message) (text string, blocks []slack.Block, err error) {
 		text, blocks, err = renderRequest(m.DeployRequest)
 	case m.DeployStatus != nil:
 		text, blocks, err = renderStatus(m.DeployStatus)
+	case m.Command != nil:
+		text, blocks, err = renderCommand(m.Command)
 	default:
 		text, blocks, err = renderText(m.Text)
 	}

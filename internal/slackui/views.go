@@ -88,4 +88,6 @@ type Message struct {
 	DeployStatus  *DeployStatus  `json:"deployStatus,omitempty"`
 	// Text is a plain mrkdwn message.
 	Text string `json:"text,omitempty"`
+	// Command is the answer to a read-only command (commands.go).
+	Command *CommandReply `json:"command,omitempty"`
 }

@@ -1,0 +1,63 @@
+package gateway_test
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/deploybot/deploybot/gateway"
+	"github.com/deploybot/deploybot/internal/config"
+)
+
+// BenchmarkMentionAck measures what Slack waits for: from sending a signed
+// mention to the gateway's acknowledgement, over real HTTP, with the
+// workflow started on a real Temporal dev server before the ack. It reports
+// the p50 and p99 of that latency.
+//
+//	go test ./gateway -run '^$' -bench BenchmarkMentionAck -benchtime 2000x
+//
+// "status" starts a read-only command workflow (one StartWorkflowExecution);
+// "sync" starts a DeployWorkflow (a DescribeWorkflowExecution, to recognise a
+// retry of a request whose run has ended, then the start).
+func BenchmarkMentionAck(b *testing.B) {
+	h := newHarness(b, temporalClient(b), func(_ *config.Config, o *gateway.Options) {
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
+	for _, cmd := range []string{"status", "sync"} {
+		b.Run(cmd, func(b *testing.B) {
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				m := mention{
+					eventID: uniq("EvBench"), user: alice,
+					text: fmt.Sprintf("<@%s> %s %s", botID, cmd, uniq("bench")),
+					ts:   fmt.Sprintf("%d.%06d", time.Now().Unix(), i%1000000),
+				}
+				bodies[i] = m.body()
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				hdr := signed(bodies[i])
+				start := time.Now()
+				ack := h.post("/slack/events", "application/json", bodies[i], hdr)
+				lat = append(lat, time.Since(start))
+				if ack.code != 200 {
+					b.Fatalf("ack = %d %s", ack.code, ack.body)
+				}
+			}
+			b.StopTimer()
+			if got := h.counter("deploybot_gateway_requests_total", "outcome", "started"); got < float64(b.N) {
+				b.Fatalf("only %v of %d mentions started a workflow", got, b.N)
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			pct := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(pct(0.50), "p50-ms")
+			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+		})
+	}
+}

@@ -1,0 +1,242 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/deploybot/deploybot/internal/command"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// request is one command from Slack, whatever carried it: a mention (an
+// app_mention event) or the /deploy slash command, over HTTP or Socket Mode.
+type request struct {
+	// via is "mention" or "slash", for logs.
+	via string
+	// id is the Slack request's own id: the event_id of a mention, the
+	// trigger_id of a slash command. Workflow ids and memos derive from it,
+	// which is what makes retries and replays start nothing new.
+	id string
+	// retry is X-Slack-Retry-Num (0 for a first delivery).
+	retry int
+	user  contract.User
+	// channel and threadTS say where the asking message is; replies go in
+	// its thread (threadTS is the message's own ts when it is not in one).
+	channel, threadTS string
+	// responseURL is a slash command's response_url.
+	responseURL string
+	text        string
+}
+
+// replyKey identifies the gateway's reply to a mention in its metadata, so a
+// retried event can see it was answered.
+func (r request) replyKey() string { return "gateway/" + r.id }
+
+// commandWorkflows maps each read-only command to its workflow type.
+var commandWorkflows = map[command.Name]string{
+	command.ListApps:          contract.WorkflowListApps,
+	command.Status:            contract.WorkflowAppStatus,
+	command.RollbackRevisions: contract.WorkflowRollbackRevisions,
+	command.Logs:              contract.WorkflowLogs,
+}
+
+// handleCommand parses, authorizes and starts what r asks for, within the
+// Temporal deadline, and queues the reply the gateway owes, if any. It
+// returns the outcome for the metrics.
+func (s *Server) handleCommand(ctx context.Context, r request) string {
+	log := s.log.With("via", r.via, "request", r.id, "user", r.user.ID, "channel", r.channel)
+	if r.retry > 0 {
+		log = log.With("retry", r.retry)
+	}
+	cmd, err := command.Parse(r.text)
+	if err != nil {
+		log.Info("command not understood", "error", err)
+		// The explanation quotes what was typed: escaped, so a typed
+		// <!channel> is shown, not sent as a ping.
+		s.replyTo(r, fmt.Sprintf(":thinking_face: %s\n\n%s", slackui.Escape(err.Error()), s.help()))
+		return outcomeParseError
+	}
+	if cmd.Name == command.Help {
+		s.replyTo(r, s.help())
+		return outcomeHelp
+	}
+	if !s.allowed[r.user.ID] {
+		// The audit line: who asked for what, when, and that it was refused.
+		log.Warn("audit: request refused", "audit", true, "command", cmd.String(),
+			"at", time.Now().UTC().Format(time.RFC3339), "reason", "not in ALLOWED_USERS")
+		s.replyTo(r, fmt.Sprintf(":no_entry: %s, you are not allowed to ask for `%s`: only the people listed in ALLOWED_USERS may. Ask your deploybot admins to add you; `help` is open to everyone.",
+			r.user.Mention(), cmd.String()))
+		return outcomeUnauthorized
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
+	defer cancel()
+	if cmd.Mutating() {
+		return s.startDeploy(ctx, log, r, cmd)
+	}
+	return s.startCommand(ctx, log, r, cmd)
+}
+
+// startDeploy starts DeployWorkflow for a sync, rollback or autosync.
+func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, cmd command.Command) string {
+	id := contract.DeployWorkflowID(cmd.App)
+	// A retry or replay of a request whose run has already ended would
+	// otherwise start it again: the id is free once the run closes.
+	if info, err := s.starter.DescribeRun(ctx, id, ""); err == nil && info.RequestID == r.id && r.id != "" {
+		log.Info("request already handled; staying silent", "workflowId", id, "runId", info.RunID)
+		return outcomeDuplicate
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		if temporalUnavailable(err) {
+			return s.temporalDown(log, r, cmd, err)
+		}
+		log.Warn("could not look for an earlier run; starting anyway", "workflowId", id, "error", err)
+	}
+	in := contract.DeployInput{
+		Request: contract.DeployRequest{
+			App: cmd.App, Action: cmd.Action(), HistoryID: cmd.HistoryID,
+			RequestedBy: r.user, Channel: r.channel, ThreadTS: r.threadTS, ResponseURL: r.responseURL,
+		},
+		Policy: s.policy(),
+	}
+	run, err := s.starter.StartDeploy(ctx, in, r.id)
+	var dup *AlreadyStartedError
+	switch {
+	case err == nil:
+		s.metrics.started.WithLabelValues(contract.WorkflowDeploy).Inc()
+		s.audit(log, cmd, "started", run)
+		return outcomeStarted
+	case errors.As(err, &dup):
+		info, derr := s.starter.DescribeRun(ctx, dup.WorkflowID, dup.RunID)
+		if derr == nil && info.RequestID == r.id && r.id != "" {
+			log.Info("request already handled; staying silent", "workflowId", dup.WorkflowID, "runId", dup.RunID)
+			return outcomeDuplicate
+		}
+		if derr != nil {
+			info = RunInfo{Run: dup.Run}
+		}
+		s.audit(log, cmd, "refused: a run is already in flight for the app", dup.Run)
+		s.replyTo(r, s.alreadyRunning(cmd, info))
+		return outcomeAlreadyRunning
+	case temporalUnavailable(err):
+		return s.temporalDown(log, r, cmd, err)
+	default:
+		log.Error("could not start the deploy workflow", "command", cmd.String(), "error", err)
+		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
+		return outcomeError
+	}
+}
+
+// startCommand starts the read-only workflow that answers cmd.
+func (s *Server) startCommand(ctx context.Context, log *slog.Logger, r request, cmd command.Command) string {
+	wfType := commandWorkflows[cmd.Name]
+	id := contract.CommandWorkflowID(string(cmd.Name), safeID(r.id))
+	in := contract.CommandInput{
+		App:           cmd.App,
+		RequestedBy:   r.user,
+		Reply:         contract.ReplyTo{Channel: r.channel, ThreadTS: r.threadTS, ResponseURL: r.responseURL},
+		TemporalUIURL: s.cfg.TemporalUIURL,
+		Namespace:     s.cfg.TemporalNamespace,
+	}
+	switch cmd.Name {
+	case command.Logs:
+		in.TailLines = int64(s.cfg.ArgoCDLogTailLines)
+	case command.RollbackRevisions:
+		in.RollbackFields = append([]string(nil), s.cfg.RollbackTableFields...)
+	}
+	run, err := s.starter.StartCommand(ctx, wfType, id, in, r.id)
+	var dup *AlreadyStartedError
+	switch {
+	case err == nil:
+		s.metrics.started.WithLabelValues(wfType).Inc()
+		s.audit(log, cmd, "started", run)
+		return outcomeStarted
+	case errors.As(err, &dup):
+		// The id is the Slack request's: this is a retry or a replay.
+		log.Info("request already handled; staying silent", "workflowId", id)
+		return outcomeDuplicate
+	case temporalUnavailable(err):
+		return s.temporalDown(log, r, cmd, err)
+	default:
+		log.Error("could not start the command workflow", "command", cmd.String(), "error", err)
+		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
+		return outcomeError
+	}
+}
+
+// policy is the approval policy a new run carries in its input.
+func (s *Server) policy() contract.DeployPolicy {
+	return contract.DeployPolicy{
+		Approvers:                 append([]string(nil), s.cfg.Approvers...),
+		AllowSelfApproval:         s.cfg.AllowSelfApproval,
+		ApprovalTimeout:           s.cfg.ApprovalTimeout,
+		HealthTimeout:             s.cfg.HealthTimeout,
+		AutoDisableSyncOnRollback: s.cfg.AutoDisableSyncOnRollback,
+		TemporalUIURL:             s.cfg.TemporalUIURL,
+		Namespace:                 s.cfg.TemporalNamespace,
+	}
+}
+
+func (s *Server) help() string { return command.HelpText(s.cfg.BotName, s.cfg.BotDescription) }
+
+func (s *Server) audit(log *slog.Logger, cmd command.Command, result string, run Run) {
+	log.Info("audit: request accepted", "audit", true, "command", cmd.String(), "result", result,
+		"at", time.Now().UTC().Format(time.RFC3339), "workflowId", run.WorkflowID, "runId", run.RunID)
+}
+
+func (s *Server) alreadyRunning(cmd command.Command, info RunInfo) string {
+	what := "A deploybot run"
+	if info.Action != "" {
+		what = fmt.Sprintf("A `%s`", info.Action)
+	}
+	by := ""
+	if info.RequestedBy != "" {
+		by = fmt.Sprintf(" requested by <@%s>", info.RequestedBy)
+	}
+	where := fmt.Sprintf("workflow `%s`", info.WorkflowID)
+	if u := contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID); u != "" {
+		where = fmt.Sprintf("<%s|%s>", u, info.WorkflowID)
+	}
+	return fmt.Sprintf(":hourglass_flowing_sand: %s of *%s*%s is already in progress (%s), so `%s` was not started: one change per app at a time. Wait for it to finish, or reject it, then ask again.",
+		what, cmd.App, by, where, cmd.String())
+}
+
+// temporalDown answers a request that could not reach Temporal: the user is
+// told, never left with silence.
+func (s *Server) temporalDown(log *slog.Logger, r request, cmd command.Command, err error) string {
+	log.Error("Temporal is unreachable; request not started", "command", cmd.String(), "error", err)
+	s.replyTo(r, fmt.Sprintf(":warning: I could not reach Temporal, deploybot's workflow engine, so `%s` was not started. Nothing happened; please try again in a minute, and tell your deploybot admins if it keeps failing.", cmd.String()))
+	return outcomeUnavailable
+}
+
+// replyTo queues a reply to r where r asked: the response_url of a slash
+// command, else the thread of the mention.
+func (s *Server) replyTo(r request, text string) {
+	rep := Reply{Channel: r.channel, ThreadTS: r.threadTS, ResponseURL: r.responseURL, Text: text}
+	dedupe := false
+	if r.responseURL == "" {
+		rep.Key = r.replyKey()
+		// Only a redelivered event can have been answered already; looking
+		// costs a Slack call, so first deliveries skip it.
+		dedupe = r.retry > 0
+	}
+	s.send(rep, dedupe)
+}
+
+var safeIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// safeID keeps a Slack request id usable in a workflow id: Slack's ids
+// already are; anything else is hashed, which keeps it deterministic (a
+// retry still maps to the same workflow id).
+func safeID(id string) string {
+	if safeIDRE.MatchString(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "h" + hex.EncodeToString(sum[:12])
+}

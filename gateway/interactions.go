@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/slack-go/slack"
+
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// sastActionPrefix marks the SonarQube exception buttons, handled from a
+// later step on.
+const sastActionPrefix = "deploybot.sast."
+
+// staleMessageSlack allows for clock skew between Slack (message ts) and
+// Temporal (run start) when telling a click on an older run's message from
+// one on the current run's.
+const staleMessageSlack = 2 * time.Second
+
+// handleInteraction handles one interaction payload, from HTTP or Socket
+// Mode: a click on Approve or Reject becomes a SignalDecision to the run the
+// button names. Who may decide is the workflow's business (its rules are
+// durable there); the gateway only checks that the button is deploybot's
+// and that the run still waits.
+func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCallback) string {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		s.log.Debug("interaction ignored", "type", cb.Type)
+		return outcomeIgnored
+	}
+	var action *slack.BlockAction
+	for _, a := range cb.ActionCallback.BlockActions {
+		switch {
+		case a.ActionID == slackui.ActionApprove || a.ActionID == slackui.ActionReject:
+			action = a
+		case strings.HasPrefix(a.ActionID, sastActionPrefix):
+			s.log.Debug("SonarQube exception buttons are not handled yet; click ignored", "actionId", a.ActionID, "user", cb.User.ID)
+		default:
+			s.log.Debug("action ignored", "actionId", a.ActionID)
+		}
+		if action != nil {
+			break
+		}
+	}
+	if action == nil {
+		return outcomeIgnored
+	}
+	user := contract.User{ID: cb.User.ID, Name: cb.User.Username}
+	if user.Name == "" {
+		user.Name = cb.User.Name
+	}
+	click := clickOf(cb)
+	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", action.Value)
+	// The button carries the workflow id; anything that is not a deploy
+	// run's id did not come from deploybot's buttons.
+	app, ok := strings.CutPrefix(action.Value, contract.DeployWorkflowID(""))
+	if !ok || contract.ValidateAppName(app) != nil || user.ID == "" {
+		log.Warn("click with a value that is not a deploy run's id ignored")
+		return outcomeBadRequest
+	}
+	workflowID := action.Value
+	d := contract.Decision{Approve: action.ActionID == slackui.ActionApprove, User: user, Source: "slack"}
+
+	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
+	defer cancel()
+	info, err := s.starter.DescribeRun(ctx, workflowID, "")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return s.notWaiting(log, click, "this request no longer exists in Temporal")
+	case temporalUnavailable(err):
+		return s.clickTemporalDown(log, click, err)
+	case err != nil:
+		log.Warn("could not describe the run; signalling anyway", "error", err)
+		info = RunInfo{Run: Run{WorkflowID: workflowID}, Running: true}
+	case !info.Running:
+		return s.notWaiting(log, click, "it ended: "+info.Ended())
+	case !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
+		// The id is per app, so an old message's buttons name the app's
+		// current run; the message predates that run, so it is not the
+		// request this run waits on.
+		link := ""
+		if u := contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID); u != "" {
+			link = fmt.Sprintf(" (<%s|the current run>)", u)
+		}
+		return s.notWaiting(log, click, "a newer request for "+app+" is in progress"+link)
+	}
+	err = s.starter.SignalDecision(ctx, workflowID, info.RunID, d)
+	switch {
+	case err == nil:
+		s.metrics.signals.WithLabelValues(contract.SignalDecision).Inc()
+		log.Info("audit: decision delivered", "audit", true, "approve", d.Approve, "runId", info.RunID,
+			"at", time.Now().UTC().Format(time.RFC3339))
+		return outcomeSignalled
+	case errors.Is(err, ErrNotFound):
+		ended := "it ended"
+		if after, derr := s.starter.DescribeRun(ctx, workflowID, info.RunID); derr == nil {
+			ended += ": " + after.Ended()
+		}
+		return s.notWaiting(log, click, ended)
+	case temporalUnavailable(err):
+		return s.clickTemporalDown(log, click, err)
+	default:
+		log.Error("could not deliver the decision", "error", err)
+		s.send(Reply{Channel: click.channel, ThreadTS: click.threadTS, User: user.ID,
+			Text: fmt.Sprintf(":x: Your click was not recorded: Temporal refused it (%s). Please try again.", slackui.Escape(err.Error()))}, false)
+		return outcomeError
+	}
+}
+
+// click is where a button was clicked.
+type click struct {
+	user      string
+	channel   string
+	messageTS string // the message holding the buttons
+	threadTS  string // its thread, if it is in one
+	ephemeral bool
+	text      string
+	blocks    []slack.Block
+}
+
+func clickOf(cb slack.InteractionCallback) click {
+	c := click{
+		user:      cb.User.ID,
+		channel:   cb.Container.ChannelID,
+		messageTS: cb.Container.MessageTs,
+		threadTS:  cb.Container.ThreadTs,
+		ephemeral: cb.Container.IsEphemeral,
+		text:      cb.Message.Text,
+		blocks:    cb.Message.Blocks.BlockSet,
+	}
+	if c.channel == "" {
+		c.channel = cb.Channel.ID
+	}
+	if c.messageTS == "" {
+		c.messageTS = cb.Message.Timestamp
+	}
+	if c.threadTS == "" {
+		c.threadTS = cb.Message.ThreadTimestamp
+	}
+	return c
+}
+
+// postedBefore reports whether the clicked message was posted before t;
+// false when its ts is unknown.
+func (c click) postedBefore(t time.Time) bool {
+	secs, err := strconv.ParseFloat(c.messageTS, 64)
+	if err != nil || secs <= 0 {
+		return false
+	}
+	return time.Unix(0, int64(secs*float64(time.Second))).Before(t)
+}
+
+// notWaiting answers a click on a request that no longer waits: the clicker
+// is told why, and the message loses its buttons so nobody else tries.
+func (s *Server) notWaiting(log *slog.Logger, c click, why string) string {
+	log.Info("click on a request that is no longer waiting", "why", why)
+	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
+		Text: fmt.Sprintf(":information_source: This request is no longer waiting (%s), so your click changed nothing.", why)}, false)
+	if c.channel != "" && c.messageTS != "" && !c.ephemeral {
+		blocks := withoutActions(c.blocks, "No longer waiting: "+why+".")
+		text := c.text
+		if text == "" {
+			text = "This request is no longer waiting."
+		}
+		s.async("remove the buttons of a request that no longer waits", func(ctx context.Context) error {
+			return s.replier.Update(ctx, c.channel, c.messageTS, text, blocks)
+		}, "channel", c.channel, "ts", c.messageTS)
+	}
+	return outcomeNotWaiting
+}
+
+// withoutActions is blocks minus every actions block (the buttons), plus a
+// context line saying why.
+func withoutActions(blocks []slack.Block, note string) []slack.Block {
+	out := make([]slack.Block, 0, len(blocks)+1)
+	for _, b := range blocks {
+		if b.BlockType() != slack.MBTAction {
+			out = append(out, b)
+		}
+	}
+	return append(out, slack.NewContextBlock(slackui.BlockIDOutcome,
+		slack.NewTextBlockObject(slack.MarkdownType, ":information_source: "+note, false, false)))
+}
+
+func (s *Server) clickTemporalDown(log *slog.Logger, c click, err error) string {
+	log.Error("Temporal is unreachable; click not delivered", "error", err)
+	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
+		Text: ":warning: I could not reach Temporal, deploybot's workflow engine, so your click was not recorded. Please click again in a minute."}, false)
+	return outcomeUnavailable
+}
+
+// httpInteractions serves POST /slack/interactions and /interactions: the
+// payload is JSON in the form field "payload".
+func (s *Server) httpInteractions(c *gin.Context) {
+	form, err := url.ParseQuery(string(c.MustGet(ctxBody).([]byte)))
+	var cb slack.InteractionCallback
+	if err == nil {
+		err = json.Unmarshal([]byte(form.Get("payload")), &cb)
+	}
+	if err != nil {
+		s.log.Warn("unreadable interaction payload", "error", err)
+		c.Set(ctxOutcome, outcomeBadRequest)
+		c.JSON(http.StatusBadRequest, gin.H{"error": "no interaction payload"})
+		return
+	}
+	c.Set(ctxOutcome, s.handleInteraction(context.WithoutCancel(c.Request.Context()), cb))
+	c.Status(http.StatusOK)
+}

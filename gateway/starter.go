@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/deploybot/deploybot/internal/contract"
+)
+
+// Memo keys the gateway sets on every run it starts. MemoRequestID is how a
+// retried or replayed Slack request is recognised as one already handled,
+// without the gateway keeping any state of its own.
+const (
+	// MemoRequestID is the Slack request that started the run: the event_id
+	// of a mention, the trigger_id of a slash command.
+	MemoRequestID = "slack_event_id"
+	// MemoRequestedBy is the Slack user id of the requester.
+	MemoRequestedBy = "requested_by"
+	// MemoAction is the deploy action (deploy runs only).
+	MemoAction = "action"
+)
+
+// Run identifies one workflow run.
+type Run struct {
+	WorkflowID string
+	RunID      string
+}
+
+// RunInfo is what the gateway needs to know about a run.
+type RunInfo struct {
+	Run
+	// Type is the workflow type, e.g. DeployWorkflow.
+	Type string
+	// Running is false once the run has closed, whatever the reason.
+	Running bool
+	// Status is Temporal's status in lowercase: running, completed, failed,
+	// canceled, terminated, continued_as_new, timed_out.
+	Status string
+	// Outcome is the DeployOutcome search attribute, if the run set one.
+	Outcome   string
+	StartTime time.Time
+	// RequestID, RequestedBy and Action come from the memo the gateway set.
+	RequestID   string
+	RequestedBy string
+	Action      string
+}
+
+// Ended says how a closed run ended: its outcome if it recorded one, else
+// Temporal's status.
+func (i RunInfo) Ended() string {
+	if i.Outcome != "" {
+		return i.Outcome
+	}
+	return i.Status
+}
+
+// AlreadyStartedError is returned by the Starter when the workflow id is
+// taken: a deploy run is in flight for the app, or a command workflow for
+// the same Slack request exists.
+type AlreadyStartedError struct {
+	Run
+}
+
+// Error says which workflow id is taken and by which run.
+func (e *AlreadyStartedError) Error() string {
+	return fmt.Sprintf("workflow %s is already started (run %s)", e.WorkflowID, e.RunID)
+}
+
+// ErrNotFound means the workflow (or the run) does not exist, or has
+// already closed when a signal was sent to it.
+var ErrNotFound = errors.New("workflow not found or no longer running")
+
+// Starter is everything the gateway asks of Temporal. TemporalStarter is
+// the real one; it is an interface so handlers can be tested against
+// failures Temporal cannot easily be made to produce.
+type Starter interface {
+	// StartDeploy starts DeployWorkflow with id contract.DeployWorkflowID(app),
+	// refusing (AlreadyStartedError) while one runs for the app.
+	StartDeploy(ctx context.Context, in contract.DeployInput, requestID string) (Run, error)
+	// StartCommand starts a read-only command workflow under id, refusing
+	// (AlreadyStartedError) if id was ever used: the id is derived from the
+	// Slack request, so a second start is a retry.
+	StartCommand(ctx context.Context, workflowType, id string, in contract.CommandInput, requestID string) (Run, error)
+	// SignalDecision delivers d to the run (runID "" = the current run);
+	// ErrNotFound if it is not running.
+	SignalDecision(ctx context.Context, workflowID, runID string, d contract.Decision) error
+	// DescribeRun describes the run (runID "" = the latest); ErrNotFound if
+	// there is none.
+	DescribeRun(ctx context.Context, workflowID, runID string) (RunInfo, error)
+}
+
+// TemporalStarter is the Starter over a Temporal client.
+type TemporalStarter struct {
+	Client    client.Client
+	TaskQueue string
+}
+
+var _ Starter = (*TemporalStarter)(nil)
+
+// StartDeploy implements Starter.
+func (t *TemporalStarter) StartDeploy(ctx context.Context, in contract.DeployInput, requestID string) (Run, error) {
+	id := contract.DeployWorkflowID(in.Request.App)
+	opts := client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: t.TaskQueue,
+		// One mutating run per app: a second start while one runs fails; a
+		// start after the last one closed is a new request and may run.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo: map[string]any{
+			MemoRequestID:   requestID,
+			MemoRequestedBy: in.Request.RequestedBy.ID,
+			MemoAction:      string(in.Request.Action),
+		},
+	}
+	return t.start(ctx, opts, contract.WorkflowDeploy, in)
+}
+
+// StartCommand implements Starter.
+func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id string, in contract.CommandInput, requestID string) (Run, error) {
+	opts := client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: t.TaskQueue,
+		// The id comes from the Slack request; reusing it, even after the
+		// run closed, can only be a retry or a replay.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		Memo: map[string]any{
+			MemoRequestID:   requestID,
+			MemoRequestedBy: in.RequestedBy.ID,
+		},
+	}
+	return t.start(ctx, opts, workflowType, in)
+}
+
+func (t *TemporalStarter) start(ctx context.Context, opts client.StartWorkflowOptions, workflowType string, in any) (Run, error) {
+	run, err := t.Client.ExecuteWorkflow(ctx, opts, workflowType, in)
+	if err != nil {
+		var dup *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &dup) {
+			return Run{}, &AlreadyStartedError{Run{WorkflowID: opts.ID, RunID: dup.RunId}}
+		}
+		return Run{}, err
+	}
+	return Run{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// SignalDecision implements Starter.
+func (t *TemporalStarter) SignalDecision(ctx context.Context, workflowID, runID string, d contract.Decision) error {
+	err := t.Client.SignalWorkflow(ctx, workflowID, runID, contract.SignalDecision, d)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return err
+}
+
+// DescribeRun implements Starter.
+func (t *TemporalStarter) DescribeRun(ctx context.Context, workflowID, runID string) (RunInfo, error) {
+	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return RunInfo{}, fmt.Errorf("%w: %v", ErrNotFound, err)
+		}
+		return RunInfo{}, err
+	}
+	wi := resp.GetWorkflowExecutionInfo()
+	info := RunInfo{
+		Run:     Run{WorkflowID: wi.GetExecution().GetWorkflowId(), RunID: wi.GetExecution().GetRunId()},
+		Type:    wi.GetType().GetName(),
+		Running: wi.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING,
+		Status:  statusName(wi.GetStatus()),
+	}
+	if ts := wi.GetStartTime(); ts != nil {
+		info.StartTime = ts.AsTime()
+	}
+	dc := converter.GetDefaultDataConverter()
+	str := func(fields map[string]*commonpb.Payload, key string) string {
+		var s string
+		if p := fields[key]; p != nil {
+			_ = dc.FromPayload(p, &s)
+		}
+		return s
+	}
+	memo := wi.GetMemo().GetFields()
+	info.RequestID = str(memo, MemoRequestID)
+	info.RequestedBy = str(memo, MemoRequestedBy)
+	info.Action = str(memo, MemoAction)
+	info.Outcome = str(wi.GetSearchAttributes().GetIndexedFields(), contract.SearchAttrDeployOutcome.GetName())
+	return info, nil
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued_as_new"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed_out"
+	}
+	return "unknown"
+}
+
+// temporalUnavailable reports errors that mean Temporal could not be
+// reached in time, as opposed to Temporal answering "no".
+func temporalUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.As(err, &unavailable) || errors.As(err, &deadline) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
+}

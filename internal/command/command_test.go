@@ -1,0 +1,183 @@
+package command_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/deploybot/deploybot/internal/command"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		text string
+		want command.Command
+	}{
+		{"", command.Command{Name: command.Help}},
+		{"<@U0BOT>", command.Command{Name: command.Help}},
+		{"help", command.Command{Name: command.Help}},
+		{"<@U0BOT> HELP me please", command.Command{Name: command.Help}},
+		{"list_apps", command.Command{Name: command.ListApps}},
+		{"  List-Apps  ", command.Command{Name: command.ListApps}},
+		{"<@U0BOT> status guestbook", command.Command{Name: command.Status, App: "guestbook"}},
+		{"status <@U0BOT|deploybot> guestbook", command.Command{Name: command.Status, App: "guestbook"}},
+		{"status guestbook <@U0BOT>", command.Command{Name: command.Status, App: "guestbook"}},
+		{"SYNC   Guestbook", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync\u00a0guestbook\u200b", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync\tguestbook\n", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync “guestbook”", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync ‘guestbook’.", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync `guestbook`", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"*sync* _guestbook_", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync <http://guestbook.io|guestbook.io>", command.Command{Name: command.Sync, App: "guestbook.io"}},
+		{"sync <http://guestbook.io>", command.Command{Name: command.Sync, App: "guestbook.io"}},
+		{"sync <HTTPS://guestbook.io/>", command.Command{Name: command.Sync, App: "guestbook.io"}},
+		{"<!here> sync guestbook", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"rollback_revisions guestbook", command.Command{Name: command.RollbackRevisions, App: "guestbook"}},
+		{"rollback-revisions guestbook", command.Command{Name: command.RollbackRevisions, App: "guestbook"}},
+		{"rollback guestbook 3", command.Command{Name: command.Rollback, App: "guestbook", HistoryID: 3}},
+		{"rollback guestbook #12", command.Command{Name: command.Rollback, App: "guestbook", HistoryID: 12}},
+		{"<@U0BOT> Rollback  Payments  \"2\"", command.Command{Name: command.Rollback, App: "payments", HistoryID: 2}},
+		{"logs frontend", command.Command{Name: command.Logs, App: "frontend"}},
+		{"autosync payments on", command.Command{Name: command.AutoSync, App: "payments", Arg: "on"}},
+		{"autosync payments OFF", command.Command{Name: command.AutoSync, App: "payments", Arg: "off"}},
+		{"auto-sync payments disable", command.Command{Name: command.AutoSync, App: "payments", Arg: "off"}},
+		{"autosync off payments", command.Command{Name: command.AutoSync, App: "payments", Arg: "off"}},
+		{"autosync on off", command.Command{Name: command.AutoSync, App: "on", Arg: "off"}},
+	}
+	for _, tc := range cases {
+		got, err := command.Parse(tc.text)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.text, err)
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("Parse(%q) = %+v, want %+v", tc.text, got, tc.want)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("Parse(%q) returned an invalid command: %v", tc.text, err)
+		}
+	}
+}
+
+func TestParseErrorsSayWhatWasWrong(t *testing.T) {
+	cases := []struct {
+		text string
+		want []string // substrings of the error
+	}{
+		{"deploy guestbook", []string{`don't know the command "deploy"`}},
+		{"sycn guestbook", []string{`"sycn"`, "Did you mean `sync APP`?"}},
+		{"stauts guestbook", []string{"Did you mean `status APP`?"}},
+		{"sync", []string{"sync needs an app name", "sync guestbook"}},
+		{"<@U0BOT> status", []string{"status needs an app name"}},
+		{"sync guestbook payments", []string{`"payments" is extra`, "sync APP"}},
+		{"list_apps guestbook", []string{"list_apps takes no arguments", `"guestbook"`}},
+		{"rollback guestbook", []string{"needs the history id", "rollback_revisions guestbook"}},
+		{"rollback guestbook three", []string{`"three" is not a history id`}},
+		{"rollback guestbook 0", []string{`"0" is not a history id`}},
+		{"rollback guestbook -3", []string{`"-3" is not a history id`}},
+		{"rollback guestbook 99999999999999999999", []string{"is not a history id"}},
+		{"autosync guestbook", []string{"needs on or off"}},
+		{"autosync guestbook maybe", []string{`not "maybe"`, "autosync APP on|off"}},
+		{"sync Guest_Book", []string{`"guest_book" is not a valid Argo CD app name`}},
+		{"sync ../../etc/passwd", []string{"is not a valid Argo CD app name"}},
+		{"sync gu%2Fest", []string{"is not a valid Argo CD app name"}},
+		{"status " + strings.Repeat("a", 254), []string{"at most 253"}},
+		{strings.Repeat("sync guestbook ", 100), []string{"characters long"}},
+	}
+	for _, tc := range cases {
+		got, err := command.Parse(tc.text)
+		if err == nil {
+			t.Errorf("Parse(%q) = %+v, want an error", tc.text, got)
+			continue
+		}
+		var ce *command.Error
+		if !errors.As(err, &ce) {
+			t.Errorf("Parse(%q) error is %T, want *command.Error", tc.text, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Parse(%q) error %q lacks %q", tc.text, err, w)
+			}
+		}
+	}
+}
+
+func TestStringRoundTrips(t *testing.T) {
+	for _, c := range []command.Command{
+		{Name: command.Help}, {Name: command.ListApps},
+		{Name: command.Status, App: "a"}, {Name: command.Sync, App: "guestbook.io"},
+		{Name: command.RollbackRevisions, App: "x-1"}, {Name: command.Rollback, App: "guestbook", HistoryID: 7},
+		{Name: command.Logs, App: "frontend"}, {Name: command.AutoSync, App: "payments", Arg: "on"},
+	} {
+		got, err := command.Parse(c.String())
+		if err != nil || got != c {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.String(), got, err, c)
+		}
+	}
+}
+
+func TestMutatingAndAction(t *testing.T) {
+	for text, want := range map[string]string{
+		"sync a": "sync", "rollback a 1": "rollback", "autosync a on": "autosync_on", "autosync a off": "autosync_off",
+		"status a": "", "logs a": "", "list_apps": "", "help": "", "rollback_revisions a": "",
+	} {
+		c, err := command.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(c.Action()) != want || c.Mutating() != (want != "") {
+			t.Errorf("%q: Action %q Mutating %v, want %q", text, c.Action(), c.Mutating(), want)
+		}
+	}
+}
+
+func TestHelpTextListsEveryCommand(t *testing.T) {
+	h := command.HelpText("shipit", "Ships things.")
+	for _, want := range []string{"*shipit* — Ships things.", "`@shipit <command>`", "/deploy"} {
+		if !strings.Contains(h, want) {
+			t.Errorf("help lacks %q:\n%s", want, h)
+		}
+	}
+	for _, n := range command.Names {
+		if !strings.Contains(h, "`"+n.Usage()+"`") {
+			t.Errorf("help lacks %s:\n%s", n.Usage(), h)
+		}
+	}
+	if !strings.Contains(command.HelpText("", ""), "*deploybot*") {
+		t.Error("help without a name does not fall back to deploybot")
+	}
+}
+
+// FuzzParse checks that Parse never panics and always returns either a
+// valid command that round-trips through String, or an *Error with a
+// message.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"", "help", "<@U1> sync guestbook", "rollback guestbook 3", "autosync payments off",
+		"sync <http://guestbook.io|guestbook.io>", "status “x”", "<", "<>", "<|>", "<http://|>",
+		"rollback a #", "list_apps x", "\u200b", "sync a\u00a0b", "&lt;@U1&gt;", "logs <mailto:a@b.c>",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		c, err := command.Parse(text)
+		if err != nil {
+			var ce *command.Error
+			if !errors.As(err, &ce) || err.Error() == "" {
+				t.Fatalf("Parse(%q): error %T %q is not a *command.Error with a message", text, err, err)
+			}
+			if c != (command.Command{}) {
+				t.Fatalf("Parse(%q) returned %+v along with an error", text, c)
+			}
+			return
+		}
+		if verr := c.Validate(); verr != nil {
+			t.Fatalf("Parse(%q) = %+v, which is invalid: %v", text, c, verr)
+		}
+		again, err := command.Parse(c.String())
+		if err != nil || again != c {
+			t.Fatalf("Parse(%q) = %+v, but Parse(%q) = %+v, %v", text, c, c.String(), again, err)
+		}
+	})
+}

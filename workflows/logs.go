@@ -1,0 +1,164 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// uploadActivityOptions: a file upload is three Slack calls, the middle one
+// carrying the file, so an attempt gets longer than a post.
+var uploadActivityOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		NonRetryableErrorTypes: []string{activities.SlackErrorType, activities.SlackBadMessageErrorType},
+	},
+}
+
+// maxInlineLogs bounds the logs shown inline when they cannot be uploaded
+// (a slash command answered through its response_url): about ten blocks.
+const maxInlineLogs = 28000
+
+// LogsResult is the result of LogsWorkflow.
+type LogsResult struct {
+	App string `json:"app"`
+	// Pods and Lines count what was sent; OmittedLines the older lines
+	// dropped to keep the file small.
+	Pods         int `json:"pods"`
+	Lines        int `json:"lines"`
+	OmittedLines int `json:"omittedLines,omitempty"`
+	// FileID is the uploaded file ("" if the logs went inline or there were none).
+	FileID string `json:"fileId,omitempty"`
+	// Error says why the command could not answer (the asker was told in
+	// Slack); ErrorType is its kind, e.g. ArgoCDPermissionDenied.
+	Error     string `json:"error,omitempty"`
+	ErrorType string `json:"errorType,omitempty"`
+}
+
+// LogsWorkflow answers `logs APP`:
+//
+//  1. check the app name;
+//  2. read the last TailLines lines of every pod of the app from Argo CD;
+//  3. upload them, grouped by pod, as <app>-logs.txt in the thread, with a
+//     comment saying how many pods and lines it holds.
+//
+// Without a channel to upload to (a slash command answered through its
+// response_url) the logs are shown inline, cut to fit. An unknown app is
+// answered in Slack and ends the run successfully with Error set.
+func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, error) {
+	run := newCommandRun(ctx, "logs", in)
+	res := LogsResult{App: in.App}
+	if err := contract.ValidateAppName(in.App); err != nil {
+		res.Error, res.ErrorType, err = run.refuse(ctx, invalidInput(err))
+		return res, err
+	}
+	tail := in.TailLines
+	if tail <= 0 {
+		tail = activities.DefaultTailLines
+	}
+
+	var logs activities.PodLogsResult
+	actx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
+	if err := workflow.ExecuteActivity(actx, argoActivities.PodLogs, activities.PodLogsInput{App: in.App, TailLines: tail}).Get(ctx, &logs); err != nil {
+		res.Error, res.ErrorType, err = run.refuse(ctx, err)
+		return res, err
+	}
+	res.Pods, res.Lines, res.OmittedLines = len(logs.Pods), logs.Lines, logs.OmittedLines
+	if res.Pods == 0 || res.Lines == 0 {
+		return res, run.replyText(ctx, fmt.Sprintf(":information_source: %s has no pod logs to show (no pods, or they logged nothing).", appCode(in.App)), "no-logs")
+	}
+
+	content := logsFile(in.App, tail, logs)
+	comment := logsComment(in.App, tail, logs)
+	if in.Reply.Channel == "" {
+		return res, run.replyText(ctx, inlineLogs(comment, content), "logs")
+	}
+	uctx := workflow.WithActivityOptions(ctx, uploadActivityOptions)
+	var up activities.UploadFileResult
+	err := workflow.ExecuteActivity(uctx, slackActivities.UploadFile, activities.UploadFileInput{
+		Channel: in.Reply.Channel, ThreadTS: in.Reply.ThreadTS, Filename: in.App + "-logs.txt",
+		// The time makes the title unique to this run (see UploadFileInput).
+		Title:   fmt.Sprintf("Logs of %s at %s", in.App, workflow.Now(ctx).UTC().Format("2006-01-02 15:04:05 UTC")),
+		Content: content, InitialComment: comment,
+	}).Get(ctx, &up)
+	switch {
+	case err == nil:
+		res.FileID = up.FileID
+		return res, nil
+	case run.canFallBack(err):
+		workflow.GetLogger(ctx).Warn("cannot upload the logs to the channel; showing them through the response_url", "error", err)
+		run.channelRefused = true
+		return res, run.replyText(ctx, inlineLogs(comment, content), "logs")
+	}
+	return res, err
+}
+
+// logsFile is the uploaded file: every pod's lines under a header naming it.
+func logsFile(app string, tail int64, logs activities.PodLogsResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Logs of %s: last %d lines of each of %d pods (%d lines)\n", app, tail, len(logs.Pods), logs.Lines)
+	if logs.OmittedLines > 0 {
+		fmt.Fprintf(&b, "# %d older lines left out to keep this file small\n", logs.OmittedLines)
+	}
+	for _, p := range logs.Pods {
+		fmt.Fprintf(&b, "\n==> %s (%d lines) <==\n", podName(p), len(p.Lines))
+		for _, l := range p.Lines {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func podName(p argocd.PodLog) string {
+	if p.Pod == "" {
+		return "(not from a pod: Argo CD's own messages)"
+	}
+	return "pod " + p.Pod
+}
+
+// logsComment is the message the file is shared with.
+func logsComment(app string, tail int64, logs activities.PodLogsResult) string {
+	s := fmt.Sprintf(":page_facing_up: Logs of %s: last %d lines of each of %d %s, %d %s in all.",
+		appCode(app), tail, len(logs.Pods), plural(len(logs.Pods), "pod", "pods"), logs.Lines, plural(logs.Lines, "line", "lines"))
+	if logs.OmittedLines > 0 {
+		s += fmt.Sprintf(" %d older lines were left out to keep the file small.", logs.OmittedLines)
+	}
+	return s
+}
+
+// inlineLogs shows the logs in the message itself, newest kept if cut.
+func inlineLogs(comment, content string) string {
+	content = strings.ReplaceAll(content, "```", "'''") // would end the code block
+	if len(content) > maxInlineLogs {
+		tail := content[len(content)-maxInlineLogs:]
+		if i := strings.IndexByte(tail, '\n'); i >= 0 {
+			tail = tail[i+1:] // start at a whole line (and a whole rune)
+		}
+		content = "…\n" + tail
+		comment += " Only the newest lines fit here; use the command in a channel where deploybot is a member for the full file."
+	}
+	return comment + "\n```\n" + slackui.Escape(strings.TrimRight(content, "\n")) + "\n```"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// appCode shows a validated app name in code font.
+func appCode(s string) string { return "`" + slackui.Escape(s) + "`" }
