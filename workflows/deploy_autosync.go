@@ -40,7 +40,7 @@ func (r *deployRun) changeAutoSync(ctx workflow.Context, prep activities.Prepare
 	r.status.Step = contract.StepStarting
 	var last activities.LastRemovedAutoSyncResult
 	lctx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
-	if err := workflow.ExecuteActivity(lctx, historyActivities.LastRemovedAutoSync, activities.LastRemovedAutoSyncInput{
+	if err := workflow.ExecuteActivity(lctx, temporalActivities.LastRemovedAutoSync, activities.LastRemovedAutoSyncInput{
 		App: app, Namespace: r.in.Policy.Namespace,
 	}).Get(ctx, &last); err != nil {
 		return contract.OutcomeFailed, "could not look up the auto-sync policy deploybot removed earlier: " + errMessage(err)

@@ -14,8 +14,6 @@ import (
 var (
 	argoActivities  *activities.ArgoCD
 	slackActivities *activities.Slack
-	// historyActivities reads deploybot's own past runs from Temporal.
-	historyActivities *activities.Temporal
 )
 
 // argoUserErrors are Argo CD errors that no retry can fix: the workflow

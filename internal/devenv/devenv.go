@@ -57,8 +57,8 @@ type URLs struct {
 	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
 }
 
-// devSlackToken is the bot token the local Slack stand-in accepts.
-const devSlackToken = "xoxb-deploybot-dev"
+// DevSlackToken is the bot token the local Slack stand-in accepts.
+const DevSlackToken = "xoxb-deploybot-dev"
 
 // DevUsers are the playground's people: alice may request, bob approves,
 // mallory may do neither.
@@ -169,13 +169,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer argo.Close()
 
 	// Slack stand-in: the worker's unchanged slack-go client talks to it.
-	slack := slackapi.New(slackapi.Options{Token: devSlackToken, Users: DevUsers, Channels: []slackapi.Channel{DevChannel}, Logger: log.With("component", "slack-api")})
+	slack := slackapi.New(slackapi.Options{Token: DevSlackToken, Users: DevUsers, Channels: []slackapi.Channel{DevChannel}, Logger: log.With("component", "slack-api")})
 	slackURL, err := slack.Start()
 	if err != nil {
 		return fmt.Errorf("start the Slack stand-in: %w", err)
 	}
 	defer slack.Close()
-	cfg.SlackToken, cfg.SlackAPIURL = devSlackToken, slackURL+"/api/"
+	cfg.SlackToken, cfg.SlackAPIURL = DevSlackToken, slackURL+"/api/"
 	applyDevDefaults(&cfg)
 
 	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
