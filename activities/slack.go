@@ -205,6 +205,16 @@ func lookupMethod(threadTS string) string {
 // the given time: among the thread's replies if threadTS is set, else
 // among the channel's top-level messages.
 func (s *Slack) findByKey(ctx context.Context, channel, threadTS, key string, since time.Time) (ts string, found bool, err error) {
+	m, found, err := s.findRecent(ctx, channel, threadTS, since, true, func(m slack.Message) bool {
+		return m.Metadata.EventType == SlackMetadataEventType && m.Metadata.EventPayload["key"] == key
+	})
+	return m.Timestamp, found, err
+}
+
+// findRecent pages through the thread's replies (threadTS set) or the
+// channel's top-level messages since the given time, at most
+// slackLookupPages pages, and returns the first message that matches.
+func (s *Slack) findRecent(ctx context.Context, channel, threadTS string, since time.Time, withMetadata bool, match func(slack.Message) bool) (slack.Message, bool, error) {
 	oldest := slackTimestamp(since)
 	cursor := ""
 	for range slackLookupPages {
@@ -212,36 +222,37 @@ func (s *Slack) findByKey(ctx context.Context, channel, threadTS, key string, si
 			msgs    []slack.Message
 			hasMore bool
 			next    string
+			err     error
 		)
 		if threadTS != "" {
 			msgs, hasMore, next, err = s.Client.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
 				ChannelID: channel, Timestamp: threadTS, Cursor: cursor, Oldest: oldest,
-				Inclusive: true, Limit: slackLookupPageSize, IncludeAllMetadata: true,
+				Inclusive: true, Limit: slackLookupPageSize, IncludeAllMetadata: withMetadata,
 			})
 		} else {
 			var resp *slack.GetConversationHistoryResponse
 			resp, err = s.Client.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
 				ChannelID: channel, Cursor: cursor, Oldest: oldest,
-				Inclusive: true, Limit: slackLookupPageSize, IncludeAllMetadata: true,
+				Inclusive: true, Limit: slackLookupPageSize, IncludeAllMetadata: withMetadata,
 			})
 			if resp != nil {
 				msgs, hasMore, next = resp.Messages, resp.HasMore, resp.ResponseMetaData.NextCursor
 			}
 		}
 		if err != nil {
-			return "", false, err
+			return slack.Message{}, false, err
 		}
 		for _, m := range msgs {
-			if m.Metadata.EventType == SlackMetadataEventType && m.Metadata.EventPayload["key"] == key {
-				return m.Timestamp, true, nil
+			if match(m) {
+				return m, true, nil
 			}
 		}
 		if !hasMore || next == "" {
-			return "", false, nil
+			return slack.Message{}, false, nil
 		}
 		cursor = next
 	}
-	return "", false, nil
+	return slack.Message{}, false, nil
 }
 
 // slackTimestamp formats t the way Slack writes message timestamps.

@@ -139,41 +139,15 @@ func (s *Slack) wrapUploadError(ctx context.Context, call slackCall, err error) 
 // since the given time: among the thread's replies if threadTS is set, else
 // among the channel's top-level messages.
 func (s *Slack) findUpload(ctx context.Context, channel, threadTS, name, title string, since time.Time) (fileID string, found bool, err error) {
-	oldest := slackTimestamp(since)
-	cursor := ""
-	for range slackLookupPages {
-		var (
-			msgs    []slack.Message
-			hasMore bool
-			next    string
-		)
-		if threadTS != "" {
-			msgs, hasMore, next, err = s.Client.GetConversationRepliesContext(ctx, &slack.GetConversationRepliesParameters{
-				ChannelID: channel, Timestamp: threadTS, Cursor: cursor, Oldest: oldest, Inclusive: true, Limit: slackLookupPageSize,
-			})
-		} else {
-			var resp *slack.GetConversationHistoryResponse
-			resp, err = s.Client.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{
-				ChannelID: channel, Cursor: cursor, Oldest: oldest, Inclusive: true, Limit: slackLookupPageSize,
-			})
-			if resp != nil {
-				msgs, hasMore, next = resp.Messages, resp.HasMore, resp.ResponseMetaData.NextCursor
+	var id string
+	_, found, err = s.findRecent(ctx, channel, threadTS, since, false, func(m slack.Message) bool {
+		for _, f := range m.Files {
+			if f.Name == name && f.Title == title {
+				id = f.ID
+				return true
 			}
 		}
-		if err != nil {
-			return "", false, err
-		}
-		for _, m := range msgs {
-			for _, f := range m.Files {
-				if f.Name == name && f.Title == title {
-					return f.ID, true, nil
-				}
-			}
-		}
-		if !hasMore || next == "" {
-			return "", false, nil
-		}
-		cursor = next
-	}
-	return "", false, nil
+		return false
+	})
+	return id, found, err
 }

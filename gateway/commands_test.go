@@ -290,11 +290,11 @@ func TestUnauthorizedUserIsRefusedAndAudited(t *testing.T) {
 	if got := h.responses.texts(trigger); len(got) != 1 || !strings.Contains(got[0], "not allowed") {
 		t.Errorf("slash refusal = %q", got)
 	}
-	audit := h.logs.lines("audit: request refused", "user="+mallory, "command=\"sync "+app+"\"", `at=\d{4}-\d\d-\d\dT`)
+	audit := logLines(h.logs, "audit: request refused", "user="+mallory, "command=\"sync "+app+"\"", `at=\d{4}-\d\d-\d\dT`)
 	if len(audit) != 1 {
 		t.Errorf("audit lines for the refused sync: %q\nall logs:\n%s", audit, h.logs)
 	}
-	if len(h.logs.lines("audit: request refused", "user="+mallory, "via=slash")) != 1 {
+	if len(logLines(h.logs, "audit: request refused", "user="+mallory, "via=slash")) != 1 {
 		t.Errorf("no audit line for the refused slash command:\n%s", h.logs)
 	}
 	if h.exists(contract.DeployWorkflowID(app)) {

@@ -129,7 +129,7 @@ type harness struct {
 	url       string
 	cfg       *config.Config
 	reg       *prometheus.Registry
-	logs      *syncBuffer
+	logs      *testenv.SyncBuffer
 	responses *responseSink
 }
 
@@ -154,7 +154,7 @@ func newHarness(t testing.TB, tc client.Client, opts ...harnessOpt) *harness {
 	cfg.TemporalUIURL = testUIURL
 	cfg.TemporalTaskQueue = uniq("gw-test-")
 	cfg.RollbackTableFields = []string{"image.tag", "replicaCount"}
-	h := &harness{t: t, tc: tc, slack: sl, cfg: cfg, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, responses: newResponseSink(t)}
+	h := &harness{t: t, tc: tc, slack: sl, cfg: cfg, reg: prometheus.NewRegistry(), logs: &testenv.SyncBuffer{}, responses: newResponseSink(t)}
 	gopts := gateway.Options{
 		Temporal: tc, Config: cfg, Registry: h.reg,
 		Logger:  slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -492,26 +492,8 @@ func (s *responseSink) texts(trigger string) []string {
 	return out
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the log lines matching every pattern.
-func (s *syncBuffer) lines(patterns ...string) []string {
+// logLines returns the log lines in s matching every pattern.
+func logLines(s *testenv.SyncBuffer, patterns ...string) []string {
 	var out []string
 	for _, line := range strings.Split(s.String(), "\n") {
 		ok := line != ""

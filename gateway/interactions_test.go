@@ -120,7 +120,7 @@ func TestApproveAndRejectClicksDeliverDecisions(t *testing.T) {
 	if got := h.counter("deploybot_gateway_signals_sent_total", "signal", contract.SignalDecision); got != 2 {
 		t.Errorf("signals_sent_total = %v, want 2", got)
 	}
-	if len(h.logs.lines("audit: decision delivered", "user="+bob)) != 2 {
+	if len(logLines(h.logs, "audit: decision delivered", "user="+bob)) != 2 {
 		t.Errorf("no audit lines for the decisions:\n%s", h.logs)
 	}
 }
@@ -209,7 +209,7 @@ func TestOtherClicksAreIgnored(t *testing.T) {
 	if got := h.counter("deploybot_gateway_signals_sent_total"); got != 0 {
 		t.Errorf("signals sent: %v", got)
 	}
-	if len(h.logs.lines("SonarQube exception buttons are not handled yet")) != 1 {
+	if len(logLines(h.logs, "SonarQube exception buttons are not handled yet")) != 1 {
 		t.Errorf("no debug line for the SAST click:\n%s", h.logs)
 	}
 	if got := h.counter("deploybot_gateway_requests_total", "outcome", "bad_request"); got != 4 {

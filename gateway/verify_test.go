@@ -74,7 +74,7 @@ func TestUnsignedRequestsAreRefusedAndCounted(t *testing.T) {
 	if th := h.thread(m.ts); len(th) != 0 {
 		t.Errorf("a refused request got replies: %+v", th)
 	}
-	if n := len(h.logs.lines("slack request refused", "reason=")); n != 4*len(cases) {
+	if n := len(logLines(h.logs, "slack request refused", "reason=")); n != 4*len(cases) {
 		t.Errorf("%d refusal log lines, want %d", n, 4*len(cases))
 	}
 	if got := h.counter("deploybot_gateway_requests_total", "outcome", "bad_signature"); got != float64(4*len(cases)) {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,17 +26,7 @@ import (
 type devProcess struct {
 	cmd    *exec.Cmd
 	done   chan error
-	output *syncBuffer
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	output *testenv.SyncBuffer
 }
 
 type devPorts struct{ temporal, ui, sim, http int }
@@ -55,7 +43,7 @@ func startDev(t *testing.T, stateDir string, p devPorts) *devProcess {
 		"ARGOCD_SIM_ADDR=127.0.0.1:"+strconv.Itoa(p.sim),
 		"HTTP_HOST=127.0.0.1", "HTTP_PORT="+strconv.Itoa(p.http),
 	)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -124,7 +112,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Skip("starts the whole local environment")
 	}
 	stateDir := t.TempDir()
-	ports := devPorts{temporal: freePort(t), ui: freePort(t), sim: freePort(t), http: freePort(t)}
+	ports := devPorts{temporal: testenv.FreePort(t), ui: testenv.FreePort(t), sim: testenv.FreePort(t), http: testenv.FreePort(t)}
 	d := startDev(t, stateDir, ports)
 	out := d.output.String()
 	for _, want := range []string{
@@ -231,22 +219,4 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatalf("processes left after the second SIGTERM:\n%s", strings.Join(left, "\n"))
 	}
 
-}
-
-// syncBuffer is a goroutine-safe bytes buffer for a child's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

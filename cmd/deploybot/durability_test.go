@@ -21,14 +21,14 @@ import (
 // workerProcess is `deploybot worker` running as a separate process.
 type workerProcess struct {
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *testenv.SyncBuffer
 }
 
 func startWorker(t *testing.T, env []string) *workerProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "worker")
 	cmd.Env = append(os.Environ(), append([]string{"DEPLOYBOT_RUN_MAIN=1"}, env...)...)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package argocd_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
+	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 const testToken = "test-token"
@@ -523,23 +523,6 @@ func TestNewSilentPeer(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTLS(t *testing.T) {
 	t.Parallel()
 	addr, sim := startSim(t, func(o *argocdsim.Options) { o.TLS = true })
@@ -560,7 +543,7 @@ func TestTLS(t *testing.T) {
 				t.Fatalf("untrusted cert: %v", e)
 			}
 
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			logger := slog.New(slog.NewTextHandler(&logs, nil))
 			insecure := newClient(t, "https://"+addr, tr.grpcWeb, func(o *argocd.Options) {
 				o.VerifySSL, o.Logger = false, logger

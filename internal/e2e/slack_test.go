@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,16 +21,6 @@ import (
 	"github.com/deploybot/deploybot/internal/testenv"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // env is a running local environment.
 type env struct {
 	t     *testing.T
@@ -42,8 +31,8 @@ type env struct {
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	cfg := config.Default()
-	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", freePort(t)
-	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", testenv.FreePort(t)
+	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg.LogLevel = "warn"
 	ready := make(chan devenv.URLs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,7 +40,7 @@ func startEnv(t *testing.T) *env {
 	go func() {
 		done <- devenv.Run(ctx, devenv.Options{
 			Config: cfg, Dir: t.TempDir(), TemporalBinary: testenv.TemporalCLI(t),
-			TemporalPort: freePort(t), TemporalUIPort: freePort(t),
+			TemporalPort: testenv.FreePort(t), TemporalUIPort: testenv.FreePort(t),
 			OnReady: func(u devenv.URLs) { ready <- u },
 		})
 	}()
