@@ -43,7 +43,8 @@ type deployRun struct {
 //  2. post the approval request in the channel and wait for a decision, the
 //     approval timeout, or cancellation — approver rules are applied here;
 //  3. start the Argo CD operation (for a rollback refused because auto-sync
-//     is on, turn auto-sync off first if the policy allows it);
+//     is on, turn auto-sync off first if the policy allows it) — or, for
+//     autosync on/off, change the automated sync policy and stop there;
 //  4. follow the operation until it ends and the app is Healthy, editing one
 //     status message in the thread, bounded by the health timeout.
 func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.DeployResult, error) {
