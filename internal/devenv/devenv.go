@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/playground"
 	"github.com/deploybot/deploybot/internal/slackapi"
 	"github.com/deploybot/deploybot/internal/temporalconn"
 	"github.com/deploybot/deploybot/internal/temporaldev"
@@ -55,6 +57,7 @@ type URLs struct {
 	TemporalAddress string // Temporal frontend host:port
 	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
 	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
+	Playground      string // the web page that stands in for Slack
 }
 
 // DevSlackToken is the bot token the local Slack stand-in accepts.
@@ -200,16 +203,37 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 
+	gwURL := "http://" + browserAddr(gwLis.Addr())
+	// One listener serves the gateway and the playground page.
+	pg := playground.New(playground.Options{
+		Slack: slack, SlackToken: cfg.SlackToken, GatewayURL: "http://" + dialAddr(gwLis.Addr()),
+		SigningSecret: cfg.SigningSecret, TemporalUIURL: tsrv.UIURL,
+		Users: DevUsers, Channel: DevChannel, Done: gctx.Done(), Logger: log.With("component", "playground"),
+	})
+	mux := http.NewServeMux()
+	mux.Handle(playground.Prefix, pg)
+	mux.Handle(playground.Prefix+"/", pg)
+	mux.Handle("/", gw)
 	urls := URLs{
-		Gateway:         "http://" + browserAddr(gwLis.Addr()),
+		Gateway:         gwURL,
 		TemporalUI:      tsrv.UIURL,
 		TemporalAddress: tsrv.Address,
 		ArgoCDSim:       "http://" + browserAddr(simLis.Addr()),
 		SlackAPI:        cfg.SlackAPIURL,
+		Playground:      gwURL + playground.Prefix,
 	}
 
 	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker")) })
-	g.Go(func() error { return gateway.Serve(gctx, gwLis, gw, log.With("component", "gateway")) })
+	g.Go(func() error {
+		if err := gateway.Serve(gctx, gwLis, mux, log.With("component", "gateway")); err != nil {
+			return err
+		}
+		// Serve waits for the gateway's background work only when it is
+		// given the gateway itself; here it is behind the mux.
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return gw.Wait(wctx)
+	})
 	g.Go(func() error {
 		select {
 		case <-tsrv.Done():
@@ -241,11 +265,12 @@ deploybot dev is running. Ctrl-C stops everything it started.
   Temporal frontend  %s   (namespace %s, task queue %s)
   Argo CD simulator  %s   (gRPC, gRPC-Web and REST on one port; token %s)
                      try: argocd app list --server %s --plaintext --auth-token %s
+  Playground         %s   (the Slack stand-in: act as alice, bob or mallory)
   Slack stand-in     %s   (Web API the worker posts to)
   State              .deploybot/ (Temporal history survives restarts)
 
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
-		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.SlackAPI)
+		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI)
 }
 
 // browserAddr turns a listener address into one a browser on this machine can
@@ -262,14 +287,43 @@ func browserAddr(a net.Addr) string {
 	return net.JoinHostPort(host, strconv.Itoa(ta.Port))
 }
 
+// dialAddr is the address to dial a listener on from this machine.
+func dialAddr(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || !ta.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(ta.Port))
+}
+
 // DevSigningSecret signs the Slack requests the playground sends the gateway
 // when SIGNING_SECRET is not set.
 const DevSigningSecret = "deploybot-dev-signing-secret"
 
+// Demo timeouts for `deploybot dev`: short enough for a snappy demo, long
+// enough to read and click.
+const (
+	devApprovalTimeout = 10 * time.Minute
+	devHealthTimeout   = 3 * time.Minute
+)
+
 // applyDevDefaults fills what the local environment needs and the user did
-// not set: a signing secret, and the playground's people (alice may request,
-// bob may request and approve, mallory neither).
+// not set: a signing secret, the playground's people (alice may request,
+// bob may request and approve, mallory neither), demo timeouts, and turning
+// auto-sync off on rollback so the payments demo rollback works. The
+// configuration does not say which values were set, so a timeout equal to
+// the production default counts as not set.
 func applyDevDefaults(cfg *config.Config) {
+	def := config.Default()
+	if _, set := os.LookupEnv("AUTO_DISABLE_SYNC_ON_ROLLBACK"); !set {
+		cfg.AutoDisableSyncOnRollback = true
+	}
+	if cfg.ApprovalTimeout == def.ApprovalTimeout {
+		cfg.ApprovalTimeout = devApprovalTimeout
+	}
+	if cfg.HealthTimeout == def.HealthTimeout {
+		cfg.HealthTimeout = devHealthTimeout
+	}
 	if cfg.SigningSecret == "" {
 		cfg.SigningSecret = DevSigningSecret
 	}

@@ -1,0 +1,239 @@
+package playground_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/devenv"
+	"github.com/deploybot/deploybot/internal/testenv"
+)
+
+const chromium = "/usr/bin/chromium"
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startEnv(t *testing.T) devenv.URLs {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", freePort(t)
+	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cfg.LogLevel = "warn"
+	ready := make(chan devenv.URLs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- devenv.Run(ctx, devenv.Options{
+			Config: cfg, Dir: t.TempDir(), TemporalBinary: testenv.TemporalCLI(t),
+			TemporalPort: freePort(t), TemporalUIPort: freePort(t),
+			OnReady: func(u devenv.URLs) { ready <- u },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("devenv: %v", err)
+		}
+	})
+	select {
+	case u := <-ready:
+		return u
+	case err := <-done:
+		t.Fatalf("devenv stopped before it was ready: %v", err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("devenv not ready after 2 minutes")
+	}
+	return devenv.URLs{}
+}
+
+// browser is a headless Chromium on the playground page.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func newBrowser(t *testing.T, pageURL string) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1400, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
+	b := &browser{t: t, ctx: ctx}
+	b.run("open the playground",
+		chromedp.Navigate(pageURL),
+		chromedp.WaitVisible(chromedp.CSS(`#composer`)),
+		chromedp.WaitReady(chromedp.CSS(`#user option[value="U0ALICE"]`)),
+	)
+	// Approve asks "are you sure?" with window.confirm; say yes.
+	b.eval("answer confirm dialogs", `window.confirm = function () { return true; }; true`)
+	return b
+}
+
+func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, chromedp.Steps(actions...)); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval runs a script that returns a boolean.
+func (b *browser) eval(what, js string) bool {
+	b.t.Helper()
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+	return ok
+}
+
+// as picks who acts in the page.
+func (b *browser) as(userID string) {
+	b.t.Helper()
+	b.eval("act as "+userID, fmt.Sprintf(
+		`(function(){var s=document.getElementById('user'); s.value=%q; s.dispatchEvent(new Event('change')); return s.value===%q;})()`, userID, userID))
+}
+
+// say types text in the channel's composer and sends it.
+func (b *browser) say(text string) {
+	b.t.Helper()
+	b.run("say "+text,
+		chromedp.SendKeys(chromedp.CSS(`#composer`), text),
+		chromedp.Click(chromedp.CSS(`#send`)),
+	)
+}
+
+// waitText waits until the element matching sel shows text.
+func (b *browser) waitText(what, sel, text string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`(function(){var e=document.querySelector(%q); return !!e && e.innerText.indexOf(%q) >= 0;})()`, sel, text)
+	b.poll(what, js)
+}
+
+func (b *browser) poll(what, js string) {
+	b.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if b.eval(what, js) {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	b.shot("failure.png")
+	b.t.Fatalf("never saw %s; page:\n%s", what, body)
+}
+
+// clickLast clicks the last button with actionID in the element matching sel.
+func (b *browser) clickLast(sel, actionID string) {
+	b.t.Helper()
+	js := fmt.Sprintf(`(function(){var bs=document.querySelectorAll(%q+' button[data-action-id=%q]'); if(!bs.length) return false; bs[bs.length-1].click(); return true;})()`, sel, actionID)
+	b.poll("a "+actionID+" button in "+sel, js)
+}
+
+// shot saves a screenshot in the test's temp dir and returns it.
+func (b *browser) shot(name string) []byte {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return nil
+	}
+	p := filepath.Join(b.t.TempDir(), name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Logf("screenshot: %s", p)
+	return png
+}
+
+// TestPlaygroundInBrowser drives the playground page in headless Chromium
+// through the production gateway path: alice asks in a mention, mallory's
+// approval is refused, bob's goes through and the thread ends Synced and
+// Healthy; then a rollback of the auto-sync app payments.
+func TestPlaygroundInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	urls := startEnv(t)
+	if !strings.HasSuffix(urls.Playground, "/playground") {
+		t.Fatalf("URLs.Playground = %q", urls.Playground)
+	}
+	b := newBrowser(t, urls.Playground)
+
+	b.as("U0ALICE")
+	b.say("@deploybot sync guestbook")
+	b.waitText("alice's mention in the channel", "#channel", "@deploybot sync guestbook")
+	b.poll("the approval request in the thread", `!!document.querySelector('#thread button[data-action-id="deploybot.approve"]')`)
+
+	b.as("U0MALLORY")
+	b.clickLast("#thread", "deploybot.approve")
+	b.waitText("mallory's refusal", "#thread", "You are not an approver")
+	b.poll("the refusal marked as only for mallory", `(function(){var m=document.querySelectorAll('#thread .msg.ephemeral'); return m.length>0 && m[m.length-1].innerText.indexOf('Only visible to you')>=0;})()`)
+
+	b.as("U0BOB")
+	b.poll("the refusal hidden from bob", `document.querySelector('#thread').innerText.indexOf('You are not an approver') < 0`)
+	b.clickLast("#thread", "deploybot.approve")
+	b.waitText("Synced and Healthy in the thread", "#thread", "Synced and Healthy")
+	b.waitText("the request marked approved", "#thread", "Approved by")
+	b.waitText("a link to the run in the Temporal UI", "#thread", "View run in Temporal")
+	png := b.shot("playground.png")
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" && png != nil {
+		out := filepath.Join(testenv.RepoRoot(t), "docs", "playground.png")
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", out)
+	}
+
+	// Rollback of the auto-sync app: list the history, then roll back.
+	b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
+	b.as("U0ALICE")
+	b.say("/deploy rollback_revisions payments")
+	b.waitText("the payments history table", "#channel", "payments")
+	b.poll("the history as a code block", `!!document.querySelector('#channel pre')`)
+	b.say("/deploy rollback payments 2")
+	b.poll("the rollback approval request", `!!document.querySelector('#channel button[data-action-id="deploybot.approve"]')`)
+	b.as("U0BOB")
+	b.clickLast("#channel", "deploybot.approve")
+	b.poll("the rollback to end Synced and Healthy", `(function(){
+		var r=document.querySelectorAll('#channel .replies');
+		if (r.length) r[r.length-1].click();
+		return document.querySelector('#thread').innerText.indexOf('Synced and Healthy')>=0;
+	})()`)
+	b.shot("rollback.png")
+}
