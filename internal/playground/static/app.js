@@ -22,6 +22,17 @@
     return s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
   }
 
+  // Slack shows these shortcodes as emoji; the ones deploybot's messages use.
+  var EMOJI = {
+    rocket: "\u{1F680}", white_check_mark: "\u2705", heavy_check_mark: "\u2714\uFE0F", x: "\u274C",
+    warning: "\u26A0\uFE0F", hourglass: "\u231B", hourglass_flowing_sand: "\u23F3", gear: "\u2699\uFE0F",
+    information_source: "\u2139\uFE0F", page_facing_up: "\u{1F4C4}", pause_button: "\u23F8\uFE0F",
+    arrow_forward: "\u25B6\uFE0F", rewind: "\u23EA", no_entry: "\u26D4", lock: "\u{1F512}"
+  };
+  function emoji(s) {
+    return s.replace(/:([a-z0-9_+-]+):/g, function (all, name) { return EMOJI[name] || all; });
+  }
+
   // safeURL allows only http(s) and relative links.
   function safeURL(u) {
     u = decode(u);
@@ -36,7 +47,7 @@
     while ((m = re.exec(s)) !== null) {
       var start = m.index;
       if (m[4] !== undefined && m[5] !== undefined) start += m[4].length;
-      if (start > last) parent.appendChild(document.createTextNode(decode(s.slice(last, start))));
+      if (start > last) parent.appendChild(document.createTextNode(emoji(decode(s.slice(last, start)))));
       last = re.lastIndex;
       if (m[1] !== undefined) {
         parent.appendChild(special(m[1]));
@@ -56,7 +67,7 @@
         parent.appendChild(st);
       }
     }
-    if (last < s.length) parent.appendChild(document.createTextNode(decode(s.slice(last))));
+    if (last < s.length) parent.appendChild(document.createTextNode(emoji(decode(s.slice(last)))));
   }
 
   // special renders <...>: links, mentions, channels, dates.
@@ -114,13 +125,13 @@
 
   function textObj(t) {
     if (!t) return el("span");
-    if (t.type === "plain_text") return el("div", "text", t.text);
+    if (t.type === "plain_text") return el("div", "text", emoji(t.text));
     return mrkdwn(t.text);
   }
 
   function button(msg, e) {
     var label = e.text && e.text.text ? e.text.text : e.action_id;
-    var b = el("button", e.style || "", label);
+    var b = el("button", e.style || "", emoji(label));
     b.type = "button";
     b.setAttribute("data-action-id", e.action_id || "");
     b.setAttribute("data-value", e.value || "");
@@ -153,7 +164,7 @@
       var d;
       switch (blk.type) {
         case "header":
-          d = el("div", "block header", blk.text ? blk.text.text : "");
+          d = el("div", "block header", emoji(blk.text ? blk.text.text : ""));
           break;
         case "section":
           d = el("div", "block section");
