@@ -1,9 +1,7 @@
 package e2e_test
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,10 +13,9 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/deploybot/deploybot/gateway"
-	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/devenv"
+	"github.com/deploybot/deploybot/internal/devenv/devtest"
 	"github.com/deploybot/deploybot/internal/slackui"
-	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 // env is a running local environment.
@@ -30,35 +27,8 @@ type env struct {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", testenv.FreePort(t)
-	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cfg.LogLevel = "warn"
-	ready := make(chan devenv.URLs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- devenv.Run(ctx, devenv.Options{
-			Config: cfg, Dir: t.TempDir(), TemporalBinary: testenv.TemporalCLI(t),
-			TemporalPort: testenv.FreePort(t), TemporalUIPort: testenv.FreePort(t),
-			OnReady: func(u devenv.URLs) { ready <- u },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("devenv: %v", err)
-		}
-	})
-	select {
-	case u := <-ready:
-		return &env{t: t, urls: u, slack: slack.New(devenv.DevSlackToken, slack.OptionAPIURL(u.SlackAPI))}
-	case err := <-done:
-		t.Fatalf("devenv stopped before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("devenv not ready after 2 minutes")
-	}
-	return nil
+	u := devtest.Start(t)
+	return &env{t: t, urls: u, slack: slack.New(devenv.DevSlackToken, slack.OptionAPIURL(u.SlackAPI))}
 }
 
 // post sends body to the gateway with Slack's signature headers.

@@ -3,7 +3,6 @@ package playground_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,55 +11,14 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/devenv"
+	"github.com/deploybot/deploybot/internal/devenv/devtest"
 	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 const chromium = "/usr/bin/chromium"
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func startEnv(t *testing.T) devenv.URLs {
-	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", freePort(t)
-	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cfg.LogLevel = "warn"
-	ready := make(chan devenv.URLs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- devenv.Run(ctx, devenv.Options{
-			Config: cfg, Dir: t.TempDir(), TemporalBinary: testenv.TemporalCLI(t),
-			TemporalPort: freePort(t), TemporalUIPort: freePort(t),
-			OnReady: func(u devenv.URLs) { ready <- u },
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("devenv: %v", err)
-		}
-	})
-	select {
-	case u := <-ready:
-		return u
-	case err := <-done:
-		t.Fatalf("devenv stopped before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("devenv not ready after 2 minutes")
-	}
-	return devenv.URLs{}
-}
+func startEnv(t *testing.T) devenv.URLs { return devtest.Start(t) }
 
 // browser is a headless Chromium on the playground page.
 type browser struct {
