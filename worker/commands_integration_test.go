@@ -16,71 +16,32 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc/codes"
 
-	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
-	"github.com/deploybot/deploybot/internal/argocdsim"
-	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackapi"
-	"github.com/deploybot/deploybot/internal/testenv"
-	"github.com/deploybot/deploybot/worker"
 	"github.com/deploybot/deploybot/workflows"
 )
 
-const commandsChannel = "C0DEPLOY"
 
-// commandStack is a real Temporal dev server, the simulator (with 500
-// generated apps besides the demo ones), the in-memory Slack and a worker
-// built by worker.New, so Deps.Temporal comes from Options.Temporal.
+// commandStack is the integration stack with 500 generated apps besides
+// the demo ones.
 type commandStack struct {
-	stack
-	argo *argocd.Client
+	*stack
 }
 
 func startCommandStack(t *testing.T) *commandStack {
 	t.Helper()
-	srv := testenv.StartTemporal(t)
-	addr, sim := simtest.Start(t, argocdsim.Options{OperationDuration: 1500 * time.Millisecond, ExtraApps: 500})
-	sl := slackapi.StartTest(t, slackapi.Options{
-		Token:    "xoxb-test",
-		Users:    []slackapi.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}},
-		Channels: []slackapi.Channel{{ID: commandsChannel, Name: "deploys"}},
-	})
-	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { argo.Close() })
-	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
-	s := &commandStack{stack: stack{tc: tc, sim: sim, slack: sl, taskQueue: "commands-it"}, argo: argo}
-	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.taskQueue, Deps: worker.Deps{
-		ArgoCD: argo, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, w, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	return s
+	return &commandStack{startStack(t, stackOptions{operation: 1500 * time.Millisecond, extraApps: 500})}
 }
 
 // ask posts "@deploybot <text>" as alice and returns the thread to answer in.
 func (s *commandStack) ask(t *testing.T, text string) contract.ReplyTo {
 	t.Helper()
-	m, err := s.slack.PostUserMessage(commandsChannel, "U0ALICE", "", "<@"+s.slack.BotUser().ID+"> "+text)
+	m, err := s.slack.PostUserMessage(deployChannel, "U0ALICE", "", "<@"+s.slack.BotUser().ID+"> "+text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return contract.ReplyTo{Channel: commandsChannel, ThreadTS: m.TS}
+	return contract.ReplyTo{Channel: deployChannel, ThreadTS: m.TS}
 }
 
 // command runs a read-only command workflow the way the gateway starts it
@@ -233,7 +194,7 @@ func TestReadOnlyCommandsEndToEnd(t *testing.T) {
 		ctx := context.Background()
 		deployID := contract.DeployWorkflowID("guestbook")
 		in := deployInput("guestbook", contract.ActionSync, 0, false)
-		in.Request.Channel = commandsChannel
+		in.Request.Channel = deployChannel
 		deploy, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: deployID, TaskQueue: s.taskQueue,
 			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL}, contract.WorkflowDeploy, in)
 		if err != nil {
@@ -317,7 +278,7 @@ func TestReadOnlyCommandsEndToEnd(t *testing.T) {
 				file = &f
 			}
 		}
-		if file == nil || file.ID != res.FileID || file.Name != "frontend-logs.txt" || file.Channel != commandsChannel {
+		if file == nil || file.ID != res.FileID || file.Name != "frontend-logs.txt" || file.Channel != deployChannel {
 			t.Fatalf("no frontend-logs.txt in the thread (result %+v, file %+v)", res, file)
 		}
 		pods, err := s.argo.PodLogs(context.Background(), "frontend", 10)

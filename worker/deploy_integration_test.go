@@ -32,6 +32,7 @@ type stack struct {
 	sim       *argocdsim.Server
 	slack     *slackapi.Server
 	simAddr   string
+	argo      *argocd.Client // the client the worker uses, unwrapped
 	taskQueue string
 }
 
@@ -72,7 +73,7 @@ func startStack(t testing.TB, opts ...stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(tc.Close)
-	s := &stack{tc: tc, sim: sim, slack: sl, simAddr: addr, taskQueue: "deploy-it"}
+	s := &stack{tc: tc, sim: sim, slack: sl, simAddr: addr, argo: argo, taskQueue: "deploy-it"}
 	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.taskQueue, Deps: worker.Deps{
 		ArgoCD: argoDep, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
 	}})
