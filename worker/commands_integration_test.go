@@ -22,7 +22,6 @@ import (
 	"github.com/deploybot/deploybot/workflows"
 )
 
-
 // commandStack is the integration stack with 500 generated apps besides
 // the demo ones.
 type commandStack struct {
