@@ -243,6 +243,22 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// readRequest decodes the JSON body into v and resolves who acts (*user,
+// filled by the decode); it answers 400 itself and returns false when either
+// fails. The bot cannot act from the page.
+func (h *handler) readRequest(w http.ResponseWriter, r *http.Request, v any, user *string) (slackapi.User, bool) {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad JSON: " + err.Error()})
+		return slackapi.User{}, false
+	}
+	u, ok := h.user(*user)
+	if !ok || u.IsBot {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "unknown user " + *user})
+		return slackapi.User{}, false
+	}
+	return u, true
+}
+
 type sayRequest struct {
 	User     string `json:"user"`
 	Text     string `json:"text"`
@@ -267,13 +283,8 @@ func (h *handler) slackText(text string) string {
 // command.
 func (h *handler) say(w http.ResponseWriter, r *http.Request) {
 	var req sayRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad JSON: " + err.Error()})
-		return
-	}
-	u, ok := h.user(req.User)
-	if !ok || u.IsBot {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "unknown user " + req.User})
+	u, ok := h.readRequest(w, r, &req, &req.User)
+	if !ok {
 		return
 	}
 	text := strings.TrimSpace(req.Text)
@@ -345,13 +356,8 @@ type clickRequest struct {
 // click sends the block_actions interaction for a button press.
 func (h *handler) click(w http.ResponseWriter, r *http.Request) {
 	var req clickRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "bad JSON: " + err.Error()})
-		return
-	}
-	u, ok := h.user(req.User)
-	if !ok || u.IsBot {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"ok": false, "error": "unknown user " + req.User})
+	u, ok := h.readRequest(w, r, &req, &req.User)
+	if !ok {
 		return
 	}
 	m, ok := h.opts.Slack.Message(h.opts.Channel.ID, req.MessageTS)
