@@ -31,7 +31,26 @@ type devProcess struct {
 
 type devPorts struct{ temporal, ui, sim, http int }
 
-func startDev(t *testing.T, stateDir string, p devPorts) *devProcess {
+// startDev starts `deploybot dev` on fresh free ports. A port found free can be
+// taken by another process (other test packages run in parallel) before dev
+// binds it; dev then refuses to start and says so, and we try other ports.
+func startDev(t *testing.T, stateDir string) (*devProcess, devPorts) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p := devPorts{temporal: testenv.FreePort(t), ui: testenv.FreePort(t), sim: testenv.FreePort(t), http: testenv.FreePort(t)}
+		d, err := tryStartDev(t, stateDir, p)
+		if err == nil {
+			return d, p
+		}
+		if attempt < 3 && strings.Contains(d.output.String(), "is taken") {
+			t.Logf("attempt %d: %v; retrying on other ports", attempt, err)
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+func tryStartDev(t *testing.T, stateDir string, p devPorts) (*devProcess, error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "dev",
 		"--state-dir", stateDir,
@@ -60,13 +79,13 @@ func startDev(t *testing.T, stateDir string, p devPorts) *devProcess {
 	for !strings.Contains(out.String(), "deploybot dev is running") {
 		select {
 		case err := <-d.done:
-			t.Fatalf("deploybot dev exited before it was ready (%v):\n%s", err, out.String())
+			return d, fmt.Errorf("deploybot dev exited before it was ready (%v):\n%s", err, out.String())
 		case <-deadline:
-			t.Fatalf("deploybot dev not ready after 90s:\n%s", out.String())
+			return d, fmt.Errorf("deploybot dev not ready after 90s:\n%s", out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return d
+	return d, nil
 }
 
 func (d *devProcess) stop(t *testing.T) {
@@ -112,8 +131,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Skip("starts the whole local environment")
 	}
 	stateDir := t.TempDir()
-	ports := devPorts{temporal: testenv.FreePort(t), ui: testenv.FreePort(t), sim: testenv.FreePort(t), http: testenv.FreePort(t)}
-	d := startDev(t, stateDir, ports)
+	d, ports := startDev(t, stateDir)
 	out := d.output.String()
 	for _, want := range []string{
 		fmt.Sprintf("http://localhost:%d", ports.http),
@@ -200,8 +218,9 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatalf("processes left after SIGTERM:\n%s", strings.Join(left, "\n"))
 	}
 
-	// A second start keeps the history of the first.
-	d2 := startDev(t, stateDir, ports)
+	// A second start keeps the history of the first (the ports may differ:
+	// the history lives in the state directory).
+	d2, ports := startDev(t, stateDir)
 	tc2, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", ports.temporal), Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
