@@ -1,13 +1,15 @@
 package contract_test
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/internal/contract"
 )
 
 func TestSearchAttributesAreTheDocumentedKeywords(t *testing.T) {
-	want := []string{"DeployApp", "DeployAction", "RequestedBy", "ApprovedBy", "DeployOutcome"}
+	want := []string{"DeployApp", "DeployAction", "RequestedBy", "ApprovedBy", "DeployOutcome", "SastProject", "SastBranch", "SastRevision", "SastOutcome"}
 	got := contract.SearchAttributes()
 	if len(got) != len(want) {
 		t.Fatalf("got %d search attributes, want %d: %+v", len(got), len(want), got)
@@ -15,6 +17,44 @@ func TestSearchAttributesAreTheDocumentedKeywords(t *testing.T) {
 	for i, sa := range got {
 		if sa.Name != want[i] || sa.Type != "Keyword" {
 			t.Errorf("search attribute %d = %+v, want %s Keyword", i, sa, want[i])
+		}
+	}
+}
+
+func TestQualityGateInputValidate(t *testing.T) {
+	ok := contract.QualityGateInput{
+		Analysis: contract.Analysis{Key: "p~branch-main~task-1", ProjectKey: "p", GateStatus: contract.GateError},
+		Policy:   contract.SASTPolicy{Channel: "C1", ApprovalTimeout: time.Hour},
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid input refused: %v", err)
+	}
+	passed := contract.QualityGateInput{Analysis: contract.Analysis{Key: "k", ProjectKey: "p", GateStatus: contract.GateOK}}
+	if err := passed.Validate(); err != nil {
+		t.Errorf("a passed gate needs no channel or timeout, but: %v", err)
+	}
+	bad := contract.QualityGateInput{Analysis: contract.Analysis{GateStatus: "WARN"}}
+	err := bad.Validate()
+	for _, want := range []string{"no key", "no project key", `"WARN"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %s", err, want)
+		}
+	}
+	noChannel := ok
+	noChannel.Policy.Channel = ""
+	if err := noChannel.Validate(); err == nil || !strings.Contains(err.Error(), "SAST_CHANNEL") {
+		t.Errorf("Validate() without channel = %v, want SAST_CHANNEL named", err)
+	}
+}
+
+func TestSASTWorkflowID(t *testing.T) {
+	id := contract.SASTWorkflowID("p~branch-main~task-1")
+	if err := contract.ValidateSASTWorkflowID(id); err != nil {
+		t.Errorf("ValidateSASTWorkflowID(%q) = %v", id, err)
+	}
+	for _, bad := range []string{"deploy-guestbook", "sast-", "sast-a/b", "sast-" + strings.Repeat("x", 1000)} {
+		if contract.ValidateSASTWorkflowID(bad) == nil {
+			t.Errorf("ValidateSASTWorkflowID(%q) accepted", bad)
 		}
 	}
 }

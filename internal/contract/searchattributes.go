@@ -16,7 +16,25 @@ var (
 	SearchAttrApprovedBy = temporal.NewSearchAttributeKeyKeyword("ApprovedBy")
 	// SearchAttrDeployOutcome is how a run ended (succeeded, rejected, expired, ...).
 	SearchAttrDeployOutcome = temporal.NewSearchAttributeKeyKeyword("DeployOutcome")
+
+	// SearchAttrSASTProject is the SonarQube project key of a quality-gate run.
+	SearchAttrSASTProject = temporal.NewSearchAttributeKeyKeyword("SastProject")
+	// SearchAttrSASTBranch is the analysed branch (pull requests: "pr-<id>").
+	SearchAttrSASTBranch = temporal.NewSearchAttributeKeyKeyword("SastBranch")
+	// SearchAttrSASTRevision is the analysed commit.
+	SearchAttrSASTRevision = temporal.NewSearchAttributeKeyKeyword("SastRevision")
+	// SearchAttrSASTOutcome is how a quality-gate run ended (accepted, rejected, ...).
+	SearchAttrSASTOutcome = temporal.NewSearchAttributeKeyKeyword("SastOutcome")
 )
+
+// SASTBranchAttr is the SearchAttrSASTBranch value of an analysis: the
+// branch name, "pr-<id>" for a pull request, "" when none is reported.
+func SASTBranchAttr(a Analysis) string {
+	if a.PullRequest {
+		return "pr-" + a.Branch
+	}
+	return a.Branch
+}
 
 // SearchAttribute names a custom search attribute and its Temporal type, as the
 // server must declare it before workflows can upsert it.
@@ -32,6 +50,7 @@ func SearchAttributes() []SearchAttribute {
 	keys := []temporal.SearchAttributeKeyKeyword{
 		SearchAttrDeployApp, SearchAttrDeployAction, SearchAttrRequestedBy,
 		SearchAttrApprovedBy, SearchAttrDeployOutcome,
+		SearchAttrSASTProject, SearchAttrSASTBranch, SearchAttrSASTRevision, SearchAttrSASTOutcome,
 	}
 	out := make([]SearchAttribute, 0, len(keys))
 	for _, k := range keys {

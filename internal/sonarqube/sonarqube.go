@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 // SignatureHeader is the header carrying the lowercase hex HMAC-SHA256 of
@@ -192,7 +194,7 @@ const maxRunKey = 400
 // component of a Temporal workflow id so that a repeated delivery of the
 // same analysis maps to the same workflow:
 //
-//	<project>/<branch>/<analysis>
+//	<project>~<branch>~<analysis>
 //
 // where <branch> is "branch-<name>", "pr-<id>", or "default" when the
 // server sends no branch (editions without branch support), and <analysis>
@@ -200,7 +202,8 @@ const maxRunKey = 400
 // flip the gate) "rev-<revision>@<analysedAt as UTC 20060102T150405Z>".
 //
 // Each component is escaped: bytes outside [A-Za-z0-9._:-] become %XX, so
-// the key is ASCII without spaces or slashes inside components, and
+// the key is ASCII without spaces, slashes or '~' inside components (it can
+// be one segment of a URL path, e.g. in the runs API), and
 // distinct inputs (e.g. branches "a/b" and "a_b") never collide. A key
 // longer than 400 bytes is cut and suffixed with a hash of the full key, so
 // it stays stable and unique.
@@ -222,10 +225,10 @@ func (p Payload) RunKey() string {
 	} else {
 		analysis = "rev-" + escape(p.Revision) + "@" + p.AnalysedAt.UTC().Format("20060102T150405Z")
 	}
-	key := escape(p.Project.Key) + "/" + branch + "/" + analysis
+	key := escape(p.Project.Key) + "~" + branch + "~" + analysis
 	if len(key) > maxRunKey {
 		sum := sha256.Sum256([]byte(key))
-		key = key[:maxRunKey-17] + "~" + hex.EncodeToString(sum[:8])
+		key = key[:maxRunKey-18] + "~h" + hex.EncodeToString(sum[:8])
 	}
 	return key
 }
@@ -290,4 +293,39 @@ func Sign(secret string, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
 	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// Analysis converts the delivery into what a quality-gate run needs. The
+// dashboard link is the branch's or pull request's page when SonarQube
+// sends one, else the project's.
+func (p Payload) Analysis() contract.Analysis {
+	a := contract.Analysis{
+		Key:          p.RunKey(),
+		ServerURL:    p.ServerURL,
+		TaskID:       p.TaskID,
+		ProjectKey:   p.Project.Key,
+		ProjectName:  p.Project.Name,
+		DashboardURL: p.Project.URL,
+		Revision:     p.Revision,
+		AnalysedAt:   p.AnalysedAt.UTC(),
+		GateStatus:   GateOK,
+	}
+	if p.Branch != nil {
+		a.Branch = p.Branch.Name
+		a.PullRequest = p.IsPullRequest()
+		a.IsMain = p.Branch.IsMain
+		if p.Branch.URL != "" {
+			a.DashboardURL = p.Branch.URL
+		}
+	}
+	if p.Gate != nil {
+		a.GateName = p.Gate.Name
+		a.GateStatus = p.Gate.Status
+		for _, c := range p.Gate.Conditions {
+			a.Conditions = append(a.Conditions, contract.GateCondition{
+				Metric: c.Metric, Operator: c.Operator, Value: c.Value, Status: c.Status, ErrorThreshold: c.ErrorThreshold,
+			})
+		}
+	}
+	return a
 }

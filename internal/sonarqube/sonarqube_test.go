@@ -48,7 +48,7 @@ func TestParseDocumentationPayload(t *testing.T) {
 	if c := p.Gate.Conditions[3]; c.Status != "NO_VALUE" || c.Value != "" || c.ErrorThreshold != "80" || !c.OnLeakPeriod {
 		t.Errorf("NO_VALUE condition = %+v", c)
 	}
-	if got, want := p.RunKey(), "myproject/default/task-AVh21JS2JepAEhwQ-b3u"; got != want {
+	if got, want := p.RunKey(), "myproject~default~task-AVh21JS2JepAEhwQ-b3u"; got != want {
 		t.Errorf("RunKey() = %q, want %q", got, want)
 	}
 }
@@ -75,7 +75,7 @@ func TestParseBranchError(t *testing.T) {
 	if p.Properties["sonar.analysis.buildNumber"] != "1234" {
 		t.Errorf("Properties = %v", p.Properties)
 	}
-	if got, want := p.RunKey(), "deploybot:payments-api/branch-release%2F2024.03/task-AYx1XdE2Fq0bOqu1Xy9A"; got != want {
+	if got, want := p.RunKey(), "deploybot:payments-api~branch-release%2F2024.03~task-AYx1XdE2Fq0bOqu1Xy9A"; got != want {
 		t.Errorf("RunKey() = %q, want %q", got, want)
 	}
 }
@@ -91,7 +91,7 @@ func TestParsePullRequest(t *testing.T) {
 	if _, off := p.AnalysedAt.Zone(); off != -5*3600 {
 		t.Errorf("AnalysedAt offset = %d, want -5h", off)
 	}
-	if got, want := p.RunKey(), "deploybot:payments-api/pr-482/task-AYx2PrQ7Fq0bOqu1Xz3B"; got != want {
+	if got, want := p.RunKey(), "deploybot:payments-api~pr-482~task-AYx2PrQ7Fq0bOqu1Xz3B"; got != want {
 		t.Errorf("RunKey() = %q, want %q", got, want)
 	}
 }
@@ -104,7 +104,7 @@ func TestParseWithoutTaskID(t *testing.T) {
 	if p.TaskID != "" || !p.Failed() || p.ChangedAt.IsZero() {
 		t.Errorf("payload = %+v", p)
 	}
-	want := "deploybot:payments-api/branch-main/rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z"
+	want := "deploybot:payments-api~branch-main~rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z"
 	if got := p.RunKey(); got != want {
 		t.Errorf("RunKey() = %q, want %q", got, want)
 	}
@@ -130,7 +130,7 @@ func TestRunKeyStableAcrossRedelivery(t *testing.T) {
 	}
 }
 
-var workflowIDSafe = regexp.MustCompile(`^[A-Za-z0-9._:%@/~-]+$`)
+var workflowIDSafe = regexp.MustCompile(`^[A-Za-z0-9._:%@~-]+$`)
 
 func TestRunKeySanitisedAndDistinct(t *testing.T) {
 	base := Payload{Project: Project{Key: "p"}, TaskID: "T1"}
@@ -139,7 +139,7 @@ func TestRunKeySanitisedAndDistinct(t *testing.T) {
 		p := base
 		p.Branch = &Branch{Name: name, Type: BranchTypeBranch}
 		k := p.RunKey()
-		if !workflowIDSafe.MatchString(k) || strings.Count(k, "/") != 2 {
+		if !workflowIDSafe.MatchString(k) || strings.Count(k, "~") != 2 || strings.Contains(k, "/") {
 			t.Errorf("RunKey for branch %q = %q: not sanitised", name, k)
 		}
 		if other, dup := keys[k]; dup {
