@@ -232,3 +232,15 @@ type DecisionResult struct {
 // OutcomeApproved is DecisionResult.Outcome for an approved deploy request
 // (the run goes on; its final outcome comes later).
 const OutcomeApproved Outcome = "approved"
+
+// Error types of a refused UpdateDecide (temporal.ApplicationError.Type()),
+// so callers can tell "you may not" from "too late".
+const (
+	// DecisionNotAllowedErrorType: the user may not decide this run
+	// (not an approver, or the requester approving their own request).
+	DecisionNotAllowedErrorType = "DecisionNotAllowed"
+	// DecisionNotWaitingErrorType: the run no longer waits for a decision.
+	DecisionNotWaitingErrorType = "DecisionNotWaiting"
+	// DecisionInvalidErrorType: the decision itself is malformed (no user).
+	DecisionInvalidErrorType = "DecisionInvalid"
+)
