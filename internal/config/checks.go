@@ -140,6 +140,15 @@ func (c *Config) checkFormats(ps *problems) {
 		if ok("SMTP_PORT") && (c.SMTPPort < 1 || c.SMTPPort > 65535) {
 			ps.add(Problem{"SMTP_PORT", fmt.Sprintf("is %d; ports are 1 to 65535", c.SMTPPort), "587"})
 		}
+		switch strings.ToLower(c.SMTPTLS) {
+		case "starttls", "tls":
+		case "opportunistic", "none":
+			if !isLoopbackHost(c.SMTPHost) {
+				ps.add(Problem{"SMTP_TLS", "is " + strconv.Quote(c.SMTPTLS) + " but SMTP_HOST " + strconv.Quote(c.SMTPHost) + " is not this host: emails (and SMTP_PASSWORD) would cross the network unencrypted; use starttls or tls", "starttls"})
+			}
+		default:
+			ps.add(Problem{"SMTP_TLS", "is " + strconv.Quote(c.SMTPTLS) + ": use starttls, tls, opportunistic or none", "starttls"})
+		}
 		if c.SMTPFrom == "" {
 			ps.add(Problem{"SMTP_FROM", "is not set, but SMTP_HOST is: emails need a sender address", "deploybot <deploybot@example.com>"})
 		} else if _, err := mail.ParseAddress(c.SMTPFrom); err != nil {
@@ -291,4 +300,13 @@ func quoteList(items []string) string {
 		q = append(q, strconv.Quote(s))
 	}
 	return strings.Join(q, ", ")
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

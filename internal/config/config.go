@@ -57,7 +57,9 @@ type Config struct {
 	// TemporalUIURL never ends with a slash, so callers can append paths.
 	TemporalUIURL string `env:"TEMPORAL_UI_URL" envDefault:"http://localhost:8233" help:"Temporal web UI base URL, for links in Slack messages"`
 
-	SonarQubeWebhookSecret string        `env:"SONARQUBE_WEBHOOK_SECRET" secret:"true" json:"-" help:"SonarQube webhook secret; checks X-Sonar-Webhook-HMAC-SHA256"`
+	SonarQubeWebhookSecret string `env:"SONARQUBE_WEBHOOK_SECRET" secret:"true" json:"-" help:"SonarQube webhook secret; checks X-Sonar-Webhook-HMAC-SHA256"`
+	// SonarQubeAllowUnsigned is the explicit opt-out of webhook signatures.
+	SonarQubeAllowUnsigned bool          `env:"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED" envDefault:"false" help:"accept SonarQube webhooks without a signature when SONARQUBE_WEBHOOK_SECRET is unset (anyone who can reach the gateway can then raise approvals); logged as a warning"`
 	SASTChannel            string        `env:"SAST_CHANNEL" help:"Slack channel id (C…) where SonarQube quality-gate failures are posted"`
 	SASTApprovers          []string      `env:"SAST_APPROVERS" help:"comma-separated Slack user ids who may accept a security risk; default: APPROVERS"`
 	SASTApprovalTimeout    time.Duration `env:"SAST_APPROVAL_TIMEOUT" envDefault:"24h" help:"how long a security exception waits for a decision"`
@@ -66,6 +68,7 @@ type Config struct {
 	SMTPUsername           string        `env:"SMTP_USERNAME" help:"SMTP user; set together with SMTP_PASSWORD"`
 	SMTPPassword           string        `env:"SMTP_PASSWORD" secret:"true" json:"-" help:"SMTP password"`
 	SMTPFrom               string        `env:"SMTP_FROM" help:"sender address, e.g. deploybot <deploybot@example.com>; required with SMTP_HOST"`
+	SMTPTLS                string        `env:"SMTP_TLS" envDefault:"starttls" help:"starttls (required STARTTLS), tls (implicit TLS, port 465), or for a server on this host only: opportunistic, none"`
 	SASTEmailTo            []string      `env:"SAST_EMAIL_TO" help:"comma-separated addresses that get the next steps of an accepted security exception"`
 
 	HTTPHost string `env:"HTTP_HOST" envDefault:"0.0.0.0" help:"gateway listen host (FLASK_HOST is accepted when this is unset)"`

@@ -67,6 +67,7 @@ func TestDefaults(t *testing.T) {
 		TemporalUIURL:       "http://localhost:8233",
 		SASTApprovalTimeout: 24 * time.Hour,
 		SMTPPort:            587,
+		SMTPTLS:             "starttls",
 		HTTPHost:            "0.0.0.0",
 		HTTPPort:            8080,
 		ArgoCDSimAddr:       "127.0.0.1:8081",
@@ -111,8 +112,8 @@ func TestEveryVariable(t *testing.T) {
 		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"},
 		{"TEMPORAL_ADDRESS", "localhost:7233"}, {"TEMPORAL_NAMESPACE", "default"}, {"TEMPORAL_TASK_QUEUE", "deploybot"},
 		{"TEMPORAL_API_KEY", ""}, {"TEMPORAL_TLS_CERT", ""}, {"TEMPORAL_TLS_KEY", ""}, {"TEMPORAL_UI_URL", "http://localhost:8233"},
-		{"SONARQUBE_WEBHOOK_SECRET", ""}, {"SAST_CHANNEL", ""}, {"SAST_APPROVERS", "APPROVERS"}, {"SAST_APPROVAL_TIMEOUT", "24h"},
-		{"SMTP_HOST", ""}, {"SMTP_PORT", "587"}, {"SMTP_USERNAME", ""}, {"SMTP_PASSWORD", ""}, {"SMTP_FROM", ""}, {"SAST_EMAIL_TO", ""},
+		{"SONARQUBE_WEBHOOK_SECRET", ""}, {"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED", "false"}, {"SAST_CHANNEL", ""}, {"SAST_APPROVERS", "APPROVERS"}, {"SAST_APPROVAL_TIMEOUT", "24h"},
+		{"SMTP_HOST", ""}, {"SMTP_PORT", "587"}, {"SMTP_USERNAME", ""}, {"SMTP_PASSWORD", ""}, {"SMTP_FROM", ""}, {"SMTP_TLS", "starttls"}, {"SAST_EMAIL_TO", ""},
 		{"HTTP_HOST", "0.0.0.0"}, {"HTTP_PORT", "8080"}, {"FLASK_HOST", ""}, {"FLASK_PORT", ""},
 		{"API_TOKENS", ""}, {"ARGOCD_SIM_ADDR", "127.0.0.1:8081"}, {"ARGOCD_SIM_TOKEN", "dev-token"},
 		{"LOG_LEVEL", "info"}, {"LOG_FORMAT", "text"},
@@ -158,7 +159,7 @@ func TestLoadValues(t *testing.T) {
 		"TEMPORAL_API_KEY": "key", "TEMPORAL_TLS_CERT": cert, "TEMPORAL_TLS_KEY": key, "TEMPORAL_UI_URL": "https://cloud.temporal.io/",
 		"SONARQUBE_WEBHOOK_SECRET": "sq", "SAST_CHANNEL": "C0SEC", "SAST_APPROVERS": "U0SEC", "SAST_APPROVAL_TIMEOUT": "48h",
 		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
-		"SMTP_FROM": "deploybot <bot@example.com>", "SAST_EMAIL_TO": "a@example.com, Dev Team <dev@example.com>",
+		"SMTP_FROM": "deploybot <bot@example.com>", "SMTP_TLS": "tls", "SONARQUBE_WEBHOOK_ALLOW_UNSIGNED": "false", "SAST_EMAIL_TO": "a@example.com, Dev Team <dev@example.com>",
 		"HTTP_HOST": "127.0.0.1", "HTTP_PORT": "9000", "API_TOKENS": "t1,t2",
 		"ARGOCD_SIM_ADDR": ":18081", "ARGOCD_SIM_TOKEN": "simtok", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "JSON",
 	}
@@ -174,7 +175,7 @@ func TestLoadValues(t *testing.T) {
 		TemporalAPIKey: "key", TemporalTLSCert: cert, TemporalTLSKey: key, TemporalUIURL: "https://cloud.temporal.io",
 		SonarQubeWebhookSecret: "sq", SASTChannel: "C0SEC", SASTApprovers: []string{"U0SEC"}, SASTApprovalTimeout: 48 * time.Hour,
 		SMTPHost: "smtp.example.com", SMTPPort: 465, SMTPUsername: "u", SMTPPassword: "p",
-		SMTPFrom: "deploybot <bot@example.com>", SASTEmailTo: []string{"a@example.com", "Dev Team <dev@example.com>"},
+		SMTPFrom: "deploybot <bot@example.com>", SMTPTLS: "tls", SASTEmailTo: []string{"a@example.com", "Dev Team <dev@example.com>"},
 		HTTPHost: "127.0.0.1", HTTPPort: 9000, APITokens: []string{"t1", "t2"},
 		ArgoCDSimAddr: ":18081", ArgoCDSimToken: "simtok", LogLevel: "warn", LogFormat: "json",
 	}
@@ -642,5 +643,21 @@ func TestSettingsOfHandBuiltConfig(t *testing.T) {
 	// Without Load's record, "set" means "differs from the default".
 	if set["BOT_NAME"] || !set["HTTP_PORT"] || !set["SLACK_TOKEN"] || !set["TEMPORAL_ADDRESS"] || set["SIGNING_SECRET"] {
 		t.Errorf("Set flags: %v", set)
+	}
+}
+
+func TestSMTPTLSPlaintextOnlyOnThisHost(t *testing.T) {
+	base := map[string]string{"SMTP_HOST": "smtp.example.com", "SMTP_FROM": "bot@example.com", "SMTP_TLS": "none"}
+	err := mustLoad(t, base).Validate()
+	if err == nil || !strings.Contains(err.Error(), "SMTP_TLS") || !strings.Contains(err.Error(), "unencrypted") {
+		t.Errorf("SMTP_TLS=none to a remote host: %v, want a refusal naming SMTP_TLS", err)
+	}
+	base["SMTP_HOST"] = "127.0.0.1"
+	if err := mustLoad(t, base).Validate(); err != nil {
+		t.Errorf("SMTP_TLS=none to 127.0.0.1 refused: %v", err)
+	}
+	base["SMTP_TLS"] = "ssl3"
+	if err := mustLoad(t, base).Validate(); err == nil || !strings.Contains(err.Error(), "use starttls, tls") {
+		t.Errorf("SMTP_TLS=ssl3: %v", err)
 	}
 }
