@@ -648,16 +648,16 @@ func TestSettingsOfHandBuiltConfig(t *testing.T) {
 
 func TestSMTPTLSPlaintextOnlyOnThisHost(t *testing.T) {
 	base := map[string]string{"SMTP_HOST": "smtp.example.com", "SMTP_FROM": "bot@example.com", "SMTP_TLS": "none"}
-	err := mustLoad(t, base).Validate()
+	_, err := Load(lookup(base))
 	if err == nil || !strings.Contains(err.Error(), "SMTP_TLS") || !strings.Contains(err.Error(), "unencrypted") {
 		t.Errorf("SMTP_TLS=none to a remote host: %v, want a refusal naming SMTP_TLS", err)
 	}
 	base["SMTP_HOST"] = "127.0.0.1"
-	if err := mustLoad(t, base).Validate(); err != nil {
+	if _, err := Load(lookup(base)); err != nil {
 		t.Errorf("SMTP_TLS=none to 127.0.0.1 refused: %v", err)
 	}
 	base["SMTP_TLS"] = "ssl3"
-	if err := mustLoad(t, base).Validate(); err == nil || !strings.Contains(err.Error(), "use starttls, tls") {
+	if _, err := Load(lookup(base)); err == nil || !strings.Contains(err.Error(), "use starttls, tls") {
 		t.Errorf("SMTP_TLS=ssl3: %v", err)
 	}
 }
