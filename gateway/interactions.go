@@ -19,9 +19,29 @@ import (
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
-// sastActionPrefix marks the SonarQube exception buttons, handled from a
-// later step on.
-const sastActionPrefix = "deploybot.sast."
+// Action ids of the quality-gate buttons (slackui's ActionSASTAccept and
+// ActionSASTReject); the value is the quality-gate run's id.
+const (
+	actionSASTAccept = "deploybot.sast.accept"
+	actionSASTReject = "deploybot.sast.reject"
+)
+
+// decisionButton is what a click on one of deploybot's decision buttons
+// decides, and of which kind of run.
+type decisionButton struct {
+	approve bool
+	// sast marks a quality-gate button, whose value is a quality-gate run
+	// id; the others' is a deploy run id.
+	sast bool
+}
+
+// decisionButtons are deploybot's decision buttons by action id.
+var decisionButtons = map[string]decisionButton{
+	slackui.ActionApprove: {approve: true},
+	slackui.ActionReject:  {approve: false},
+	actionSASTAccept:      {approve: true, sast: true},
+	actionSASTReject:      {approve: false, sast: true},
+}
 
 // staleMessageSlack allows for clock skew between Slack (message ts) and
 // Temporal (run start) when telling a click on an older run's message from
@@ -29,7 +49,8 @@ const sastActionPrefix = "deploybot.sast."
 const staleMessageSlack = 2 * time.Second
 
 // handleInteraction handles one interaction payload, from HTTP or Socket
-// Mode: a click on Approve or Reject becomes a SignalDecision to the run the
+// Mode: a click on Approve or Reject (of a deploy request) or on Accept or
+// Reject (of a failed quality gate) becomes a SignalDecision to the run the
 // button names. Who may decide is the workflow's business (its rules are
 // durable there); the gateway only checks that the button is deploybot's
 // and that the run still waits.
@@ -39,18 +60,13 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 		return outcomeIgnored
 	}
 	var action *slack.BlockAction
+	var button decisionButton
 	for _, a := range cb.ActionCallback.BlockActions {
-		switch {
-		case a.ActionID == slackui.ActionApprove || a.ActionID == slackui.ActionReject:
-			action = a
-		case strings.HasPrefix(a.ActionID, sastActionPrefix):
-			s.log.Debug("SonarQube exception buttons are not handled yet; click ignored", "actionId", a.ActionID, "user", cb.User.ID)
-		default:
-			s.log.Debug("action ignored", "actionId", a.ActionID)
-		}
-		if action != nil {
+		if b, ok := decisionButtons[a.ActionID]; ok {
+			action, button = a, b
 			break
 		}
+		s.log.Debug("action ignored", "actionId", a.ActionID)
 	}
 	if action == nil {
 		return outcomeIgnored
@@ -61,15 +77,15 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 	}
 	click := clickOf(cb)
 	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", action.Value)
-	// The button carries the workflow id; anything that is not a deploy
-	// run's id did not come from deploybot's buttons.
-	app, ok := strings.CutPrefix(action.Value, contract.DeployWorkflowID(""))
-	if !ok || contract.ValidateAppName(app) != nil || user.ID == "" {
-		log.Warn("click with a value that is not a deploy run's id ignored")
+	// The button carries the workflow id; anything that is not the id of
+	// a run of the button's kind did not come from deploybot's buttons.
+	app, err := buttonTarget(button, action.Value)
+	if err != nil || user.ID == "" {
+		log.Warn("click with a value that is not a run id of its button ignored", "error", err)
 		return outcomeBadRequest
 	}
 	workflowID := action.Value
-	d := contract.Decision{Approve: action.ActionID == slackui.ActionApprove, User: user, Source: "slack"}
+	d := contract.Decision{Approve: button.approve, User: user, Source: "slack"}
 
 	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	defer cancel()
@@ -84,10 +100,11 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 		info = RunInfo{Run: Run{WorkflowID: workflowID}, Running: true}
 	case !info.Running:
 		return s.notWaiting(log, click, "it ended: "+info.Ended())
-	case !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
-		// The id is per app, so an old message's buttons name the app's
-		// current run; the message predates that run, so it is not the
-		// request this run waits on.
+	case !button.sast && !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
+		// A deploy id is per app, so an old message's buttons name the
+		// app's current run; the message predates that run, so it is not
+		// the request this run waits on. (A quality-gate id is per
+		// analysis: its buttons can only name their own run.)
 		link := ""
 		if u := contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID); u != "" {
 			link = fmt.Sprintf(" (<%s|the current run>)", u)
@@ -115,6 +132,19 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 			Text: fmt.Sprintf(":x: Your click was not recorded: Temporal refused it (%s). Please try again.", slackui.Escape(err.Error()))}, false)
 		return outcomeError
 	}
+}
+
+// buttonTarget checks that value, a button's value, is the id of a run of
+// the button's kind, and returns the app of a deploy run.
+func buttonTarget(b decisionButton, value string) (app string, err error) {
+	if b.sast {
+		return "", contract.ValidateSASTWorkflowID(value)
+	}
+	app, ok := strings.CutPrefix(value, contract.DeployWorkflowID(""))
+	if !ok {
+		return "", fmt.Errorf("%q is not a deploy run id", value)
+	}
+	return app, contract.ValidateAppName(app)
 }
 
 // click is where a button was clicked.

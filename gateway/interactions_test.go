@@ -14,6 +14,12 @@ import (
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
+// The quality-gate buttons' action ids, as SonarQube requests carry them.
+const (
+	actionSASTAccept = "deploybot.sast.accept"
+	actionSASTReject = "deploybot.sast.reject"
+)
+
 // requestMessage posts, as the bot, an approval request with Approve and
 // Reject buttons for workflowID (what DeployWorkflow posts), and returns
 // its ts and blocks.
@@ -183,9 +189,9 @@ func TestClickOnAnOlderRequestsMessageDoesNotDecideTheCurrentRun(t *testing.T) {
 	}
 }
 
-// Clicks on buttons that are not deploybot's approval buttons change
-// nothing: other action ids, SonarQube buttons (a later step), and values
-// that are not a deploy run's id.
+// Clicks on buttons that are not deploybot's decision buttons change
+// nothing: other action ids (SonarQube's included), and values that are
+// not a deploy run's id.
 func TestOtherClicksAreIgnored(t *testing.T) {
 	h := newHarness(t, temporalClient(t))
 	h.startWorker()
@@ -193,7 +199,7 @@ func TestOtherClicksAreIgnored(t *testing.T) {
 	id := contract.DeployWorkflowID(app)
 	h.mention(alice, "sync "+app)
 	h.click(bob, "some.other.button", id, "")
-	h.click(bob, "deploybot.sast.accept", "sast-x", "")
+	h.click(bob, "deploybot.sast.other", "sast-x", "")
 	for _, v := range []string{"cmd-status-Ev1", "deploy-", "deploy-../../x", strings.Repeat("deploy-a", 100)} {
 		h.click(bob, slackui.ActionApprove, v, "")
 	}
@@ -209,8 +215,8 @@ func TestOtherClicksAreIgnored(t *testing.T) {
 	if got := h.counter("deploybot_gateway_signals_sent_total"); got != 0 {
 		t.Errorf("signals sent: %v", got)
 	}
-	if len(logLines(h.logs, "SonarQube exception buttons are not handled yet")) != 1 {
-		t.Errorf("no debug line for the SAST click:\n%s", h.logs)
+	if len(logLines(h.logs, "action ignored", "actionId=deploybot.sast.other")) != 1 {
+		t.Errorf("no debug line for the unknown SAST button:\n%s", h.logs)
 	}
 	if got := h.counter("deploybot_gateway_requests_total", "outcome", "bad_request"); got != 4 {
 		t.Errorf("bad_request = %v, want 4 (forged values)", got)
@@ -222,6 +228,65 @@ func TestClickWithTemporalDownIsReported(t *testing.T) {
 	h.click(bob, slackui.ActionApprove, contract.DeployWorkflowID("guestbook"), "")
 	h.settle()
 	if e := h.ephemerals(bob); len(e) != 1 || !strings.Contains(e[0], "could not reach Temporal") || !strings.Contains(e[0], "not recorded") {
+		t.Errorf("ephemeral replies = %q", e)
+	}
+}
+
+// Accept and Reject on a failed quality gate reach its run as the
+// Decision signal; a click once it has ended says so; values that are not
+// a quality-gate run's id are ignored.
+func TestSASTClicksDeliverDecisions(t *testing.T) {
+	h := newHarness(t, temporalClient(t), withSAST)
+	h.startRunsWorker()
+	for _, tc := range []struct {
+		action  string
+		outcome contract.Outcome
+	}{
+		{actionSASTAccept, contract.OutcomeAccepted},
+		{actionSASTReject, contract.OutcomeRejected},
+	} {
+		id := h.sastRun(uniq("proj"), "main", "abc", contract.GateError)
+		h.click(bob, tc.action, id, "")
+		var res contract.QualityGateResult
+		h.result(id, &res)
+		if res.Outcome != tc.outcome || res.DecidedBy == nil || *res.DecidedBy != (contract.User{ID: bob, Name: "bob"}) {
+			t.Errorf("%s: result %+v", tc.action, res)
+		}
+	}
+	if got := h.counter("deploybot_gateway_signals_sent_total", "signal", contract.SignalDecision); got != 2 {
+		t.Errorf("signals_sent_total = %v, want 2", got)
+	}
+	if n := len(logLines(h.logs, "audit: decision delivered", "user="+bob, "workflowId=sast-")); n != 2 {
+		t.Errorf("%d audit lines, want 2:\n%s", n, h.logs)
+	}
+
+	// A click after the run ended.
+	id := h.sastRun(uniq("proj"), "main", "abc", contract.GateError)
+	h.click(bob, actionSASTAccept, id, "")
+	h.result(id, nil)
+	h.click(bob, actionSASTReject, id, "")
+	h.settle()
+	if e := h.ephemerals(bob); len(e) != 1 || !strings.Contains(e[0], "no longer waiting (it ended: accepted)") {
+		t.Errorf("ephemeral replies to bob = %q", e)
+	}
+
+	// Forged values, and a SAST button naming a deploy run.
+	for _, v := range []string{"sast-", "deploy-guestbook", "sast-a b", "sast-a/../b", "sast-" + strings.Repeat("x", 1000)} {
+		h.click(bob, actionSASTAccept, v, "")
+	}
+	if got := h.counter("deploybot_gateway_requests_total", "outcome", "bad_request"); got != 5 {
+		t.Errorf("bad_request = %v, want 5", got)
+	}
+	if got := h.counter("deploybot_gateway_signals_sent_total"); got != 3 {
+		t.Errorf("signals sent = %v, want 3", got)
+	}
+}
+
+func TestSASTClickWithTemporalDownIsReported(t *testing.T) {
+	h := newHarness(t, downTemporalClient(t), withSAST)
+	h.click(bob, actionSASTAccept, "sast-p~branch-main~task-T1", "")
+	h.settle()
+	if e := h.ephemerals(bob); len(e) != 1 || !strings.Contains(e[0], "could not reach Temporal") {
 		t.Errorf("ephemeral replies = %q", e)
 	}
 }

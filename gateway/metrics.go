@@ -21,6 +21,9 @@ type metrics struct {
 	signals       *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	repliesFlight prometheus.Gauge
+	webhooks      *prometheus.CounterVec
+	apiRefusals   *prometheus.CounterVec
+	apiDecisions  *prometheus.CounterVec
 }
 
 // Request outcomes, the "outcome" label of deploybot_gateway_requests_total.
@@ -40,6 +43,30 @@ const (
 	outcomeNotWaiting     = "not_waiting"     // a click on a run that is no longer waiting
 	outcomeUnavailable    = "temporal_unavailable"
 	outcomeError          = "error"
+	// SonarQube webhooks.
+	outcomeUnsignedRefused = "unsigned_refused" // no SONARQUBE_WEBHOOK_SECRET and unsigned ones are not allowed
+	outcomeSASTOff         = "sast_off"         // SAST_CHANNEL is not set
+	// Runs API.
+	outcomeAPIUnauthorized = "api_unauthorized" // no, or a wrong, bearer token
+	outcomeNotFound        = "not_found"        // no deploy or quality-gate run with that id
+	outcomeDecided         = "decided"          // a decision was accepted by the run
+	outcomeRefused         = "refused"          // the run refused the decision
+	outcomeNoWorker        = "no_worker"        // no worker answered in time
+)
+
+// webhookOutcomes are the outcomes a SonarQube delivery can have, the
+// "outcome" label of deploybot_gateway_sonarqube_webhooks_total.
+var webhookOutcomes = []string{
+	outcomeStarted, outcomeDuplicate, outcomeIgnored, outcomeRefusedSig, outcomeUnsignedRefused,
+	outcomeSASTOff, outcomeTooLarge, outcomeBadRequest, outcomeUnavailable, outcomeError,
+}
+
+// Reasons a runs API request is refused, the "reason" label of
+// deploybot_gateway_api_refusals_total.
+const (
+	apiNoTokens = "no_tokens" // API_TOKENS is not set: the API is off
+	apiMissing  = "missing"   // no bearer token
+	apiWrong    = "wrong"     // a token that is not in API_TOKENS
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -73,8 +100,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "deploybot_gateway_replies_in_flight",
 			Help: "Replies being sent to Slack right now.",
 		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_sonarqube_webhooks_total",
+			Help: "SonarQube webhook deliveries, by outcome. SonarQube does not retry, so temporal_unavailable and error are lost deliveries.",
+		}, []string{"outcome"}),
+		apiRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_api_refusals_total",
+			Help: "Runs API requests refused before anything was done, by reason: no_tokens, missing, wrong.",
+		}, []string{"reason"}),
+		apiDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "deploybot_gateway_api_decisions_total",
+			Help: "Decisions sent through the runs API, by result: decided, refused, not_found, not_waiting, no_worker, temporal_unavailable, error.",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight)
+	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight,
+		m.webhooks, m.apiRefusals, m.apiDecisions)
 	// Series that alerts watch exist from the start at 0, so rate() and
 	// increase() see the first failure.
 	for _, r := range []string{reasonMissing, reasonMalformed, reasonStale, reasonMismatch, reasonTooLarge, reasonNoSecret} {
@@ -83,6 +123,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.signals.WithLabelValues(contract.SignalDecision)
 	for _, r := range []string{"sent", "failed", "dropped", "skipped"} {
 		m.replies.WithLabelValues(r)
+	}
+	for _, o := range webhookOutcomes {
+		m.webhooks.WithLabelValues(o)
+	}
+	for _, r := range []string{apiNoTokens, apiMissing, apiWrong} {
+		m.apiRefusals.WithLabelValues(r)
 	}
 	return m
 }

@@ -4,6 +4,11 @@
 // never calls Argo CD and holds no Argo CD credentials; all state lives in
 // Temporal, so any number of gateways can run.
 //
+// It also takes SonarQube's webhooks (POST /webhooks/sonarqube: one
+// quality-gate run per analysis) and serves the runs API (/api/v1/runs:
+// read runs, decide them on behalf of a named user) to tools outside
+// Slack, authenticated by the bearer tokens of API_TOKENS.
+//
 // Every Slack request takes the same path whatever the transport: verify
 // (HTTP only: Slack signs the request; a Socket Mode connection is
 // authenticated by Slack itself), parse, authorize, start or signal with a
@@ -15,6 +20,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +35,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/runsapi"
 )
 
 // Defaults of the time and size budgets.
@@ -72,6 +79,12 @@ type Options struct {
 	// TemporalTimeout bounds Temporal calls made while Slack waits; 0 =
 	// DefaultTemporalTimeout.
 	TemporalTimeout time.Duration
+	// WebhookTimeout bounds the start of a SonarQube delivery's run; 0 =
+	// DefaultWebhookTimeout.
+	WebhookTimeout time.Duration
+	// DecisionTimeout bounds a runs API decision, which waits for the
+	// worker's answer; 0 = DefaultDecisionTimeout.
+	DecisionTimeout time.Duration
 }
 
 // Server is the gateway: an http.Handler for the HTTP transport and the
@@ -85,6 +98,8 @@ type Server struct {
 	starter Starter
 	replier Replier
 	allowed map[string]bool
+	// apiTokens are the SHA-256 sums of API_TOKENS, compared in constant time.
+	apiTokens [][sha256.Size]byte
 
 	replySlots chan struct{}
 	replies    sync.WaitGroup
@@ -106,6 +121,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.TemporalTimeout <= 0 {
 		opts.TemporalTimeout = DefaultTemporalTimeout
+	}
+	if opts.WebhookTimeout <= 0 {
+		opts.WebhookTimeout = DefaultWebhookTimeout
+	}
+	if opts.DecisionTimeout <= 0 {
+		opts.DecisionTimeout = DefaultDecisionTimeout
 	}
 	cfg := opts.Config
 	if opts.Starter == nil {
@@ -131,6 +152,20 @@ func New(opts Options) (*Server, error) {
 	if cfg.SigningSecret == "" {
 		s.log.Warn("SIGNING_SECRET is not set: every Slack request over HTTP will be refused (Socket Mode still works)")
 	}
+	switch {
+	case cfg.SonarQubeWebhookSecret == "" && cfg.SonarQubeAllowUnsigned:
+		s.log.Warn("SONARQUBE WEBHOOKS ARE NOT AUTHENTICATED: SONARQUBE_WEBHOOK_SECRET is not set and SONARQUBE_WEBHOOK_ALLOW_UNSIGNED is true, so anyone who can reach " + SonarQubePath + " can raise quality-gate approvals. Set SONARQUBE_WEBHOOK_SECRET on the gateway and on the SonarQube webhook.")
+	case cfg.SonarQubeWebhookSecret == "" && cfg.SASTChannel != "":
+		s.log.Warn("SONARQUBE_WEBHOOK_SECRET is not set: every SonarQube webhook will be refused")
+	}
+	for _, t := range cfg.APITokens {
+		if t != "" {
+			s.apiTokens = append(s.apiTokens, sha256.Sum256([]byte(t)))
+		}
+	}
+	if len(s.apiTokens) == 0 {
+		s.log.Info("API_TOKENS is not set: the runs API (" + runsapi.BasePath + ") refuses every request")
+	}
 
 	s.engine.Use(gin.Recovery(), s.observe)
 	s.engine.GET("/healthz", s.healthz)
@@ -141,6 +176,13 @@ func New(opts Options) (*Server, error) {
 	slackRoutes.POST("/slack/interactions", s.httpInteractions)
 	slackRoutes.POST("/interactions", s.httpInteractions) // the old bot's path, still set in existing Slack apps
 	slackRoutes.POST("/slack/commands", s.httpCommands)
+	// SonarQube signs its own way (or not at all), so not behind verifySlack.
+	s.engine.POST(SonarQubePath, s.sonarQubeWebhook)
+	api := s.engine.Group(runsapi.BasePath, s.authAPI)
+	api.GET("", s.apiListRuns)
+	api.GET("/:id", s.apiGetRun)
+	api.POST("/:id/decision", s.apiDecide)
+	s.engine.NoRoute(s.noRoute)
 	return s, nil
 }
 

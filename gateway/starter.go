@@ -9,8 +9,11 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -46,13 +49,19 @@ type RunInfo struct {
 	// Status is Temporal's status in lowercase: running, completed, failed,
 	// canceled, terminated, continued_as_new, timed_out.
 	Status string
-	// Outcome is the DeployOutcome search attribute, if the run set one.
+	// Outcome is the DeployOutcome or SastOutcome search attribute, if the
+	// run set one.
 	Outcome   string
 	StartTime time.Time
+	// CloseTime is zero while the run is open.
+	CloseTime time.Time
 	// RequestID, RequestedBy and Action come from the memo the gateway set.
 	RequestID   string
 	RequestedBy string
 	Action      string
+	// Attrs are the run's Keyword search attributes by name (DeployApp,
+	// ApprovedBy, SastProject, ...), as visibility last saw them.
+	Attrs map[string]string
 }
 
 // Ended says how a closed run ended: its outcome if it recorded one, else
@@ -97,6 +106,26 @@ type Starter interface {
 	// DescribeRun describes the run (runID "" = the latest); ErrNotFound if
 	// there is none.
 	DescribeRun(ctx context.Context, workflowID, runID string) (RunInfo, error)
+	// StartQualityGate starts QualityGateWorkflow with id
+	// contract.SASTWorkflowID(in.Analysis.Key), refusing
+	// (AlreadyStartedError) if the id was ever used: SonarQube may deliver
+	// an analysis twice, and it must be decided once.
+	StartQualityGate(ctx context.Context, in contract.QualityGateInput) (Run, error)
+	// QueryStatus decodes the run's answer to contract.QueryStatus into v
+	// (a DeployStatus or a QualityGateStatus).
+	QueryStatus(ctx context.Context, workflowID, runID string, v any) error
+	// Result decodes the result of a completed run into v.
+	Result(ctx context.Context, workflowID, runID string, v any) error
+	// ListRuns returns at most limit runs matching a visibility query, in
+	// the order visibility gives them.
+	ListRuns(ctx context.Context, query string, limit int) ([]RunInfo, error)
+	// Decide sends d as the contract.UpdateDecide update and waits for the
+	// run's answer. A refusal by the run is a *temporal.ApplicationError
+	// whose type is one of contract's Decision*ErrorType; ErrNotFound if
+	// the run does not exist or has closed; a
+	// *client.WorkflowUpdateServiceTimeoutOrCanceledError if no worker
+	// answered before ctx ended.
+	Decide(ctx context.Context, workflowID, runID string, d contract.Decision) (contract.DecisionResult, error)
 }
 
 // TemporalStarter is the Starter over a Temporal client.
@@ -145,6 +174,31 @@ func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id str
 	return t.start(ctx, opts, workflowType, in)
 }
 
+// StartQualityGate implements Starter.
+func (t *TemporalStarter) StartQualityGate(ctx context.Context, in contract.QualityGateInput) (Run, error) {
+	a := in.Analysis
+	// Set at start, not by the workflow, so visibility (the runs API,
+	// `sast wait`) finds the run as soon as the webhook is answered.
+	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey)}
+	if b := contract.SASTBranchAttr(a); b != "" {
+		attrs = append(attrs, contract.SearchAttrSASTBranch.ValueSet(b))
+	}
+	if a.Revision != "" {
+		attrs = append(attrs, contract.SearchAttrSASTRevision.ValueSet(a.Revision))
+	}
+	opts := client.StartWorkflowOptions{
+		ID:        contract.SASTWorkflowID(a.Key),
+		TaskQueue: t.TaskQueue,
+		// The id is the analysis': a second start, even after the run
+		// ended, is SonarQube delivering the same analysis again.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+	}
+	return t.start(ctx, opts, contract.WorkflowQualityGate, in)
+}
+
 func (t *TemporalStarter) start(ctx context.Context, opts client.StartWorkflowOptions, workflowType string, in any) (Run, error) {
 	run, err := t.Client.ExecuteWorkflow(ctx, opts, workflowType, in)
 	if err != nil {
@@ -159,7 +213,72 @@ func (t *TemporalStarter) start(ctx context.Context, opts client.StartWorkflowOp
 
 // SignalDecision implements Starter.
 func (t *TemporalStarter) SignalDecision(ctx context.Context, workflowID, runID string, d contract.Decision) error {
-	err := t.Client.SignalWorkflow(ctx, workflowID, runID, contract.SignalDecision, d)
+	return notFound(t.Client.SignalWorkflow(ctx, workflowID, runID, contract.SignalDecision, d))
+}
+
+// DescribeRun implements Starter.
+func (t *TemporalStarter) DescribeRun(ctx context.Context, workflowID, runID string) (RunInfo, error) {
+	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		return RunInfo{}, notFound(err)
+	}
+	return runInfo(resp.GetWorkflowExecutionInfo()), nil
+}
+
+// QueryStatus implements Starter.
+func (t *TemporalStarter) QueryStatus(ctx context.Context, workflowID, runID string, v any) error {
+	val, err := t.Client.QueryWorkflow(ctx, workflowID, runID, contract.QueryStatus)
+	if err != nil {
+		return notFound(err)
+	}
+	return val.Get(v)
+}
+
+// Result implements Starter.
+func (t *TemporalStarter) Result(ctx context.Context, workflowID, runID string, v any) error {
+	return notFound(t.Client.GetWorkflow(ctx, workflowID, runID).Get(ctx, v))
+}
+
+// ListRuns implements Starter.
+func (t *TemporalStarter) ListRuns(ctx context.Context, query string, limit int) ([]RunInfo, error) {
+	var out []RunInfo
+	var token []byte
+	for len(out) < limit {
+		resp, err := t.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			PageSize: int32(limit - len(out)), NextPageToken: token, Query: query,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, wi := range resp.GetExecutions() {
+			if len(out) < limit {
+				out = append(out, runInfo(wi))
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Decide implements Starter.
+func (t *TemporalStarter) Decide(ctx context.Context, workflowID, runID string, d contract.Decision) (contract.DecisionResult, error) {
+	var res contract.DecisionResult
+	h, err := t.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflowID, RunID: runID,
+		UpdateName: contract.UpdateDecide, Args: []any{d},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, &res)
+	}
+	return res, notFound(err)
+}
+
+// notFound wraps Temporal's NotFound in ErrNotFound; other errors pass as
+// they are.
+func notFound(err error) error {
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
@@ -167,17 +286,9 @@ func (t *TemporalStarter) SignalDecision(ctx context.Context, workflowID, runID 
 	return err
 }
 
-// DescribeRun implements Starter.
-func (t *TemporalStarter) DescribeRun(ctx context.Context, workflowID, runID string) (RunInfo, error) {
-	resp, err := t.Client.DescribeWorkflowExecution(ctx, workflowID, runID)
-	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return RunInfo{}, fmt.Errorf("%w: %v", ErrNotFound, err)
-		}
-		return RunInfo{}, err
-	}
-	wi := resp.GetWorkflowExecutionInfo()
+// runInfo reads what the gateway needs from Temporal's description of a
+// run (DescribeWorkflowExecution and visibility share the shape).
+func runInfo(wi *workflowpb.WorkflowExecutionInfo) RunInfo {
 	info := RunInfo{
 		Run:     Run{WorkflowID: wi.GetExecution().GetWorkflowId(), RunID: wi.GetExecution().GetRunId()},
 		Type:    wi.GetType().GetName(),
@@ -186,6 +297,9 @@ func (t *TemporalStarter) DescribeRun(ctx context.Context, workflowID, runID str
 	}
 	if ts := wi.GetStartTime(); ts != nil {
 		info.StartTime = ts.AsTime()
+	}
+	if ts := wi.GetCloseTime(); ts != nil && !info.Running {
+		info.CloseTime = ts.AsTime()
 	}
 	dc := converter.GetDefaultDataConverter()
 	str := func(fields map[string]*commonpb.Payload, key string) string {
@@ -199,8 +313,20 @@ func (t *TemporalStarter) DescribeRun(ctx context.Context, workflowID, runID str
 	info.RequestID = str(memo, MemoRequestID)
 	info.RequestedBy = str(memo, MemoRequestedBy)
 	info.Action = str(memo, MemoAction)
-	info.Outcome = str(wi.GetSearchAttributes().GetIndexedFields(), contract.SearchAttrDeployOutcome.GetName())
-	return info, nil
+	info.Attrs = map[string]string{}
+	for name, p := range wi.GetSearchAttributes().GetIndexedFields() {
+		// Keyword lists and non-string system attributes do not decode
+		// into a string; the gateway reads none of them.
+		var v string
+		if dc.FromPayload(p, &v) == nil && v != "" {
+			info.Attrs[name] = v
+		}
+	}
+	info.Outcome = info.Attrs[contract.SearchAttrDeployOutcome.GetName()]
+	if info.Outcome == "" {
+		info.Outcome = info.Attrs[contract.SearchAttrSASTOutcome.GetName()]
+	}
+	return info
 }
 
 func statusName(s enumspb.WorkflowExecutionStatus) string {
@@ -212,7 +338,7 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
 		return "failed"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
-		return "cancelled"
+		return "canceled"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
 		return "terminated"
 	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -72,17 +73,12 @@ func (s *Server) verifySlack(c *gin.Context) {
 		refuse(http.StatusUnauthorized, reasonMalformed, "X-Slack-Signature is not v0=<64 hex digits>")
 		return
 	}
-	if c.Request.ContentLength > MaxBodyBytes {
-		refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, "Content-Length "+strconv.FormatInt(c.Request.ContentLength, 10))
+	body, err := readBody(c)
+	switch {
+	case errors.Is(err, errTooLarge):
+		refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, err.Error())
 		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			refuse(http.StatusRequestEntityTooLarge, reasonTooLarge, "body over "+strconv.Itoa(MaxBodyBytes)+" bytes")
-			return
-		}
+	case err != nil:
 		c.Set(ctxOutcome, outcomeBadRequest)
 		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "could not read the body"})
 		return
@@ -96,6 +92,23 @@ func (s *Server) verifySlack(c *gin.Context) {
 	}
 	c.Set(ctxBody, body)
 	c.Next()
+}
+
+// errTooLarge is readBody's refusal of a body over MaxBodyBytes.
+var errTooLarge = errors.New("body over " + strconv.Itoa(MaxBodyBytes) + " bytes")
+
+// readBody reads the whole request body, refusing (errTooLarge) one over
+// MaxBodyBytes without reading past the cap.
+func readBody(c *gin.Context) ([]byte, error) {
+	if c.Request.ContentLength > MaxBodyBytes {
+		return nil, fmt.Errorf("%w (Content-Length %d)", errTooLarge, c.Request.ContentLength)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errTooLarge
+	}
+	return body, err
 }
 
 // Sign returns the X-Slack-Signature Slack would send for body at

@@ -1,0 +1,330 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/runsapi"
+)
+
+// Budgets of the runs API's reads.
+const (
+	// queryTimeout bounds one status query: a run answers at once when a
+	// worker is up, and never when none is.
+	queryTimeout = time.Second
+	// listQueryBudget bounds all the status queries of one list.
+	listQueryBudget = 2 * time.Second
+	// listQueriesInFlight bounds the status queries of one list sent at once.
+	listQueriesInFlight = 8
+	// Limits of GET /api/v1/runs.
+	defaultListLimit = 20
+	maxListLimit     = 100
+	// maxFilterLen caps a list filter's value.
+	maxFilterLen = 256
+)
+
+// runTypes are the workflow types the runs API serves, by their API type.
+var runTypes = map[string]string{
+	contract.WorkflowDeploy:      runsapi.TypeDeploy,
+	contract.WorkflowQualityGate: runsapi.TypeSAST,
+}
+
+// noAnswer is a run's Message when it did not answer its status query.
+const noAnswer = "the worker did not answer the status query (is `deploybot worker` running?): this is what Temporal's search attributes say"
+
+// apiGetRun serves GET /api/v1/runs/:id (?runId= picks a run; default the
+// latest).
+func (s *Server) apiGetRun(c *gin.Context) {
+	run, err := s.apiRun(context.WithoutCancel(c.Request.Context()), c.Param("id"), c.Query("runId"))
+	if err != nil {
+		apiFail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, run)
+}
+
+// describeAPIRun describes a run the runs API serves: a deploy or a
+// quality-gate run. Other workflows are as good as absent (404).
+func (s *Server) describeAPIRun(ctx context.Context, id, runID string) (RunInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
+	defer cancel()
+	info, err := s.starter.DescribeRun(ctx, id, runID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return info, apiErr(http.StatusNotFound, outcomeNotFound, "no run with id %q", id)
+	case temporalUnavailable(err):
+		return info, temporalDownErr(err)
+	case err != nil:
+		return info, apiErr(http.StatusInternalServerError, outcomeError, "Temporal could not describe run %q: %v", id, err)
+	case runTypes[info.Type] == "":
+		return info, apiErr(http.StatusNotFound, outcomeNotFound, "%q is not a deploy or quality-gate run", id)
+	}
+	return info, nil
+}
+
+// apiRun is the runs API view of one run: a running run is asked for its
+// status, a completed one for its result.
+func (s *Server) apiRun(ctx context.Context, id, runID string) (runsapi.Run, error) {
+	info, err := s.describeAPIRun(ctx, id, runID)
+	if err != nil {
+		return runsapi.Run{}, err
+	}
+	r := s.baseRun(info)
+	switch info.Status {
+	case "running":
+		s.askStatus(ctx, info, &r)
+	case "completed":
+		s.readResult(ctx, info, &r)
+	}
+	return r, nil
+}
+
+// baseRun is what Temporal itself knows of a run: its status, times, memo
+// and search attributes.
+func (s *Server) baseRun(info RunInfo) runsapi.Run {
+	attr := func(k interface{ GetName() string }) string { return info.Attrs[k.GetName()] }
+	r := runsapi.Run{
+		ID: info.WorkflowID, RunID: info.RunID, Type: runTypes[info.Type],
+		State: runsapi.StateRunning, Status: info.Status,
+		App: attr(contract.SearchAttrDeployApp), Action: info.Action,
+		Project: attr(contract.SearchAttrSASTProject), Branch: attr(contract.SearchAttrSASTBranch), Revision: attr(contract.SearchAttrSASTRevision),
+		Outcome:   info.Outcome,
+		StartedAt: info.StartTime, ClosedAt: info.CloseTime,
+		URL: contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID),
+	}
+	if r.Action == "" {
+		r.Action = attr(contract.SearchAttrDeployAction)
+	}
+	by := info.RequestedBy
+	if by == "" {
+		by = attr(contract.SearchAttrRequestedBy)
+	}
+	if by != "" {
+		r.RequestedBy = &runsapi.User{ID: by}
+	}
+	if by := attr(contract.SearchAttrApprovedBy); by != "" {
+		r.DecidedBy = &runsapi.User{ID: by}
+	}
+	if !info.Running {
+		r.State = runsapi.StateDone
+		if info.Status != "completed" {
+			r.Message = "the run ended " + info.Status + " in Temporal"
+		}
+	}
+	return r
+}
+
+// askStatus fills r from the run's answer to its status query; without an
+// answer r keeps what Temporal knows and says so.
+func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	var err error
+	switch r.Type {
+	case runsapi.TypeDeploy:
+		var st contract.DeployStatus
+		if err = s.starter.QueryStatus(ctx, info.WorkflowID, info.RunID, &st); err == nil {
+			r.Step, r.App, r.Action = string(st.Step), st.App, string(st.Action)
+			r.RequestedBy = apiUser(&st.RequestedBy)
+			decided(r, st.DecidedBy, st.Outcome, st.Message)
+			r.ExpiresAt = st.ExpiresAt
+			if st.Step == contract.StepAwaitingApproval {
+				r.State = runsapi.StateWaiting
+			}
+		}
+	case runsapi.TypeSAST:
+		var st contract.QualityGateStatus
+		if err = s.starter.QueryStatus(ctx, info.WorkflowID, info.RunID, &st); err == nil {
+			r.Step = string(st.Step)
+			analysed(r, st.Analysis.ProjectKey, contract.SASTBranchAttr(st.Analysis), st.Analysis.Revision)
+			decided(r, st.DecidedBy, st.Outcome, st.Message)
+			r.ExpiresAt = st.ExpiresAt
+			if st.Step == contract.SASTStepAwaitingDecision {
+				r.State = runsapi.StateWaiting
+			}
+		}
+	}
+	if err != nil {
+		s.log.Debug("run did not answer its status query", "workflowId", info.WorkflowID, "runId", info.RunID, "error", err)
+		r.Message = noAnswer
+	}
+}
+
+// readResult fills r from a completed run's result.
+func (s *Server) readResult(ctx context.Context, info RunInfo, r *runsapi.Run) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
+	defer cancel()
+	var err error
+	switch r.Type {
+	case runsapi.TypeDeploy:
+		var res contract.DeployResult
+		if err = s.starter.Result(ctx, info.WorkflowID, info.RunID, &res); err == nil {
+			if res.App != "" {
+				r.App, r.Action = res.App, string(res.Action)
+			}
+			decided(r, res.DecidedBy, res.Outcome, res.Message)
+		}
+	case runsapi.TypeSAST:
+		var res contract.QualityGateResult
+		if err = s.starter.Result(ctx, info.WorkflowID, info.RunID, &res); err == nil {
+			analysed(r, res.ProjectKey, "", res.Revision)
+			decided(r, res.DecidedBy, res.Outcome, res.Message)
+		}
+	}
+	if err != nil {
+		s.log.Warn("could not read a completed run's result", "workflowId", info.WorkflowID, "runId", info.RunID, "error", err)
+		r.Message = "could not read the run's result: " + err.Error()
+	}
+}
+
+// decided fills who decided and how, keeping what r has for what the run
+// does not say.
+func decided(r *runsapi.Run, by *contract.User, outcome contract.Outcome, msg string) {
+	if u := apiUser(by); u != nil {
+		r.DecidedBy = u
+	}
+	setIf(&r.Outcome, string(outcome))
+	setIf(&r.Message, msg)
+}
+
+// analysed fills the analysis of a quality-gate run, keeping what r has
+// for what the run does not say.
+func analysed(r *runsapi.Run, project, branch, revision string) {
+	setIf(&r.Project, project)
+	setIf(&r.Branch, branch)
+	setIf(&r.Revision, revision)
+}
+
+// setIf sets *dst to v unless v is empty.
+func setIf(dst *string, v string) {
+	if v != "" {
+		*dst = v
+	}
+}
+
+func apiUser(u *contract.User) *runsapi.User {
+	if u == nil || u.ID == "" {
+		return nil
+	}
+	return &runsapi.User{ID: u.ID, Name: u.Name}
+}
+
+// apiListRuns serves GET /api/v1/runs?type=&project=&branch=&revision=&app=&limit=:
+// deploy and quality-gate runs from Temporal's visibility, newest first;
+// running ones are asked for their status.
+func (s *Server) apiListRuns(c *gin.Context) {
+	query, limit, err := listQuery(c.Request.URL.Query())
+	if err != nil {
+		apiFail(c, err)
+		return
+	}
+	ctx := context.WithoutCancel(c.Request.Context())
+	lctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
+	// Visibility lists open runs first, closed ones by close time, and SQL
+	// visibility cannot order otherwise; the newest of each, merged by
+	// start time, are the newest runs (closed ones up to a run that took
+	// longer than those after it).
+	var infos []RunInfo
+	for _, status := range []string{"ExecutionStatus = 'Running'", "ExecutionStatus != 'Running'"} {
+		var some []RunInfo
+		if some, err = s.starter.ListRuns(lctx, query+" AND "+status, limit); err != nil {
+			break
+		}
+		infos = append(infos, some...)
+	}
+	cancel()
+	switch {
+	case temporalUnavailable(err):
+		apiFail(c, temporalDownErr(err))
+		return
+	case err != nil:
+		s.log.Error("visibility refused the runs list query", "query", query, "error", err)
+		apiFail(c, apiErr(http.StatusInternalServerError, outcomeError, "Temporal refused the list query (are deploybot's search attributes declared? see `deploybot dev` or contract.SearchAttributes): %v", err))
+		return
+	}
+	sort.SliceStable(infos, func(i, j int) bool { return infos[i].StartTime.After(infos[j].StartTime) })
+	infos = infos[:min(len(infos), limit)]
+	runs := make([]runsapi.Run, len(infos))
+	for i, info := range infos {
+		runs[i] = s.baseRun(info)
+	}
+	s.askRunning(ctx, infos, runs)
+	c.JSON(http.StatusOK, runsapi.RunList{Runs: runs})
+}
+
+// askRunning asks the running runs for their status, a few at a time and
+// all within listQueryBudget, so a list without a worker is still quick.
+func (s *Server) askRunning(ctx context.Context, infos []RunInfo, runs []runsapi.Run) {
+	ctx, cancel := context.WithTimeout(ctx, listQueryBudget)
+	defer cancel()
+	slots := make(chan struct{}, listQueriesInFlight)
+	var wg sync.WaitGroup
+	for i := range infos {
+		if !infos[i].Running {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			s.askStatus(ctx, infos[i], &runs[i])
+		}()
+	}
+	wg.Wait()
+}
+
+// listFilters are the list's filters on search attributes, by parameter.
+var listFilters = []struct{ param, attr string }{
+	{"project", contract.SearchAttrSASTProject.GetName()},
+	{"branch", contract.SearchAttrSASTBranch.GetName()},
+	{"revision", contract.SearchAttrSASTRevision.GetName()},
+	{"app", contract.SearchAttrDeployApp.GetName()},
+}
+
+// listQuery builds the visibility query and the limit of a list. Values
+// go into the query between single quotes, so any value that could end
+// the quotes (a quote or a backslash) or is not printable is refused.
+func listQuery(v url.Values) (string, int, error) {
+	var where []string
+	switch t := v.Get("type"); t {
+	case "":
+		where = append(where, fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s')", contract.WorkflowDeploy, contract.WorkflowQualityGate))
+	case runsapi.TypeDeploy:
+		where = append(where, fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowDeploy))
+	case runsapi.TypeSAST:
+		where = append(where, fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowQualityGate))
+	default:
+		return "", 0, apiErr(http.StatusBadRequest, outcomeBadRequest, "type %q is not one of %s, %s", t, runsapi.TypeDeploy, runsapi.TypeSAST)
+	}
+	for _, f := range listFilters {
+		val := v.Get(f.param)
+		if val == "" {
+			continue
+		}
+		if len(val) > maxFilterLen || strings.ContainsAny(val, `'"\`+"`") || strings.IndexFunc(val, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+			return "", 0, apiErr(http.StatusBadRequest, outcomeBadRequest, "%s %q cannot be searched for: at most %d printable characters, no quotes or backslashes", f.param, val, maxFilterLen)
+		}
+		where = append(where, fmt.Sprintf("%s = '%s'", f.attr, val))
+	}
+	limit := defaultListLimit
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxListLimit {
+			return "", 0, apiErr(http.StatusBadRequest, outcomeBadRequest, "limit %q is not a number from 1 to %d", l, maxListLimit)
+		}
+		limit = n
+	}
+	return strings.Join(where, " AND "), limit, nil
+}
