@@ -86,6 +86,11 @@ type Email struct {
 // retries; a retry after a lost answer can still deliver twice, which mail
 // clients tolerate better than a lost approval email.
 func (e *Email) SendEmail(ctx context.Context, in SendEmailInput) (SendEmailResult, error) {
+	if e.Sender == nil {
+		return SendEmailResult{}, temporal.NewNonRetryableApplicationError(
+			"email: this worker has no SMTP server: set SMTP_HOST and SMTP_FROM (and SMTP_PORT, SMTP_TLS, SMTP_USERNAME/SMTP_PASSWORD as needed) on the worker",
+			EmailRejectedErrorType, nil)
+	}
 	if len(in.To) == 0 {
 		return SendEmailResult{}, emailBadMessage("SendEmail needs at least one recipient")
 	}

@@ -19,13 +19,6 @@ import (
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
-// Action ids of the quality-gate buttons (slackui's ActionSASTAccept and
-// ActionSASTReject); the value is the quality-gate run's id.
-const (
-	actionSASTAccept = "deploybot.sast.accept"
-	actionSASTReject = "deploybot.sast.reject"
-)
-
 // decisionButton is what a click on one of deploybot's decision buttons
 // decides, and of which kind of run.
 type decisionButton struct {
@@ -37,10 +30,10 @@ type decisionButton struct {
 
 // decisionButtons are deploybot's decision buttons by action id.
 var decisionButtons = map[string]decisionButton{
-	slackui.ActionApprove: {approve: true},
-	slackui.ActionReject:  {approve: false},
-	actionSASTAccept:      {approve: true, sast: true},
-	actionSASTReject:      {approve: false, sast: true},
+	slackui.ActionApprove:    {approve: true},
+	slackui.ActionReject:     {approve: false},
+	slackui.ActionSASTAccept: {approve: true, sast: true},
+	slackui.ActionSASTReject: {approve: false, sast: true},
 }
 
 // staleMessageSlack allows for clock skew between Slack (message ts) and

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/workflows"
 )
@@ -24,6 +25,26 @@ type Deps struct {
 	// Temporal lets `status` look up an app's deploybot run; New sets it to
 	// Options.Temporal when nil.
 	Temporal client.Client
+	// Email sends the quality-gate decision emails; nil (no SMTP_HOST)
+	// makes every send fail with a message naming SMTP_HOST.
+	Email activities.EmailSender
+}
+
+// NewEmailSender builds the SMTP sender from SMTP_*; nil when SMTP_HOST is
+// not set (emails are off).
+func NewEmailSender(cfg *config.Config) (activities.EmailSender, error) {
+	if cfg.SMTPHost == "" {
+		return nil, nil
+	}
+	s, err := activities.NewSMTPSender(activities.SMTPSettings{
+		Host: cfg.SMTPHost, Port: cfg.SMTPPort,
+		Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+		From: cfg.SMTPFrom, TLS: cfg.SMTPTLS,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Options configures a worker.
@@ -62,6 +83,7 @@ func Register(r sdkworker.Registry, deps Deps) {
 	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD})
 	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
 	r.RegisterActivity(&activities.Temporal{Client: deps.Temporal})
+	r.RegisterActivity(&activities.Email{Sender: deps.Email})
 }
 
 // WorkflowRegistry is where workflows are registered: a worker or a replayer.
@@ -77,6 +99,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.RollbackRevisionsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowRollbackRevisions})
 	r.RegisterWorkflowWithOptions(workflows.LogsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowLogs})
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
+	r.RegisterWorkflowWithOptions(workflows.QualityGateWorkflow, workflow.RegisterOptions{Name: contract.WorkflowQualityGate})
 }
 
 // Run starts w and blocks until ctx ends, then stops it gracefully (running

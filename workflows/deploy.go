@@ -31,6 +31,8 @@ type deployRun struct {
 	runURL     string
 	key        string // "<workflowID>/<runID>", prefix of message dedupe keys
 	approvedAt time.Time
+	approvals  *approvals
+	msg        messenger
 	// baseline is the start time of the last Argo CD operation before ours,
 	// so the follow loop can tell our operation from an older one.
 	baseline time.Time
@@ -55,6 +57,10 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.DeployStatus, error) {
 		return r.status, nil
 	}); err != nil {
+		return contract.DeployResult{}, err
+	}
+	var err error
+	if r.approvals, err = newApprovals(ctx, r.mayNotDecide, deployDecisionResult); err != nil {
 		return contract.DeployResult{}, err
 	}
 	r.upsert(ctx,
@@ -123,6 +129,7 @@ func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
 			StartedAt:   workflow.Now(ctx),
 		},
 	}
+	r.msg = messenger{channel: in.Request.Channel, key: r.key}
 	r.view = slackui.DeployStatus{App: in.Request.App, Action: in.Request.Action, RunURL: r.runURL}
 	return r
 }
@@ -198,15 +205,15 @@ func (r *deployRun) thread() string {
 	return r.status.RequestTS
 }
 
-// awaitDecision waits for a valid decision, the approval timeout or
-// cancellation. A click from someone who may not decide gets an ephemeral
-// refusal and the wait goes on. It returns a decision, or the outcome that
-// ended the wait.
+// awaitDecision waits for a valid decision (a Slack click or the runs
+// API), the approval timeout or cancellation. A click from someone who may
+// not decide gets an ephemeral refusal and the wait goes on. It returns a
+// decision, or the outcome that ended the wait.
 func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, contract.Outcome) {
-	decisions := workflow.GetSignalChannel(ctx, contract.SignalDecision)
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
 	timer := workflow.NewTimer(timerCtx, r.in.Policy.ApprovalTimeout)
+	r.approvals.open()
 	for {
 		var (
 			d       contract.Decision
@@ -214,27 +221,32 @@ func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, cont
 			expired bool
 		)
 		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {
-			c.Receive(ctx, &d)
-			got = true
+		r.approvals.addTo(ctx, sel, func(dec contract.Decision) { d, got = dec, true }, func(dec contract.Decision, why string) {
+			r.ephemeral(ctx, dec.User.ID, why)
 		})
 		sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
 		switch {
+		case got:
+			r.approvals.close(&d)
+			return d, ""
 		case ctx.Err() != nil:
+			r.approvals.close(nil)
 			return contract.Decision{}, contract.OutcomeCancelled
 		case expired:
+			r.approvals.close(nil)
 			return contract.Decision{}, contract.OutcomeExpired
-		case !got:
-			continue
 		}
-		if why := r.mayNotDecide(d); why != "" {
-			r.ephemeral(ctx, d.User.ID, why)
-			continue
-		}
-		return d, ""
 	}
+}
+
+// deployDecisionResult answers an accepted UpdateDecide on a deploy run.
+func deployDecisionResult(d contract.Decision) contract.DecisionResult {
+	if d.Approve {
+		return contract.DecisionResult{Outcome: contract.OutcomeApproved, Message: "Approved; the operation starts now."}
+	}
+	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; nothing was changed in Argo CD."}
 }
 
 // mayNotDecide applies the approver rules; "" means the decision counts.
@@ -455,6 +467,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		r.updateStatus(ctx)
 	}
 	r.upsert(ctx, contract.SearchAttrDeployOutcome.ValueSet(string(outcome)))
+	r.approvals.finishHandlers(ctx)
 	return res, nil
 }
 

@@ -18,19 +18,62 @@ import (
 // upsert sets search attributes; a failure only costs findability, so it is
 // logged rather than failing the run.
 func (r *deployRun) upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
+	upsert(ctx, updates...)
+}
+
+func upsert(ctx workflow.Context, updates ...temporal.SearchAttributeUpdate) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		workflow.GetLogger(ctx).Warn("could not upsert search attributes", "error", err)
 	}
 }
 
+// messenger posts and edits a run's Slack messages in one channel. key
+// ("<workflowID>/<runID>") prefixes the message keys that make a retried
+// post find the message instead of posting it twice.
+type messenger struct {
+	channel string
+	key     string
+}
+
 // post posts a message (in thread if given); key makes retries idempotent.
-func (r *deployRun) post(ctx workflow.Context, thread string, m slackui.Message, key string) (string, error) {
+func (m messenger) post(ctx workflow.Context, thread string, msg slackui.Message, key string) (string, error) {
 	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
 	var res activities.PostMessageResult
 	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
-		Channel: r.in.Request.Channel, ThreadTS: thread, Message: m, Key: r.key + "/" + key,
+		Channel: m.channel, ThreadTS: thread, Message: msg, Key: m.key + "/" + key,
 	}).Get(ctx, &res)
 	return res.TS, err
+}
+
+// updateAsync starts editing a message; the future ends with the edit.
+func (m messenger) updateAsync(ctx workflow.Context, ts string, msg slackui.Message) workflow.Future {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	return workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
+		Channel: m.channel, TS: ts, Message: msg,
+	})
+}
+
+// ephemeral tells one user something only they see; best effort.
+func (m messenger) ephemeral(ctx workflow.Context, user, thread, text string) {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	err := workflow.ExecuteActivity(actx, slackActivities.PostEphemeral, activities.PostEphemeralInput{
+		Channel: m.channel, User: user, ThreadTS: thread, Text: text,
+	}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not send an ephemeral message", "user", user, "error", err)
+	}
+}
+
+// note posts a plain message in a thread; best effort.
+func (m messenger) note(ctx workflow.Context, thread, text, key string) {
+	if _, err := m.post(ctx, thread, slackui.Message{Text: text}, key); err != nil {
+		workflow.GetLogger(ctx).Warn("could not post a note in the thread", "error", err)
+	}
+}
+
+// post posts a message (in thread if given); key makes retries idempotent.
+func (r *deployRun) post(ctx workflow.Context, thread string, m slackui.Message, key string) (string, error) {
+	return r.msg.post(ctx, thread, m, key)
 }
 
 // update edits a message deploybot posted earlier.
@@ -40,10 +83,7 @@ func (r *deployRun) update(ctx workflow.Context, ts string, m slackui.Message) e
 
 // updateAsync starts editing a message; the future ends with the edit.
 func (r *deployRun) updateAsync(ctx workflow.Context, ts string, m slackui.Message) workflow.Future {
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
-	return workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
-		Channel: r.in.Request.Channel, TS: ts, Message: m,
-	})
+	return r.msg.updateAsync(ctx, ts, m)
 }
 
 // await waits for a best-effort side effect and logs its failure.
@@ -66,20 +106,12 @@ func (r *deployRun) updateRequest(ctx workflow.Context) {
 
 // ephemeral tells one user something only they see; best effort.
 func (r *deployRun) ephemeral(ctx workflow.Context, user, text string) {
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
-	err := workflow.ExecuteActivity(actx, slackActivities.PostEphemeral, activities.PostEphemeralInput{
-		Channel: r.in.Request.Channel, User: user, ThreadTS: r.thread(), Text: text,
-	}).Get(ctx, nil)
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("could not send an ephemeral message", "user", user, "error", err)
-	}
+	r.msg.ephemeral(ctx, user, r.thread(), text)
 }
 
 // note posts a plain message in the run's thread; best effort.
 func (r *deployRun) note(ctx workflow.Context, text, key string) {
-	if _, err := r.post(ctx, r.thread(), slackui.Message{Text: text}, key); err != nil {
-		workflow.GetLogger(ctx).Warn("could not post a note in the thread", "error", err)
-	}
+	r.msg.note(ctx, r.thread(), text, key)
 }
 
 // errType is the ApplicationError type behind an activity error ("" if none).

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -607,5 +608,47 @@ func TestAutoSyncOnRestoresWhatWasRemoved(t *testing.T) {
 				t.Errorf("EnableAutoSync calls = %+v, want one with %+v", enabled, tc.want)
 			}
 		})
+	}
+}
+
+func TestDeployDecidedThroughTheAPI(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	answers := map[string]error{}
+	var bobResult contract.DecisionResult
+	update := func(after time.Duration, name string, d contract.Decision) {
+		h.env.RegisterDelayedCallback(func() {
+			h.env.UpdateWorkflow(contract.UpdateDecide, name, &testsuite.TestUpdateCallback{
+				OnAccept: func() {},
+				OnReject: func(err error) { answers[name] = err },
+				OnComplete: func(v any, err error) {
+					answers[name] = err
+					if name == "bob" && err == nil {
+						bobResult = v.(contract.DecisionResult)
+					}
+				},
+			}, d)
+		}, after)
+	}
+	// alice asked, and self-approval is off: the API applies the same rule.
+	update(time.Minute, "alice", contract.Decision{Approve: true, User: alice, Source: "api"})
+	update(2*time.Minute, "mallory", contract.Decision{Approve: true, User: mallory, Source: "api"})
+	update(3*time.Minute, "bob", contract.Decision{Approve: true, User: bob, Source: "api"})
+	res := h.run(input(contract.ActionSync, 0))
+
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != bob.ID {
+		t.Fatalf("result = %+v, want succeeded after bob's API approval", res)
+	}
+	for _, name := range []string{"alice", "mallory"} {
+		var appErr *temporal.ApplicationError
+		if !errors.As(answers[name], &appErr) || appErr.Type() != contract.DecisionNotAllowedErrorType {
+			t.Errorf("%s's update: %v, want %s", name, answers[name], contract.DecisionNotAllowedErrorType)
+		}
+	}
+	if answers["bob"] != nil || bobResult.Outcome != contract.OutcomeApproved {
+		t.Errorf("bob's update: %v, %+v", answers["bob"], bobResult)
+	}
+	if len(h.starts) != 1 || len(h.ephemerals) != 0 {
+		t.Errorf("starts %d, ephemerals %+v; want one start and no Slack refusals", len(h.starts), h.ephemerals)
 	}
 }

@@ -83,3 +83,46 @@ var slackActivityOptions = workflow.ActivityOptions{
 		NonRetryableErrorTypes: []string{activities.SlackErrorType},
 	},
 }
+
+// supersedeOptions: listing and signalling older runs through Temporal;
+// quick retries, then give up (it is best effort).
+var supersedeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		MaximumAttempts:        8,
+		NonRetryableErrorTypes: []string{activities.TemporalErrorType},
+	},
+}
+
+// emailNonRetryable are SMTP answers no retry can fix (5xx, TLS or AUTH
+// misconfiguration, a message that cannot be built).
+var emailNonRetryable = []string{activities.EmailRejectedErrorType, activities.EmailBadMessageErrorType}
+
+// emailFirstOptions: the first round of sending the decision email, short
+// enough that people hear about a problem within minutes.
+var emailFirstOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: 3 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        2 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		NonRetryableErrorTypes: emailNonRetryable,
+	},
+}
+
+// emailRetryOptions: the second round, after the thread was told the email
+// is late; an SMTP outage of up to emailRetryFor is ridden out.
+var emailRetryOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: emailRetryFor,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        30 * time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        5 * time.Minute,
+		NonRetryableErrorTypes: emailNonRetryable,
+	},
+}

@@ -125,9 +125,17 @@ Run 'deploybot config check --for worker' first.`,
 				return err
 			}
 			defer tc.Close()
+			email, err := worker.NewEmailSender(cfg)
+			if err != nil {
+				return err
+			}
+			if email == nil {
+				log.Warn("SMTP_HOST is not set: quality-gate decisions will not be emailed")
+			}
 			w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log, Deps: worker.Deps{
 				ArgoCD: argo,
 				Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
+				Email:  email,
 			}})
 			if err != nil {
 				return err

@@ -66,11 +66,14 @@ func Render(m Message) (text string, blocks []slack.Block, err error) {
 	if m.Command != nil {
 		set++
 	}
+	if m.SASTRequest != nil {
+		set++
+	}
 	switch {
 	case set == 0:
-		return "", nil, errors.New("slackui: empty Message: set exactly one of DeployRequest, DeployStatus or Text")
+		return "", nil, errors.New("slackui: empty Message: set exactly one of DeployRequest, DeployStatus, Command, SASTRequest or Text")
 	case set > 1:
-		return "", nil, fmt.Errorf("slackui: Message has %d fields set: set exactly one of DeployRequest, DeployStatus or Text", set)
+		return "", nil, fmt.Errorf("slackui: Message has %d fields set: set exactly one of DeployRequest, DeployStatus, Command, SASTRequest or Text", set)
 	}
 	switch {
 	case m.DeployRequest != nil:
@@ -79,6 +82,8 @@ func Render(m Message) (text string, blocks []slack.Block, err error) {
 		text, blocks, err = renderStatus(m.DeployStatus)
 	case m.Command != nil:
 		text, blocks, err = renderCommand(m.Command)
+	case m.SASTRequest != nil:
+		text, blocks, err = renderSASTRequest(m.SASTRequest)
 	default:
 		text, blocks, err = renderText(m.Text)
 	}

@@ -90,4 +90,6 @@ type Message struct {
 	Text string `json:"text,omitempty"`
 	// Command is the answer to a read-only command (commands.go).
 	Command *CommandReply `json:"command,omitempty"`
+	// SASTRequest is a failed quality gate awaiting a decision (sast.go).
+	SASTRequest *SASTRequest `json:"sastRequest,omitempty"`
 }

@@ -1,0 +1,137 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/internal/contract"
+)
+
+// approvals takes a run's decisions from both places they come from: Slack
+// clicks (SignalDecision; a refusal is an ephemeral message) and the runs
+// API (UpdateDecide; a refusal is the update's error, so the caller gets a
+// definite answer). Both go through the same rules and the same wait loop.
+type approvals struct {
+	signals workflow.ReceiveChannel
+	api     workflow.Channel
+	// mayNotDecide applies the run's approver rules; "" means allowed.
+	mayNotDecide func(contract.Decision) string
+	// result says what an accepted decision makes of the request.
+	result  func(contract.Decision) contract.DecisionResult
+	waiting bool
+	nextID  int
+	// takenID is the API decision the wait loop took (0 = none).
+	takenID int
+	// decidedBy is who decided, for the answer to a late API decision.
+	decidedBy *contract.User
+}
+
+// apiDecision is an UpdateDecide waiting for the wait loop.
+type apiDecision struct {
+	id int
+	d  contract.Decision
+}
+
+// newApprovals registers the decide update; call it before the first
+// blocking call so an early update is not refused for lack of a handler.
+func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {
+	a := &approvals{
+		signals:      workflow.GetSignalChannel(ctx, contract.SignalDecision),
+		api:          workflow.NewBufferedChannel(ctx, 16),
+		mayNotDecide: mayNotDecide,
+		result:       result,
+	}
+	err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateDecide, a.decide, workflow.UpdateHandlerOptions{Validator: a.validate})
+	return a, err
+}
+
+// validate refuses, before anything is written to history, a decision the
+// wait loop would not take.
+func (a *approvals) validate(_ workflow.Context, d contract.Decision) error {
+	if d.User.ID == "" {
+		return temporal.NewApplicationError("the decision names no user: pass the Slack user id it is made on behalf of, e.g. U0BOB", contract.DecisionInvalidErrorType)
+	}
+	if !a.waiting {
+		return a.notWaiting()
+	}
+	if why := a.mayNotDecide(d); why != "" {
+		return temporal.NewApplicationError(why, contract.DecisionNotAllowedErrorType)
+	}
+	return nil
+}
+
+func (a *approvals) notWaiting() error {
+	msg := "this run is not waiting for a decision"
+	if a.decidedBy != nil {
+		msg += ": it was already decided by " + userLabel(*a.decidedBy)
+	}
+	return temporal.NewApplicationError(msg, contract.DecisionNotWaitingErrorType)
+}
+
+// decide hands an accepted update to the wait loop and answers once the
+// loop has taken it, or says it came too late (another decision won).
+func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.DecisionResult, error) {
+	a.nextID++
+	id := a.nextID
+	a.api.SendAsync(apiDecision{id: id, d: d})
+	if err := workflow.Await(ctx, func() bool { return a.takenID == id || !a.waiting }); err != nil {
+		return contract.DecisionResult{}, err
+	}
+	if a.takenID != id {
+		return contract.DecisionResult{}, a.notWaiting()
+	}
+	return a.result(d), nil
+}
+
+// open starts accepting decisions.
+func (a *approvals) open() { a.waiting = true }
+
+// close stops accepting decisions; d is the one taken, if any.
+func (a *approvals) close(d *contract.Decision) {
+	a.waiting = false
+	if d != nil {
+		u := d.User
+		a.decidedBy = &u
+	}
+}
+
+// addTo lets sel deliver the next decision, from either source, to got.
+// A decision the rules refuse is reported through refuse (Slack only: an
+// API decision was validated already) and got is not called.
+func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(contract.Decision), refuse func(contract.Decision, string)) {
+	sel.AddReceive(a.signals, func(c workflow.ReceiveChannel, _ bool) {
+		var d contract.Decision
+		c.Receive(ctx, &d)
+		if why := a.mayNotDecide(d); why != "" {
+			refuse(d, why)
+			return
+		}
+		got(d)
+	})
+	sel.AddReceive(a.api, func(c workflow.ReceiveChannel, _ bool) {
+		var ad apiDecision
+		c.Receive(ctx, &ad)
+		if !a.waiting || a.mayNotDecide(ad.d) != "" {
+			return // its handler answers "not waiting"
+		}
+		a.takenID = ad.id
+		got(ad.d)
+	})
+}
+
+// userLabel names a user for messages that are not Slack mrkdwn.
+func userLabel(u contract.User) string {
+	switch {
+	case u.Name != "" && u.ID != "":
+		return u.Name + " (" + u.ID + ")"
+	case u.Name != "":
+		return u.Name
+	}
+	return u.ID
+}
+
+// finishHandlers lets in-flight update handlers answer before the run ends.
+func (a *approvals) finishHandlers(ctx workflow.Context) {
+	a.waiting = false
+	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}

@@ -1,0 +1,376 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// emailActivities names the email activities; the worker registers real ones.
+var emailActivities *activities.Email
+
+// gateRun is a QualityGateWorkflow run's state; the status query returns
+// its status field.
+type gateRun struct {
+	in        contract.QualityGateInput
+	status    contract.QualityGateStatus
+	request   slackui.SASTRequest
+	runURL    string
+	runID     string
+	msg       messenger
+	approvals *approvals
+	result    contract.QualityGateResult
+}
+
+// QualityGateWorkflow carries one SonarQube analysis from the webhook to a
+// recorded decision:
+//
+//  1. tell the pending runs of older analyses of the same project and
+//     branch that this one supersedes them; a passing gate ends here;
+//  2. post the failed conditions in SAST_CHANNEL with Accept risk / Reject
+//     and wait for a security approver (a Slack click or the runs API), a
+//     reminder at half the approval timeout, expiry, a newer analysis, or
+//     cancellation;
+//  3. record the decision on the message and email it to SAST_EMAIL_TO,
+//     retrying; a send that keeps failing is reported in the thread.
+func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (contract.QualityGateResult, error) {
+	if err := in.Validate(); err != nil {
+		return contract.QualityGateResult{}, temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
+	}
+	r := newGateRun(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.QualityGateStatus, error) {
+		return r.status, nil
+	}); err != nil {
+		return contract.QualityGateResult{}, err
+	}
+	var err error
+	if r.approvals, err = newApprovals(ctx, r.mayNotDecide, sastDecisionResult); err != nil {
+		return contract.QualityGateResult{}, err
+	}
+	a := in.Analysis
+	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey)}
+	if b := contract.SASTBranchAttr(a); b != "" {
+		attrs = append(attrs, contract.SearchAttrSASTBranch.ValueSet(b))
+	}
+	if a.Revision != "" {
+		attrs = append(attrs, contract.SearchAttrSASTRevision.ValueSet(a.Revision))
+	}
+	upsert(ctx, attrs...)
+
+	r.supersedeOlder(ctx)
+	if a.GateStatus == contract.GateOK {
+		msg := "The quality gate passed: nothing to decide."
+		if n := len(r.result.Superseded); n > 0 {
+			msg += fmt.Sprintf(" %d pending %s of older analyses told.", n, plural(n, "request", "requests"))
+		}
+		return r.end(ctx, contract.OutcomePassed, msg)
+	}
+	if err := r.askForDecision(ctx); err != nil {
+		return r.end(ctx, contract.OutcomeFailed, "could not post the quality-gate request in Slack: "+errMessage(err))
+	}
+	ended := r.awaitDecision(ctx)
+	switch ended.outcome {
+	case contract.OutcomeAccepted, contract.OutcomeRejected:
+		return r.decided(ctx, ended.decision, ended.outcome)
+	case contract.OutcomeSuperseded:
+		return r.supersededBy(ctx, ended.supersede)
+	}
+	return r.closeRequest(ctx, ended.outcome)
+}
+
+func newGateRun(ctx workflow.Context, in contract.QualityGateInput) *gateRun {
+	info := workflow.GetInfo(ctx)
+	ns := in.Policy.Namespace
+	if ns == "" {
+		ns = info.Namespace
+	}
+	r := &gateRun{
+		in:     in,
+		runURL: contract.RunURL(in.Policy.TemporalUIURL, ns, info.WorkflowExecution.ID, info.WorkflowExecution.RunID),
+		runID:  info.WorkflowExecution.RunID,
+		msg:    messenger{channel: in.Policy.Channel, key: info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID},
+		status: contract.QualityGateStatus{
+			Step:      contract.SASTStepSuperseding,
+			Analysis:  in.Analysis,
+			Channel:   in.Policy.Channel,
+			StartedAt: workflow.Now(ctx),
+		},
+		result: contract.QualityGateResult{
+			ProjectKey: in.Analysis.ProjectKey,
+			Branch:     in.Analysis.BranchLabel(),
+			Revision:   in.Analysis.Revision,
+		},
+	}
+	r.request = slackui.SASTRequest{WorkflowID: info.WorkflowExecution.ID, RunURL: r.runURL, Analysis: in.Analysis, State: slackui.RequestPending}
+	return r
+}
+
+// supersedeOlder tells the pending runs of older analyses of this branch.
+// It is best effort: a failure leaves an older request to expire or be
+// decided, which is logged but does not hold up this analysis.
+func (r *gateRun) supersedeOlder(ctx workflow.Context) {
+	a := r.in.Analysis
+	actx := workflow.WithActivityOptions(ctx, supersedeOptions)
+	var res activities.SupersedeOlderResult
+	err := workflow.ExecuteActivity(actx, temporalActivities.SupersedeOlder, activities.SupersedeOlderInput{
+		Project: a.ProjectKey,
+		Branch:  contract.SASTBranchAttr(a),
+		Newer: contract.Supersede{
+			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+			Revision:   a.Revision,
+			AnalysedAt: a.AnalysedAt,
+			GatePassed: a.GateStatus == contract.GateOK,
+			RunURL:     r.runURL,
+		},
+		Namespace: r.in.Policy.Namespace,
+	}).Get(ctx, &res)
+	if err != nil {
+		workflow.GetLogger(ctx).Error("could not tell older pending analyses they are superseded", "error", err)
+		return
+	}
+	r.result.Superseded = res.Signalled
+}
+
+// askForDecision posts the request with Accept risk / Reject buttons.
+func (r *gateRun) askForDecision(ctx workflow.Context) error {
+	r.status.ExpiresAt = workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
+	r.request.ExpiresAt = r.status.ExpiresAt
+	req := r.request
+	ts, err := r.msg.post(ctx, "", slackui.Message{SASTRequest: &req}, "request")
+	if err != nil {
+		return err
+	}
+	r.status.RequestTS = ts
+	r.status.Step = contract.SASTStepAwaitingDecision
+	return nil
+}
+
+// waitEnd is how the wait for a decision ended.
+type waitEnd struct {
+	outcome   contract.Outcome
+	decision  contract.Decision
+	supersede contract.Supersede
+}
+
+// awaitDecision waits for a security approver's decision, a newer analysis
+// of the branch, expiry or cancellation; it reminds the approvers in the
+// thread at half of the approval timeout.
+func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
+	timerCtx, cancelTimers := workflow.WithCancel(ctx)
+	defer cancelTimers()
+	timeout := r.in.Policy.ApprovalTimeout
+	expiry := workflow.NewTimer(timerCtx, timeout)
+	reminder := workflow.NewTimer(timerCtx, timeout/2)
+	superseded := workflow.GetSignalChannel(ctx, contract.SignalSuperseded)
+	reminded := false
+	r.approvals.open()
+	for {
+		var end waitEnd
+		sel := workflow.NewSelector(ctx)
+		r.approvals.addTo(ctx, sel, func(d contract.Decision) {
+			end = waitEnd{outcome: contract.OutcomeRejected, decision: d}
+			if d.Approve {
+				end.outcome = contract.OutcomeAccepted
+			}
+		}, func(d contract.Decision, why string) {
+			r.msg.ephemeral(ctx, d.User.ID, r.status.RequestTS, why)
+		})
+		sel.AddReceive(superseded, func(c workflow.ReceiveChannel, _ bool) {
+			var s contract.Supersede
+			c.Receive(ctx, &s)
+			// Deliveries can arrive out of order: only a newer (or the
+			// same, re-evaluated) analysis supersedes this one.
+			if s.WorkflowID != "" && !s.AnalysedAt.Before(r.in.Analysis.AnalysedAt) {
+				end = waitEnd{outcome: contract.OutcomeSuperseded, supersede: s}
+			}
+		})
+		if !reminded {
+			sel.AddFuture(reminder, func(f workflow.Future) {
+				reminded = true
+				if f.Get(ctx, nil) == nil {
+					r.remind(ctx)
+				}
+			})
+		}
+		sel.AddFuture(expiry, func(f workflow.Future) {
+			if f.Get(ctx, nil) == nil {
+				end = waitEnd{outcome: contract.OutcomeExpired}
+			}
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		switch {
+		case end.outcome == contract.OutcomeAccepted || end.outcome == contract.OutcomeRejected:
+			r.approvals.close(&end.decision)
+			return end
+		case ctx.Err() != nil:
+			r.approvals.close(nil)
+			return waitEnd{outcome: contract.OutcomeCancelled}
+		case end.outcome != "":
+			r.approvals.close(nil)
+			return end
+		}
+	}
+}
+
+// mayNotDecide applies SAST_APPROVERS; "" means the decision counts.
+func (r *gateRun) mayNotDecide(d contract.Decision) string {
+	if !contains(r.in.Policy.Approvers, d.User.ID) {
+		return fmt.Sprintf("You are not a security approver, so your click on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", r.in.Analysis.ProjectKey)
+	}
+	return ""
+}
+
+// sastDecisionResult answers an accepted UpdateDecide on a quality-gate run.
+func sastDecisionResult(d contract.Decision) contract.DecisionResult {
+	if d.Approve {
+		return contract.DecisionResult{Outcome: contract.OutcomeAccepted, Message: "Risk accepted; the decision is being emailed."}
+	}
+	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; the decision is being emailed."}
+}
+
+// remind nudges the approvers in the thread; best effort.
+func (r *gateRun) remind(ctx workflow.Context) {
+	approvers := make([]string, 0, len(r.in.Policy.Approvers))
+	for _, id := range r.in.Policy.Approvers {
+		approvers = append(approvers, contract.User{ID: id}.Mention())
+	}
+	who := "Nobody is set in SAST_APPROVERS, so nobody can decide it."
+	if len(approvers) > 0 {
+		who = "Security approvers: " + strings.Join(approvers, ", ") + "."
+	}
+	text := fmt.Sprintf(":alarm_clock: Reminder: this quality-gate exception still waits for a decision and expires <!date^%d^{date_short_pretty} {time}|%s>. %s",
+		r.status.ExpiresAt.Unix(), r.status.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), who)
+	r.msg.note(ctx, r.status.RequestTS, text, "reminder")
+}
+
+// decided records the decision on the message and emails it.
+func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome contract.Outcome) (contract.QualityGateResult, error) {
+	user := d.User
+	now := workflow.Now(ctx)
+	r.status.DecidedBy, r.status.DecidedAt = &user, now
+	r.result.DecidedBy, r.result.DecidedAt = &user, now
+	upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
+	r.request.DecidedBy, r.request.DecidedAt = &user, now
+	r.request.State = slackui.RequestRejected
+	if outcome == contract.OutcomeAccepted {
+		r.request.State = slackui.RequestAccepted
+	}
+	updated := r.updateRequestAsync(ctx)
+	msg := slackui.SASTOutcomeText(r.request.State, &user)
+	msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
+	if len(r.in.Policy.EmailTo) > 0 {
+		r.status.Step = contract.SASTStepEmailing
+		r.email(ctx)
+	}
+	if err := updated.Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not update the quality-gate request message", "error", err)
+	}
+	return r.end(ctx, outcome, msg)
+}
+
+// email sends the decision to SAST_EMAIL_TO. A first, short round of
+// attempts covers a blip; if it fails the thread is told and a long round
+// follows, so people know the email is late rather than lost.
+func (r *gateRun) email(ctx workflow.Context) {
+	in := decisionEmail(r)
+	var res activities.SendEmailResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, emailFirstOptions), emailActivities.SendEmail, in).Get(ctx, &res)
+	if err != nil && errType(err) != activities.EmailRejectedErrorType && errType(err) != activities.EmailBadMessageErrorType {
+		r.msg.note(ctx, r.status.RequestTS, fmt.Sprintf(":warning: The decision email to %s has not gone out yet: %s. deploybot keeps trying for %s.",
+			slackui.Escape(strings.Join(r.in.Policy.EmailTo, ", ")), slackui.Escape(errMessage(err)), emailRetryFor), "email-late")
+		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, emailRetryOptions), emailActivities.SendEmail, in).Get(ctx, &res)
+		if err == nil {
+			r.msg.note(ctx, r.status.RequestTS, ":email: The decision email went out after all.", "email-sent-late")
+		}
+	}
+	if err != nil {
+		r.status.EmailError = errMessage(err)
+		r.result.EmailError = r.status.EmailError
+		r.msg.note(ctx, r.status.RequestTS, fmt.Sprintf(":x: The decision email to %s could not be sent: %s. Tell them yourself, and ask an admin to check the SMTP_* settings of the worker.",
+			slackui.Escape(strings.Join(r.in.Policy.EmailTo, ", ")), slackui.Escape(r.status.EmailError)), "email-failed")
+		return
+	}
+	r.status.EmailSent = true
+	r.result.EmailMessageID = res.MessageID
+}
+
+// supersededBy closes the request because a newer analysis arrived.
+func (r *gateRun) supersededBy(ctx workflow.Context, s contract.Supersede) (contract.QualityGateResult, error) {
+	r.status.SupersededBy, r.result.SupersededBy = s.WorkflowID, s.WorkflowID
+	rev := "a newer revision"
+	if s.Revision != "" {
+		rev = "revision " + shortSHA(s.Revision)
+	}
+	note := fmt.Sprintf("A newer analysis of %s failed the gate again; it has its own request.", rev)
+	if s.GatePassed {
+		note = fmt.Sprintf("A newer analysis of %s passed the quality gate, so this exception is no longer needed.", rev)
+	}
+	r.request.State = slackui.RequestSuperseded
+	r.request.Note = note
+	r.updateRequest(ctx)
+	return r.end(ctx, contract.OutcomeSuperseded, note)
+}
+
+// closeRequest ends a run whose wait ended without a decision.
+func (r *gateRun) closeRequest(ctx workflow.Context, outcome contract.Outcome) (contract.QualityGateResult, error) {
+	var msg string
+	switch outcome {
+	case contract.OutcomeExpired:
+		r.request.State = slackui.RequestExpired
+		msg = fmt.Sprintf("No security approver decided within %s; the exception expired. The quality gate still fails.", r.in.Policy.ApprovalTimeout)
+	default:
+		r.request.State = slackui.RequestCancelled
+		msg = "The run was cancelled in Temporal before anyone decided."
+	}
+	r.request.Note = msg
+	// A cancelled ctx cannot run activities; the message update must still happen.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	r.updateRequest(dctx)
+	return r.end(dctx, outcome, msg)
+}
+
+func (r *gateRun) updateRequestAsync(ctx workflow.Context) workflow.Future {
+	req := r.request
+	return r.msg.updateAsync(ctx, r.status.RequestTS, slackui.Message{SASTRequest: &req})
+}
+
+func (r *gateRun) updateRequest(ctx workflow.Context) {
+	if r.status.RequestTS == "" {
+		return
+	}
+	if err := r.updateRequestAsync(ctx).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not update the quality-gate request message", "error", err)
+	}
+}
+
+// end records the outcome and returns the result.
+func (r *gateRun) end(ctx workflow.Context, outcome contract.Outcome, msg string) (contract.QualityGateResult, error) {
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	r.status.Step = contract.SASTStepDone
+	r.status.Outcome, r.result.Outcome = outcome, outcome
+	r.status.Message, r.result.Message = msg, msg
+	r.status.FinishedAt = workflow.Now(ctx)
+	upsert(ctx, contract.SearchAttrSASTOutcome.ValueSet(string(outcome)))
+	r.approvals.finishHandlers(ctx)
+	return r.result, nil
+}
+
+func shortSHA(rev string) string {
+	if len(rev) > 12 {
+		return rev[:7]
+	}
+	return rev
+}
+
+// emailRetryFor is how long the second round of email attempts lasts.
+const emailRetryFor = time.Hour
