@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,8 +29,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var coded *exitError
+		if errors.As(err, &coded) {
+			if coded.err != nil {
+				fmt.Fprintln(stderr, "deploybot: "+coded.err.Error())
+			}
+			return coded.code
+		}
 		fmt.Fprintln(stderr, "deploybot: "+err.Error())
 		return 1
 	}
 	return 0
+}
+
+// exitError ends the process with a chosen exit code, for commands whose
+// codes are a contract (`sast wait`: 1 means rejected, so bad usage must
+// not be 1). err, if set, is printed like any other error.
+type exitError struct {
+	code int
+	err  error
+}
+
+// Error is the wrapped error's message.
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.err.Error()
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -99,7 +98,7 @@ func newSASTWaitCmd() *cobra.Command {
 		// Bad usage must exit 2, not main's 1: a pipeline would read 1 as "rejected".
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				exitSAST(cmd, exitSASTNoDecision, fmt.Errorf("sast wait takes no arguments, got %q; use --project and --revision", args))
+				return &exitError{exitSASTNoDecision, fmt.Errorf("sast wait takes no arguments, got %q; use --project and --revision", args)}
 			}
 			return nil
 		},
@@ -114,22 +113,21 @@ func newSASTWaitCmd() *cobra.Command {
 				token, _ = lookup(envAPIToken)
 			}
 			if err := o.validate(token); err != nil {
-				exitSAST(cmd, exitSASTNoDecision, err)
+				return &exitError{exitSASTNoDecision, err}
 			}
 			api, err := runsapi.NewClient(apiURL, token, &http.Client{Timeout: runsapi.DefaultTimeout})
 			if err != nil {
-				exitSAST(cmd, exitSASTNoDecision, fmt.Errorf("--api-url: %w", err))
+				return &exitError{exitSASTNoDecision, fmt.Errorf("--api-url: %w", err)}
 			}
 			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if code := waitSAST(cmd.Context(), api, o); code != 0 {
-				exitSAST(cmd, code, nil)
+				return &exitError{code: code}
 			}
 			return nil
 		},
 	}
-	cmd.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		exitSAST(cmd, exitSASTNoDecision, err)
-		return err
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{exitSASTNoDecision, err}
 	})
 	f := cmd.Flags()
 	f.StringVar(&o.Project, "project", "", "SonarQube project key (required)")
@@ -141,18 +139,6 @@ func newSASTWaitCmd() *cobra.Command {
 	f.StringVar(&token, "token", "", "runs API bearer token, one of the gateway's API_TOKENS (default from "+envAPIToken+")")
 	f.BoolVar(&o.JSON, "json", false, "print the final run as JSON instead of a line")
 	return cmd
-}
-
-// exitSAST ends the process with code after printing err like main does.
-// main maps every error to exit code 1; sast wait's contract needs 2 as
-// well, and main.go is not this command's to change. It therefore exits
-// here, so run() must not be used in-process on `sast wait` paths that end
-// non-zero: tests run the binary (see sast_test.go).
-func exitSAST(cmd *cobra.Command, code int, err error) {
-	if err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "deploybot: "+err.Error())
-	}
-	os.Exit(code)
 }
 
 // sastWaitOptions is what `sast wait` waits for and where it reports.
