@@ -44,6 +44,8 @@ type stackOptions struct {
 	extraApps int
 	// wrap, if set, wraps the Argo CD client the worker uses (to time calls).
 	wrap func(*argocd.Client) activities.ArgoCDClient
+	// email is the worker's email sender (nil = none configured).
+	email activities.EmailSender
 }
 
 func startStack(t testing.TB, opts ...stackOptions) *stack {
@@ -75,7 +77,7 @@ func startStack(t testing.TB, opts ...stackOptions) *stack {
 	t.Cleanup(tc.Close)
 	s := &stack{tc: tc, sim: sim, slack: sl, simAddr: addr, argo: argo, taskQueue: "deploy-it"}
 	w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: s.taskQueue, Deps: worker.Deps{
-		ArgoCD: argoDep, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"),
+		ArgoCD: argoDep, Slack: activities.NewSlackClient("xoxb-test", sl.URL()+"/api/"), Email: o.email,
 	}})
 	if err != nil {
 		t.Fatal(err)
