@@ -57,6 +57,9 @@ type Message struct {
 	// Text and HTML are the decoded text/plain and text/html bodies (the
 	// first of each, looking inside multipart messages).
 	Text, HTML string
+	// Received is when the sink accepted the message; unlike the Date
+	// header it is always set and comes from this clock.
+	Received time.Time
 }
 
 // Sink is a running in-memory SMTP server.
@@ -73,6 +76,8 @@ type Sink struct {
 	mu       sync.Mutex
 	messages []Message
 	failNext int
+	subs     map[chan struct{}]struct{}
+	closed   bool
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves SMTP
@@ -127,6 +132,31 @@ func (s *Sink) Messages() []Message {
 	return append([]Message(nil), s.messages...)
 }
 
+// Subscribe returns a channel that receives a value after messages are
+// accepted, for live views. Notifications coalesce (the channel holds one),
+// so read Messages after each; the channel is closed by stop or Close.
+func (s *Sink) Subscribe() (ch <-chan struct{}, stop func()) {
+	c := make(chan struct{}, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		close(c)
+		return c, func() {}
+	}
+	if s.subs == nil {
+		s.subs = map[chan struct{}]struct{}{}
+	}
+	s.subs[c] = struct{}{}
+	return c, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, ok := s.subs[c]; ok {
+			delete(s.subs, c)
+			close(c)
+		}
+	}
+}
+
 // FailNext makes the next n transactions fail with 451 (temporary failure)
 // after DATA, as a busy or greylisting server would.
 func (s *Sink) FailNext(n int) {
@@ -144,6 +174,13 @@ func (s *Sink) Close() error {
 		// server.Close cannot close it; closing it here ends Serve.
 		_ = s.listener.Close()
 		<-s.done
+		s.mu.Lock()
+		s.closed = true
+		for c := range s.subs {
+			close(c)
+		}
+		s.subs = nil
+		s.mu.Unlock()
 		if !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.closeErr = err
 		}
@@ -220,7 +257,15 @@ func (ss *session) Data(r io.Reader) error {
 		s.failNext--
 		return errTempFailure
 	}
-	s.messages = append(s.messages, parse(ss.from, ss.to, raw))
+	m := parse(ss.from, ss.to, raw)
+	m.Received = time.Now()
+	s.messages = append(s.messages, m)
+	for c := range s.subs {
+		select {
+		case c <- struct{}{}:
+		default: // one pending notification covers this message too
+		}
+	}
 	return nil
 }
 

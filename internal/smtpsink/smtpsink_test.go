@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strings"
 	"testing"
+	"time"
 )
 
 func start(t *testing.T, opts Options) *Sink {
@@ -174,5 +175,54 @@ func TestCloseRightAfterStart(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
+	}
+}
+
+// TestSubscribe: a live view hears of each accepted message (notifications
+// coalesce), every message carries when it arrived, and Close ends the
+// subscription.
+func TestSubscribe(t *testing.T) {
+	s, err := Start("127.0.0.1:0", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ch, stop := s.Subscribe()
+	defer stop()
+	stopped, stopNow := s.Subscribe()
+	stopNow()
+	stopNow() // twice is harmless
+	if _, ok := <-stopped; ok {
+		t.Error("a stopped subscription's channel is still open")
+	}
+
+	before := time.Now()
+	for range 2 {
+		if err := smtp.SendMail(s.Addr(), nil, "bot@example.com", []string{"a@example.com"}, []byte("Subject: hi\r\n\r\nbody\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notification after two messages")
+	}
+	msgs := s.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("got %d messages, want 2", len(msgs))
+	}
+	for _, m := range msgs {
+		if m.Received.Before(before) || m.Received.After(time.Now()) {
+			t.Errorf("Received = %v, want between %v and now", m.Received, before)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range ch { // drains a pending notification, then sees the close
+	}
+	late, _ := s.Subscribe()
+	if _, ok := <-late; ok {
+		t.Error("Subscribe after Close returned an open channel")
 	}
 }
