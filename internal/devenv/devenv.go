@@ -1,7 +1,8 @@
 // Package devenv runs deploybot's whole local environment in one process for
 // `deploybot dev`: the Temporal dev server (a supervised child process), the
-// Argo CD simulator, the worker and the gateway. It prints every URL, and when
-// its context ends it stops everything it started, in reverse order.
+// Argo CD simulator, the Slack stand-in, an SMTP sink, the worker, the
+// gateway and the playground page. It prints every URL, and when its context
+// ends it stops everything it started, in reverse order.
 package devenv
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,7 +27,9 @@ import (
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/playground"
+	"github.com/deploybot/deploybot/internal/runsapi"
 	"github.com/deploybot/deploybot/internal/slackapi"
+	"github.com/deploybot/deploybot/internal/smtpsink"
 	"github.com/deploybot/deploybot/internal/temporalconn"
 	"github.com/deploybot/deploybot/internal/temporaldev"
 	"github.com/deploybot/deploybot/worker"
@@ -48,6 +52,10 @@ type Options struct {
 	Logger *slog.Logger
 	// OnReady, if set, is called with the URLs once everything answers.
 	OnReady func(URLs)
+	// Mail is an SMTP sink the caller started and closes (tests keep it to
+	// read the mail); nil = Run starts one on a free loopback port and
+	// stops it with everything else.
+	Mail *smtpsink.Sink
 }
 
 // URLs are the addresses of a running local environment.
@@ -58,6 +66,11 @@ type URLs struct {
 	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
 	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
 	Playground      string // the web page that stands in for Slack
+	SMTPSink        string // host:port of the SMTP sink that keeps the worker's email
+	// SonarQubeWebhook is the gateway's endpoint for SonarQube's webhook.
+	SonarQubeWebhook string
+	// RunsAPI is the gateway's runs API (bearer tokens from API_TOKENS).
+	RunsAPI string
 }
 
 // DevSlackToken is the bot token the local Slack stand-in accepts.
@@ -113,6 +126,14 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("listen for the gateway on %s (HTTP_HOST/HTTP_PORT): %w; free the port or set HTTP_PORT=18080", cfg.HTTPAddr(), err)
 	}
 	defer gwLis.Close()
+	mail := opts.Mail
+	if mail == nil {
+		// Loopback only: the sink accepts mail from anyone who reaches it.
+		if mail, err = smtpsink.Start("127.0.0.1:0", smtpsink.Options{}); err != nil {
+			return fmt.Errorf("start the SMTP sink: %w", err)
+		}
+		defer mail.Close()
+	}
 
 	tsrv, err := temporaldev.Start(ctx, temporaldev.Options{
 		Binary:    opts.TemporalBinary,
@@ -179,7 +200,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer slack.Close()
 	cfg.SlackToken, cfg.SlackAPIURL = DevSlackToken, slackURL+"/api/"
-	applyDevDefaults(&cfg)
+	if err := applyDevDefaults(&cfg, mail.Addr()); err != nil {
+		return err
+	}
 
 	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
 		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
@@ -190,9 +213,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer tc.Close()
 
+	email, err := worker.NewEmailSender(&cfg)
+	if err != nil {
+		return err
+	}
 	w, err := worker.New(worker.Options{
 		Temporal: tc, TaskQueue: cfg.TemporalTaskQueue,
-		Deps:   worker.Deps{ArgoCD: argo, Slack: activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL)},
+		Deps:   worker.Deps{ArgoCD: argo, Slack: activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL), Email: email},
 		Logger: log.With("component", "worker"),
 	})
 	if err != nil {
@@ -207,20 +234,23 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// One listener serves the gateway and the playground page.
 	pg := playground.New(playground.Options{
 		Slack: slack, SlackToken: cfg.SlackToken, GatewayURL: "http://" + dialAddr(gwLis.Addr()),
-		SigningSecret: cfg.SigningSecret, TemporalUIURL: tsrv.UIURL,
-		Users: DevUsers, Channel: DevChannel, Done: gctx.Done(), Logger: log.With("component", "playground"),
+		SigningSecret: cfg.SigningSecret, SonarQubeSecret: cfg.SonarQubeWebhookSecret, Mail: mail,
+		TemporalUIURL: tsrv.UIURL, Users: DevUsers, Channel: DevChannel, Done: gctx.Done(), Logger: log.With("component", "playground"),
 	})
 	mux := http.NewServeMux()
 	mux.Handle(playground.Prefix, pg)
 	mux.Handle(playground.Prefix+"/", pg)
 	mux.Handle("/", gw)
 	urls := URLs{
-		Gateway:         gwURL,
-		TemporalUI:      tsrv.UIURL,
-		TemporalAddress: tsrv.Address,
-		ArgoCDSim:       "http://" + browserAddr(simLis.Addr()),
-		SlackAPI:        cfg.SlackAPIURL,
-		Playground:      gwURL + playground.Prefix,
+		Gateway:          gwURL,
+		TemporalUI:       tsrv.UIURL,
+		TemporalAddress:  tsrv.Address,
+		ArgoCDSim:        "http://" + browserAddr(simLis.Addr()),
+		SlackAPI:         cfg.SlackAPIURL,
+		Playground:       gwURL + playground.Prefix,
+		SMTPSink:         mail.Addr(),
+		SonarQubeWebhook: gwURL + playground.SonarQubeWebhookPath,
+		RunsAPI:          gwURL + runsapi.BasePath,
 	}
 
 	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker")) })
@@ -267,10 +297,42 @@ deploybot dev is running. Ctrl-C stops everything it started.
                      try: argocd app list --server %s --plaintext --auth-token %s
   Playground         %s   (the Slack stand-in: act as alice, bob or mallory)
   Slack stand-in     %s   (Web API the worker posts to)
+  SonarQube webhook  %s   (secret %s; the playground sends samples)
+  Runs API           %s   (Authorization: Bearer %s)
+                     try: deploybot sast wait --api-url %s --token %s --project %s --revision <revision of the analysis>
+  SMTP sink          %s   (%s)
   State              .deploybot/ (Temporal history survives restarts)
 
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
-		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI)
+		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI,
+		u.SonarQubeWebhook, devValue(cfg.SonarQubeWebhookSecret, DevSonarQubeWebhookSecret, "SONARQUBE_WEBHOOK_SECRET"),
+		u.RunsAPI, devValue(firstOr(cfg.APITokens), DevAPIToken, "a token from API_TOKENS"),
+		u.Gateway, devValue(firstOr(cfg.APITokens), DevAPIToken, "$TOKEN"), playground.SampleProjectKey,
+		u.SMTPSink, mailNote(cfg, u.SMTPSink))
+}
+
+// devValue shows a dev default as is, but never a secret the user set
+// (the banner often ends up in screenshots and chat): it names it instead.
+func devValue(v, devDefault, name string) string {
+	if v == devDefault {
+		return v
+	}
+	return name
+}
+
+func firstOr(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+// mailNote says where the worker's email goes.
+func mailNote(cfg config.Config, sink string) string {
+	if net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort)) != sink {
+		return "unused: SMTP_HOST sends email to " + net.JoinHostPort(cfg.SMTPHost, strconv.Itoa(cfg.SMTPPort))
+	}
+	return "keeps the worker's email for " + strings.Join(cfg.SASTEmailTo, ", ") + "; see the playground's Emails panel"
 }
 
 // browserAddr turns a listener address into one a browser on this machine can
@@ -300,20 +362,40 @@ func dialAddr(a net.Addr) string {
 // when SIGNING_SECRET is not set.
 const DevSigningSecret = "deploybot-dev-signing-secret"
 
+// DevSonarQubeWebhookSecret is SONARQUBE_WEBHOOK_SECRET in dev when not set:
+// the playground signs its sample webhooks with it, and a local SonarQube
+// can be pointed at the gateway with it.
+const DevSonarQubeWebhookSecret = "deploybot-dev-sonarqube-secret"
+
+// DevAPIToken is API_TOKENS in dev when not set: the bearer token of the
+// runs API (`deploybot sast wait --token`).
+const DevAPIToken = "dev-api-token"
+
+// Dev email settings when not set: the worker sends to the SMTP sink.
+const (
+	// DevSMTPFrom is SMTP_FROM in dev.
+	DevSMTPFrom = "deploybot <deploybot@localhost>"
+	// DevSASTEmailTo is SAST_EMAIL_TO in dev.
+	DevSASTEmailTo = "security@example.com"
+)
+
 // Demo timeouts for `deploybot dev`: short enough for a snappy demo, long
 // enough to read and click.
 const (
 	devApprovalTimeout = 10 * time.Minute
 	devHealthTimeout   = 3 * time.Minute
+	// devSASTApprovalTimeout: the reminder comes at half, after 5 minutes.
+	devSASTApprovalTimeout = 10 * time.Minute
 )
 
 // applyDevDefaults fills what the local environment needs and the user did
 // not set: a signing secret, the playground's people (alice may request,
-// bob may request and approve, mallory neither), demo timeouts, and turning
-// auto-sync off on rollback so the payments demo rollback works. The
-// configuration does not say which values were set, so a timeout equal to
-// the production default counts as not set.
-func applyDevDefaults(cfg *config.Config) {
+// bob may request and approve, mallory neither), demo timeouts, turning
+// auto-sync off on rollback so the payments demo rollback works, the SMTP
+// sink at sinkAddr as the mail server, a SonarQube webhook secret and a runs
+// API token. The configuration does not say which values were set, so a
+// timeout equal to the production default counts as not set.
+func applyDevDefaults(cfg *config.Config, sinkAddr string) error {
 	def := config.Default()
 	if _, set := os.LookupEnv("AUTO_DISABLE_SYNC_ON_ROLLBACK"); !set {
 		cfg.AutoDisableSyncOnRollback = true
@@ -323,6 +405,9 @@ func applyDevDefaults(cfg *config.Config) {
 	}
 	if cfg.HealthTimeout == def.HealthTimeout {
 		cfg.HealthTimeout = devHealthTimeout
+	}
+	if cfg.SASTApprovalTimeout == def.SASTApprovalTimeout {
+		cfg.SASTApprovalTimeout = devSASTApprovalTimeout
 	}
 	if cfg.SigningSecret == "" {
 		cfg.SigningSecret = DevSigningSecret
@@ -337,4 +422,31 @@ func applyDevDefaults(cfg *config.Config) {
 	if cfg.SASTChannel == "" {
 		cfg.SASTChannel = DevChannel.ID
 	}
+	if cfg.SonarQubeWebhookSecret == "" {
+		cfg.SonarQubeWebhookSecret = DevSonarQubeWebhookSecret
+	}
+	if len(cfg.APITokens) == 0 {
+		cfg.APITokens = []string{DevAPIToken}
+	}
+	// A user's SMTP_HOST is a real server: keep it with its port and TLS.
+	if cfg.SMTPHost == "" {
+		host, port, err := net.SplitHostPort(sinkAddr)
+		if err != nil {
+			return fmt.Errorf("SMTP sink address %q: %w", sinkAddr, err)
+		}
+		if cfg.SMTPPort, err = strconv.Atoi(port); err != nil {
+			return fmt.Errorf("SMTP sink address %q: port: %w", sinkAddr, err)
+		}
+		// The sink is on loopback and offers no TLS; config allows "none"
+		// only for loopback hosts.
+		cfg.SMTPHost, cfg.SMTPTLS = host, "none"
+		cfg.SMTPUsername, cfg.SMTPPassword = "", ""
+	}
+	if cfg.SMTPFrom == "" {
+		cfg.SMTPFrom = DevSMTPFrom
+	}
+	if len(cfg.SASTEmailTo) == 0 {
+		cfg.SASTEmailTo = []string{DevSASTEmailTo}
+	}
+	return nil
 }

@@ -195,3 +195,73 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	})()`)
 	b.shot("rollback.png")
 }
+
+// TestPlaygroundSASTInBrowser drives the SonarQube part of the playground:
+// a sample failed quality gate goes to the gateway's webhook as SonarQube
+// would send it, the request with its failed conditions appears in the
+// channel, mallory's Accept risk is refused, bob's is counted, and the
+// decision email reaches the SMTP sink and the Emails panel. Then a passing
+// analysis of the same branch supersedes a new pending request.
+func TestPlaygroundSASTInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	env := devtest.StartEnv(t)
+	b := newBrowser(t, env.Playground)
+	b.as("U0ALICE")
+
+	b.run("send a sample failed quality gate", chromedp.Click(chromedp.CSS(`#sonar-fail`)))
+	b.waitText("the gateway accepting the webhook", "#sonar-result", "Gateway answered 2")
+	b.poll("the quality-gate request with its Accept risk button", `!!document.querySelector('#channel button[data-action-id="deploybot.sast.accept"]')`)
+	b.waitText("the failed conditions", "#channel", "new_security_rating")
+	b.waitText("the coverage condition", "#channel", "new_coverage")
+	b.waitText("the Accept risk button's label", "#channel", "Accept risk")
+
+	// The refusal is an ephemeral reply in the request's thread.
+	const refusal = "not a security approver"
+	b.as("U0MALLORY")
+	b.clickLast("#channel", "deploybot.sast.accept")
+	b.poll("mallory's refusal", fmt.Sprintf(`(function(){
+		if (document.querySelector('main').innerText.indexOf(%q) >= 0) return true;
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.sast.accept"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		var r=row && row.querySelector('.replies');
+		if (r) r.click();
+		return false;
+	})()`, refusal))
+
+	b.as("U0BOB")
+	b.poll("the refusal hidden from bob", fmt.Sprintf(`document.querySelector('main').innerText.indexOf(%q) < 0`, refusal))
+	b.clickLast("#channel", "deploybot.sast.accept")
+	b.waitText("the request marked accepted by bob", "#channel", "Risk accepted by @bob")
+	b.poll("the buttons gone", `!document.querySelector('#channel button[data-action-id="deploybot.sast.accept"]')`)
+	b.waitText("the decision email in the Emails panel", "#emails", "Security risk accepted")
+	for _, want := range []string{"deploybot:payments-api", "bob (U0BOB)", "security@example.com", "new_security_rating"} {
+		b.waitText("the email naming "+want, "#emails", want)
+	}
+	msgs := env.Mail.Messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "payments-api") || !strings.Contains(msgs[0].Text, "bob") {
+		t.Errorf("the sink got %d messages, want the one decision email: %+v", len(msgs), msgs)
+	}
+	b.eval("close the thread", `document.getElementById('close-thread').click(); true`)
+	png := b.shot("playground-sast.png")
+	if os.Getenv("UPDATE_SCREENSHOTS") == "1" && png != nil {
+		out := filepath.Join(testenv.RepoRoot(t), "docs", "playground-sast.png")
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s", out)
+	}
+
+	// A new failed analysis waits; the passing one after it supersedes it.
+	b.run("send another failed quality gate", chromedp.Click(chromedp.CSS(`#sonar-fail`)))
+	b.poll("a new pending request", `!!document.querySelector('#channel button[data-action-id="deploybot.sast.accept"]')`)
+	b.run("send a passing analysis", chromedp.Click(chromedp.CSS(`#sonar-pass`)))
+	b.waitText("the gateway's answer to the passing analysis", "#sonar-result", "Passing analysis of deploybot:payments-api")
+	b.waitText("the pending request superseded", "#channel", "Superseded by a newer analysis")
+	b.poll("no buttons left", `!document.querySelector('#channel button[data-action-id="deploybot.sast.accept"]')`)
+	b.shot("superseded.png")
+}

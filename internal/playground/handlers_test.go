@@ -41,6 +41,10 @@ func TestBadInputGetsAClearAnswer(t *testing.T) {
 		{"click on no message", "/playground/api/click", `{"user":"alice","message_ts":"1.000001","action_id":"deploybot.approve","value":"deploy-x"}`, 404, "no such message"},
 		{"click by unknown user", "/playground/api/click", `{"user":"eve","message_ts":"1.000001"}`, 400, "unknown user"},
 		{"expired response_url", "/playground/api/respond/nope", `{"text":"x"}`, 404, "expired_url"},
+		{"sample webhook: bad JSON", "/playground/api/sonarqube", "{", 400, "bad JSON"},
+		{"sample webhook: unknown gate", "/playground/api/sonarqube", `{"gate":"WARN"}`, 400, `gate "WARN": want "ERROR" (a failed quality gate) or "OK"`},
+		{"sample webhook: no gate", "/playground/api/sonarqube", `{}`, 400, `gate "": want "ERROR"`},
+		{"sample webhook: unknown field", "/playground/api/sonarqube", `{"gate":"OK","project":"x"}`, 400, `unknown field "project"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, err := http.Post(srv.URL+tc.path, "application/json", strings.NewReader(tc.body))

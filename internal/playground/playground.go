@@ -2,7 +2,9 @@
 // `deploybot dev`: it shows the channel the bot posts in (from the in-memory
 // Slack Web API, internal/slackapi), and sends the gateway exactly the signed
 // requests Slack would send when someone writes or clicks there, so the
-// gateway's production code path runs.
+// gateway's production code path runs. It also stands in for SonarQube (it
+// sends signed sample webhooks of a failed or passing quality gate) and for
+// a mailbox (it lists the email the worker sent to the SMTP sink).
 package playground
 
 import (
@@ -27,6 +29,7 @@ import (
 
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/slackapi"
+	"github.com/deploybot/deploybot/internal/smtpsink"
 )
 
 //go:embed static
@@ -54,6 +57,13 @@ type Options struct {
 	// Done, when closed, ends the live-update streams so an HTTP server
 	// shutdown does not wait for open pages.
 	Done <-chan struct{}
+	// SonarQubeSecret signs the sample SonarQube webhooks
+	// (SONARQUBE_WEBHOOK_SECRET); "" sends them unsigned, as SonarQube does
+	// when its webhook has no secret.
+	SonarQubeSecret string
+	// Mail is where the Emails panel reads the email the worker sent; nil
+	// hides the panel. *smtpsink.Sink is one.
+	Mail MailSource
 	// Client sends the requests to the gateway; nil = a client with a 30s timeout.
 	Client *http.Client
 	// Logger receives what went wrong; nil discards.
@@ -62,6 +72,17 @@ type Options struct {
 
 // Prefix is the path the playground is served under.
 const Prefix = "/playground"
+
+// MailSource is the mailbox the Emails panel shows.
+type MailSource interface {
+	// Messages returns the messages received so far, oldest first.
+	Messages() []smtpsink.Message
+	// Subscribe returns a channel that receives a value when messages
+	// arrive (it may coalesce several) and is closed by stop.
+	Subscribe() (ch <-chan struct{}, stop func())
+}
+
+var _ MailSource = (*smtpsink.Sink)(nil)
 
 // responseURLTTL is how long a slash command's response_url works (as in Slack).
 const responseURLTTL = 30 * time.Minute
@@ -115,6 +136,8 @@ func New(opts Options) http.Handler {
 	h.mux.HandleFunc("POST "+Prefix+"/api/say", h.say)
 	h.mux.HandleFunc("POST "+Prefix+"/api/click", h.click)
 	h.mux.HandleFunc("POST "+Prefix+"/api/respond/{token}", h.respond)
+	h.mux.HandleFunc("GET "+Prefix+"/api/emails", h.emails)
+	h.mux.HandleFunc("POST "+Prefix+"/api/sonarqube", h.sonarqube)
 	h.mux.HandleFunc("GET "+Prefix+"/files/{id}", h.file)
 	return h
 }
@@ -215,6 +238,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	ch, stop := h.opts.Slack.Subscribe()
 	defer stop()
+	var mail <-chan struct{} // nil: no mailbox, never ready
+	if h.opts.Mail != nil {
+		var stopMail func()
+		mail, stopMail = h.opts.Mail.Subscribe()
+		defer stopMail()
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = io.WriteString(w, "retry: 1000\n\n")
@@ -229,6 +258,12 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-ping.C:
 			_, _ = io.WriteString(w, ": ping\n\n")
+		case _, ok := <-mail:
+			if !ok {
+				mail = nil // the sink closed; the channel's stream goes on
+				continue
+			}
+			_, _ = io.WriteString(w, "data: {\"kind\":\"email\"}\n\n")
 		case ev, ok := <-ch:
 			if !ok {
 				return

@@ -27,7 +27,8 @@
     rocket: "\u{1F680}", white_check_mark: "\u2705", heavy_check_mark: "\u2714\uFE0F", x: "\u274C",
     warning: "\u26A0\uFE0F", hourglass: "\u231B", hourglass_flowing_sand: "\u23F3", gear: "\u2699\uFE0F",
     information_source: "\u2139\uFE0F", page_facing_up: "\u{1F4C4}", pause_button: "\u23F8\uFE0F",
-    arrow_forward: "\u25B6\uFE0F", rewind: "\u23EA", no_entry: "\u26D4", lock: "\u{1F512}"
+    arrow_forward: "\u25B6\uFE0F", rewind: "\u23EA", no_entry: "\u26D4", lock: "\u{1F512}",
+    shield: "\u{1F6E1}\uFE0F", arrows_counterclockwise: "\u{1F504}", alarm_clock: "\u23F0", email: "\u{1F4E7}"
   };
   function emoji(s) {
     return s.replace(/:([a-z0-9_+-]+):/g, function (all, name) { return EMOJI[name] || all; });
@@ -356,11 +357,69 @@
       .catch(function (err) { notice(err.message, true); });
   }
 
+  // Emails panel: what the worker sent to the SMTP sink, newest first.
+  var mailLoading = false, mailAgain = false;
+  function loadEmails() {
+    if (mailLoading) { mailAgain = true; return; }
+    mailLoading = true;
+    fetch("/playground/api/emails", { cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(renderEmails)
+      .catch(function (err) { notice("Could not load the emails: " + err.message, true); })
+      .then(function () {
+        mailLoading = false;
+        if (mailAgain) { mailAgain = false; loadEmails(); }
+      });
+  }
+
+  function renderEmails(j) {
+    var box = $("emails");
+    if (!j.enabled) { $("emails-box").hidden = true; return; }
+    var list = j.emails || [];
+    $("email-count").textContent = list.length ? "(" + list.length + ")" : "";
+    if (!list.length) return;
+    box.replaceChildren();
+    list.forEach(function (m) {
+      var d = el("div", "email");
+      d.appendChild(el("div", "subject", m.subject || "(no subject)"));
+      d.appendChild(el("div", "hdr", "From: " + m.from));
+      d.appendChild(el("div", "hdr", "To: " + (m.to || []).join(", ")));
+      d.appendChild(el("div", "hdr", "Date: " + m.date));
+      d.appendChild(el("pre", "", m.text || ""));
+      box.appendChild(d);
+    });
+  }
+
+  // sonar sends a sample SonarQube webhook through the playground's server
+  // and shows what the gateway answered.
+  function sonar(gate, btn) {
+    var out = $("sonar-result");
+    btn.disabled = true;
+    fetch("/playground/api/sonarqube", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ gate: gate }) })
+      .then(function (r) { return r.json(); })
+      .then(function (j) {
+        out.hidden = false;
+        out.className = "sonar-result" + (j.ok ? "" : " error");
+        out.replaceChildren();
+        var what = (j.gate === "OK" ? "Passing analysis" : "Failed quality gate") + " of " + (j.project || "?") + " (" + (j.branch || "?") + ")";
+        out.appendChild(el("div", "", what + ", revision " + (j.revision || "?") + (j.signed ? ", signed" : ", unsigned")));
+        if (j.status) out.appendChild(el("div", "", "Gateway answered " + (j.status_text || j.status)));
+        else if (j.error) out.appendChild(el("div", "", j.error));
+        if (j.body) out.appendChild(el("pre", "", j.body));
+      })
+      .catch(function (err) { notice(err.message, true); })
+      .then(function () { btn.disabled = false; });
+  }
+
   function connect() {
-    if (!window.EventSource) { setInterval(load, 1500); return; }
+    if (!window.EventSource) { setInterval(function () { load(); loadEmails(); }, 1500); return; }
     var es = new EventSource("/playground/api/events");
-    es.onopen = function () { $("live").className = "live on"; load(); };
-    es.onmessage = function () { load(); };
+    es.onopen = function () { $("live").className = "live on"; load(); loadEmails(); };
+    es.onmessage = function (e) {
+      var kind = "";
+      try { kind = JSON.parse(e.data).kind; } catch (err) { /* reload everything */ }
+      if (kind === "email") loadEmails(); else load();
+    };
     es.onerror = function () { $("live").className = "live"; };
   }
 
@@ -369,7 +428,10 @@
     $("thread-form").addEventListener("submit", function (e) { e.preventDefault(); send($("thread-composer"), openThread); });
     $("close-thread").addEventListener("click", function () { openThread = ""; renderThread(); });
     $("user").addEventListener("change", load);
+    $("sonar-fail").addEventListener("click", function () { sonar("ERROR", $("sonar-fail")); });
+    $("sonar-pass").addEventListener("click", function () { sonar("OK", $("sonar-pass")); });
     load();
+    loadEmails();
     connect();
   });
 })();
