@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 // BenchmarkMentionAck measures what Slack waits for: from sending a signed
@@ -60,4 +62,38 @@ func BenchmarkMentionAck(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 		})
 	}
+}
+
+// BenchmarkSonarQubeWebhookAck measures what SonarQube waits for (it gives
+// up after 10s): from a signed failed-gate delivery to the gateway's
+// answer, over real HTTP, with the QualityGateWorkflow started on a real
+// Temporal dev server before the answer. It reports p50, p99 and max.
+//
+//	go test ./gateway -run '^$' -bench BenchmarkSonarQubeWebhookAck -benchtime 1000x
+func BenchmarkSonarQubeWebhookAck(b *testing.B) {
+	h := newHarness(b, temporalClient(b), withSAST, func(_ *config.Config, o *gateway.Options) {
+		o.Logger = slog.New(slog.DiscardHandler)
+	})
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = sonarPayload("bench-project", uniq("branch"), "9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645", contract.GateError)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		resp, _ := h.sonarSigned(bodies[i])
+		lat = append(lat, time.Since(start))
+		if resp.code != 200 || !strings.Contains(resp.body, `"runId"`) {
+			b.Fatalf("answer = %d %s", resp.code, resp.body)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
