@@ -97,9 +97,16 @@ type sastResult struct {
 // test binary, see TestMain) against apiURL, and waits for it to exit.
 func runSASTWait(t *testing.T, apiURL string, args ...string) sastResult {
 	t.Helper()
+	return startSASTWait(t, apiURL, sastTestToken, args...)()
+}
+
+// startSASTWait starts `deploybot sast wait args...` with token and returns
+// a function that waits for it to exit (at most 30s).
+func startSASTWait(t *testing.T, apiURL, token string, args ...string) func() sastResult {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], append([]string{"sast", "wait"}, args...)...)
 	cmd.Env = append(os.Environ(), "DEPLOYBOT_RUN_MAIN=1", sastGORACE(),
-		"DEPLOYBOT_API_URL="+apiURL, "DEPLOYBOT_API_TOKEN="+sastTestToken)
+		"DEPLOYBOT_API_URL="+apiURL, "DEPLOYBOT_API_TOKEN="+token)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -108,25 +115,28 @@ func runSASTWait(t *testing.T, apiURL string, args ...string) sastResult {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("sast wait %q still running after 30s\nstdout: %s\nstderr: %s", args, out.String(), errOut.String())
+	return func() sastResult {
+		t.Helper()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatalf("sast wait %q still running after 30s\nstdout: %s\nstderr: %s", args, out.String(), errOut.String())
+		}
+		res := sastResult{stdout: out.String(), stderr: errOut.String(), elapsed: time.Since(start)}
+		var exitErr *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &exitErr):
+			res.code = exitErr.ExitCode()
+		default:
+			t.Fatal(err)
+		}
+		t.Logf("exit %d after %s\nstdout: %s\nstderr: %s", res.code, res.elapsed.Round(time.Millisecond), res.stdout, res.stderr)
+		return res
 	}
-	res := sastResult{stdout: out.String(), stderr: errOut.String(), elapsed: time.Since(start)}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		res.code = exitErr.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	t.Logf("exit %d after %s\nstdout: %s\nstderr: %s", res.code, res.elapsed.Round(time.Millisecond), res.stdout, res.stderr)
-	return res
 }
 
 // sastGORACE keeps the race detector from sleeping 1s (atexit_sleep_ms)
