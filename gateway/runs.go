@@ -263,15 +263,18 @@ func (s *Server) apiListRuns(c *gin.Context) {
 	c.JSON(http.StatusOK, runsapi.RunList{Runs: runs})
 }
 
-// askRunning asks the running runs for their status, a few at a time and
-// all within listQueryBudget, so a list without a worker is still quick.
+// askRunning asks the running runs for their status and reads the
+// completed runs' results (who decided, by name, and the message), a few
+// at a time and all within listQueryBudget, so a list without a worker is
+// still quick; what was not read in time stays as visibility has it.
 func (s *Server) askRunning(ctx context.Context, infos []RunInfo, runs []runsapi.Run) {
 	ctx, cancel := context.WithTimeout(ctx, listQueryBudget)
 	defer cancel()
 	slots := make(chan struct{}, listQueriesInFlight)
 	var wg sync.WaitGroup
 	for i := range infos {
-		if !infos[i].Running {
+		completed := infos[i].Status == "completed"
+		if !infos[i].Running && !completed {
 			continue
 		}
 		wg.Add(1)
@@ -279,6 +282,10 @@ func (s *Server) askRunning(ctx context.Context, infos []RunInfo, runs []runsapi
 			defer wg.Done()
 			slots <- struct{}{}
 			defer func() { <-slots }()
+			if completed {
+				s.readResult(ctx, infos[i], &runs[i])
+				return
+			}
 			s.askStatus(ctx, infos[i], &runs[i])
 		}()
 	}

@@ -269,6 +269,12 @@ func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome con
 	if len(r.in.Policy.EmailTo) > 0 {
 		r.status.Step = contract.SASTStepEmailing
 		r.email(ctx)
+		to := strings.Join(r.in.Policy.EmailTo, ", ")
+		if r.status.EmailSent {
+			msg += " Emailed to " + to + "."
+		} else {
+			msg += " The email to " + to + " could not be sent: " + r.status.EmailError
+		}
 	}
 	if err := updated.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not update the quality-gate request message", "error", err)
