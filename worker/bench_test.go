@@ -159,3 +159,47 @@ func BenchmarkWaitingWorkflowMemory(b *testing.B) {
 	b.ReportMetric(perRun/1024, "KiB/waiting-run")
 	b.ReportMetric(float64(after)/(1<<20), "heap-MiB")
 }
+
+// BenchmarkDecisionToEmail measures what a security approver's decision
+// costs until the email is in the SMTP server: the decide update through
+// Temporal, the workflow task, the email activity and an SMTP session with
+// STARTTLS and AUTH. Each run is a fresh failed analysis on its own branch.
+// It reports p50, p99 and max.
+//
+//	go test ./worker -run '^$' -bench BenchmarkDecisionToEmail -benchtime 50x
+func BenchmarkDecisionToEmail(b *testing.B) {
+	s, sink := startMailStack(b)
+	base := analysis(b, "branch_error.json")
+	ctx := context.Background()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		a := base
+		a.Branch = fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
+		a.Key = base.Key + "-" + a.Branch
+		run := startGate(b, s, gateInput(a))
+		waitGateStep(b, s.tc, run.GetID(), contract.SASTStepAwaitingDecision)
+		before := len(sink.Messages())
+		b.StartTimer()
+		start := time.Now()
+		if _, err := decideByUpdate(ctx, s.tc, run.GetID(), contract.Decision{Approve: true, User: contract.User{ID: "U0BOB", Name: "bob"}}); err != nil {
+			b.Fatal(err)
+		}
+		for len(sink.Messages()) == before {
+			if time.Since(start) > time.Minute {
+				b.Fatal("no email within a minute of the decision")
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}

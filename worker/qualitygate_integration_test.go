@@ -27,7 +27,7 @@ import (
 // startMailStack is startStack plus a real SMTP server (STARTTLS and AUTH
 // required, like a submission server) that the worker's email activity
 // sends to over the network.
-func startMailStack(t *testing.T) (*stack, *smtpsink.Sink) {
+func startMailStack(t testing.TB) (*stack, *smtpsink.Sink) {
 	t.Helper()
 	sink, err := smtpsink.Start("127.0.0.1:0", smtpsink.Options{Username: "deploybot", Password: "s3cret", STARTTLS: true})
 	if err != nil {
@@ -46,7 +46,7 @@ func startMailStack(t *testing.T) (*stack, *smtpsink.Sink) {
 }
 
 // analysis reads one of sonarqube's documented payloads as the gateway would.
-func analysis(t *testing.T, file string) contract.Analysis {
+func analysis(t testing.TB, file string) contract.Analysis {
 	t.Helper()
 	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "internal", "sonarqube", "testdata", file))
 	if err != nil {
@@ -68,7 +68,7 @@ func gateInput(a contract.Analysis) contract.QualityGateInput {
 
 // startGate starts a run the way the gateway does (id from the analysis,
 // search attributes at start).
-func startGate(t *testing.T, s *stack, in contract.QualityGateInput) client.WorkflowRun {
+func startGate(t testing.TB, s *stack, in contract.QualityGateInput) client.WorkflowRun {
 	t.Helper()
 	a := in.Analysis
 	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey), contract.SearchAttrSASTRevision.ValueSet(a.Revision)}
@@ -86,7 +86,7 @@ func startGate(t *testing.T, s *stack, in contract.QualityGateInput) client.Work
 	return run
 }
 
-func waitGateStep(t *testing.T, tc client.Client, id string, step contract.SASTStep) contract.QualityGateStatus {
+func waitGateStep(t testing.TB, tc client.Client, id string, step contract.SASTStep) contract.QualityGateStatus {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -237,7 +237,7 @@ func TestQualityGatePassingAnalysisSupersedes(t *testing.T) {
 	saveHistory(t, s.tc, older.GetID(), older.GetRunID(), "qualitygate_superseded")
 }
 
-func splitHostPort(t *testing.T, addr string) (string, int) {
+func splitHostPort(t testing.TB, addr string) (string, int) {
 	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
