@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 // BenchmarkMentionAck measures what Slack waits for: from sending a signed
@@ -53,13 +53,7 @@ func BenchmarkMentionAck(b *testing.B) {
 			if got := h.counter("deploybot_gateway_requests_total", "outcome", "started"); got < float64(b.N) {
 				b.Fatalf("only %v of %d mentions started a workflow", got, b.N)
 			}
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			pct := func(p float64) float64 {
-				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-			}
-			b.ReportMetric(pct(0.50), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
-			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+			testenv.ReportLatencies(b, lat)
 		})
 	}
 }
@@ -89,11 +83,5 @@ func BenchmarkSonarQubeWebhookAck(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	testenv.ReportLatencies(b, lat)
 }

@@ -177,15 +177,6 @@ func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id str
 // StartQualityGate implements Starter.
 func (t *TemporalStarter) StartQualityGate(ctx context.Context, in contract.QualityGateInput) (Run, error) {
 	a := in.Analysis
-	// Set at start, not by the workflow, so visibility (the runs API,
-	// `sast wait`) finds the run as soon as the webhook is answered.
-	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey)}
-	if b := contract.SASTBranchAttr(a); b != "" {
-		attrs = append(attrs, contract.SearchAttrSASTBranch.ValueSet(b))
-	}
-	if a.Revision != "" {
-		attrs = append(attrs, contract.SearchAttrSASTRevision.ValueSet(a.Revision))
-	}
 	opts := client.StartWorkflowOptions{
 		ID:        contract.SASTWorkflowID(a.Key),
 		TaskQueue: t.TaskQueue,
@@ -194,7 +185,9 @@ func (t *TemporalStarter) StartQualityGate(ctx context.Context, in contract.Qual
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes:                    temporal.NewSearchAttributes(attrs...),
+		// Set at start, not only by the workflow, so visibility (the runs
+		// API, `sast wait`) finds the run as soon as the webhook is answered.
+		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SASTSearchAttributes(a)...),
 	}
 	return t.start(ctx, opts, contract.WorkflowQualityGate, in)
 }

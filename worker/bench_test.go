@@ -15,6 +15,7 @@ import (
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 // syncClock wraps the Argo CD client and records when each app's Sync call
@@ -195,11 +196,5 @@ func BenchmarkDecisionToEmail(b *testing.B) {
 		lat = append(lat, time.Since(start))
 	}
 	b.StopTimer()
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) float64 {
-		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
-	}
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
-	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+	testenv.ReportLatencies(b, lat)
 }

@@ -106,15 +106,22 @@ func deployInput(app string, action contract.Action, historyID int64, autoDisabl
 // waitStep polls the status query until the run reaches step.
 func waitStep(t *testing.T, tc client.Client, id string, step contract.Step) contract.DeployStatus {
 	t.Helper()
+	return waitStatus(t, tc, id, func(st contract.DeployStatus) bool { return st.Step == step })
+}
+
+// waitStatus polls a run's status query (for up to a minute) until done
+// says yes, and returns that status.
+func waitStatus[S any](t testing.TB, tc client.Client, id string, done func(S) bool) S {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		var st contract.DeployStatus
+		var st S
 		v, err := tc.QueryWorkflow(context.Background(), id, "", contract.QueryStatus)
-		if err == nil && v.Get(&st) == nil && st.Step == step {
+		if err == nil && v.Get(&st) == nil && done(st) {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run %s never reached step %s (last: %+v, err %v)", id, step, st, err)
+			t.Fatalf("run %s never reached the awaited status (last: %+v, err %v)", id, st, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -71,14 +71,10 @@ func gateInput(a contract.Analysis) contract.QualityGateInput {
 func startGate(t testing.TB, s *stack, in contract.QualityGateInput) client.WorkflowRun {
 	t.Helper()
 	a := in.Analysis
-	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey), contract.SearchAttrSASTRevision.ValueSet(a.Revision)}
-	if b := contract.SASTBranchAttr(a); b != "" {
-		attrs = append(attrs, contract.SearchAttrSASTBranch.ValueSet(b))
-	}
 	run, err := s.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID: contract.SASTWorkflowID(a.Key), TaskQueue: s.taskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SASTSearchAttributes(a)...),
 	}, contract.WorkflowQualityGate, in)
 	if err != nil {
 		t.Fatal(err)
@@ -88,18 +84,7 @@ func startGate(t testing.TB, s *stack, in contract.QualityGateInput) client.Work
 
 func waitGateStep(t testing.TB, tc client.Client, id string, step contract.SASTStep) contract.QualityGateStatus {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		var st contract.QualityGateStatus
-		v, err := tc.QueryWorkflow(context.Background(), id, "", contract.QueryStatus)
-		if err == nil && v.Get(&st) == nil && st.Step == step {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s never reached step %s (last: %+v, err %v)", id, step, st, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStatus(t, tc, id, func(st contract.QualityGateStatus) bool { return st.Step == step })
 }
 
 func decideByUpdate(ctx context.Context, tc client.Client, id string, d contract.Decision) (contract.DecisionResult, error) {

@@ -32,6 +32,16 @@ type apiDecision struct {
 	d  contract.Decision
 }
 
+// handleQueries registers the status query, which answers *status, and
+// the decide update; call it before the first blocking call so an early
+// query or update finds its handler.
+func handleQueries[S any](ctx workflow.Context, status *S, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (S, error) { return *status, nil }); err != nil {
+		return nil, err
+	}
+	return newApprovals(ctx, mayNotDecide, result)
+}
+
 // newApprovals registers the decide update; call it before the first
 // blocking call so an early update is not refused for lack of a handler.
 func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {

@@ -51,16 +51,11 @@ type deployRun struct {
 //     status message in the thread, bounded by the health timeout.
 func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.DeployResult, error) {
 	if err := in.Validate(); err != nil {
-		return contract.DeployResult{}, temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
+		return contract.DeployResult{}, invalidInput(err)
 	}
 	r := newDeployRun(ctx, in)
-	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.DeployStatus, error) {
-		return r.status, nil
-	}); err != nil {
-		return contract.DeployResult{}, err
-	}
 	var err error
-	if r.approvals, err = newApprovals(ctx, r.mayNotDecide, deployDecisionResult); err != nil {
+	if r.approvals, err = handleQueries(ctx, &r.status, r.mayNotDecide, deployDecisionResult); err != nil {
 		return contract.DeployResult{}, err
 	}
 	r.upsert(ctx,

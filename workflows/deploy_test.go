@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,13 +30,10 @@ type harness struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	mu         sync.Mutex
-	posts      []activities.PostMessageInput
-	updates    []activities.UpdateMessageInput
-	ephemerals []activities.PostEphemeralInput
-	starts     []activities.StartOperationInput
-	disables   int
-	polls      int
+	slackRecorder
+	starts   []activities.StartOperationInput
+	disables int
+	polls    int
 	// states are returned by GetAppState in order; the last one repeats.
 	states []activities.AppStateResult
 	// pollErr, if set, decides an error for poll n (1-based).
@@ -58,9 +54,7 @@ func newHarness(t *testing.T) *harness {
 	env := h.env
 	env.RegisterWorkflow(workflows.DeployWorkflow)
 	var argo *activities.ArgoCD
-	var sl *activities.Slack
 	env.RegisterActivity(argo)
-	env.RegisterActivity(sl)
 
 	env.OnActivity(argo.PrepareDeploy, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PrepareDeployInput) (activities.PrepareDeployResult, error) {
@@ -73,27 +67,7 @@ func newHarness(t *testing.T) *harness {
 			return activities.PrepareDeployResult{Project: "default", CurrentRevision: "aaaaaaa1111", TargetRevision: "bbbbbbb2222",
 				SyncStatus: "OutOfSync", Health: "Healthy"}, nil
 		}).Maybe()
-	env.OnActivity(sl.PostMessage, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PostMessageInput) (activities.PostMessageResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.posts = append(h.posts, in)
-			return activities.PostMessageResult{TS: "1700000000.00000" + string(rune('0'+len(h.posts))), Channel: in.Channel}, nil
-		}).Maybe()
-	env.OnActivity(sl.UpdateMessage, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.UpdateMessageInput) (activities.UpdateMessageResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.updates = append(h.updates, in)
-			return activities.UpdateMessageResult{}, nil
-		}).Maybe()
-	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.ephemerals = append(h.ephemerals, in)
-			return activities.PostEphemeralResult{}, nil
-		}).Maybe()
+	h.mockSlack(env)
 	env.OnActivity(argo.GetAppState, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AppStateInput) (activities.AppStateResult, error) {
 			h.mu.Lock()

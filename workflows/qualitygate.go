@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
@@ -42,27 +41,15 @@ type gateRun struct {
 //     retrying; a send that keeps failing is reported in the thread.
 func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (contract.QualityGateResult, error) {
 	if err := in.Validate(); err != nil {
-		return contract.QualityGateResult{}, temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
+		return contract.QualityGateResult{}, invalidInput(err)
 	}
 	r := newGateRun(ctx, in)
-	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.QualityGateStatus, error) {
-		return r.status, nil
-	}); err != nil {
-		return contract.QualityGateResult{}, err
-	}
 	var err error
-	if r.approvals, err = newApprovals(ctx, r.mayNotDecide, sastDecisionResult); err != nil {
+	if r.approvals, err = handleQueries(ctx, &r.status, r.mayNotDecide, sastDecisionResult); err != nil {
 		return contract.QualityGateResult{}, err
 	}
 	a := in.Analysis
-	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrSASTProject.ValueSet(a.ProjectKey)}
-	if b := contract.SASTBranchAttr(a); b != "" {
-		attrs = append(attrs, contract.SearchAttrSASTBranch.ValueSet(b))
-	}
-	if a.Revision != "" {
-		attrs = append(attrs, contract.SearchAttrSASTRevision.ValueSet(a.Revision))
-	}
-	upsert(ctx, attrs...)
+	upsert(ctx, contract.SASTSearchAttributes(a)...)
 
 	r.supersedeOlder(ctx)
 	if a.GateStatus == contract.GateOK {

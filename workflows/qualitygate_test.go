@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +23,7 @@ type gateHarness struct {
 	t   *testing.T
 	env *testsuite.TestWorkflowEnvironment
 
-	mu         sync.Mutex
-	posts      []activities.PostMessageInput
-	updates    []activities.UpdateMessageInput
-	ephemerals []activities.PostEphemeralInput
+	slackRecorder
 	supersedes []activities.SupersedeOlderInput
 	emails     []activities.SendEmailInput
 	// emailErrs are returned by SendEmail attempts in order (nil = sent).
@@ -39,33 +35,11 @@ func newGateHarness(t *testing.T) *gateHarness {
 	h := &gateHarness{t: t, env: s.NewTestWorkflowEnvironment()}
 	env := h.env
 	env.RegisterWorkflow(workflows.QualityGateWorkflow)
-	var sl *activities.Slack
 	var tp *activities.Temporal
 	var em *activities.Email
-	env.RegisterActivity(sl)
 	env.RegisterActivity(tp)
 	env.RegisterActivity(em)
-	env.OnActivity(sl.PostMessage, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PostMessageInput) (activities.PostMessageResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.posts = append(h.posts, in)
-			return activities.PostMessageResult{TS: "1700000000.00000" + string(rune('0'+len(h.posts))), Channel: in.Channel}, nil
-		}).Maybe()
-	env.OnActivity(sl.UpdateMessage, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.UpdateMessageInput) (activities.UpdateMessageResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.updates = append(h.updates, in)
-			return activities.UpdateMessageResult{}, nil
-		}).Maybe()
-	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.ephemerals = append(h.ephemerals, in)
-			return activities.PostEphemeralResult{}, nil
-		}).Maybe()
+	h.mockSlack(env)
 	env.OnActivity(tp.SupersedeOlder, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SupersedeOlderInput) (activities.SupersedeOlderResult, error) {
 			h.mu.Lock()

@@ -149,7 +149,7 @@ func (c *commandRun) refuse(ctx workflow.Context, err error) (msg, typ string, f
 	return msg, typ, fatal
 }
 
-// invalidInput is the error of a command refused for its input.
+// invalidInput is the error of a run refused for its input: not retried.
 func invalidInput(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
 }

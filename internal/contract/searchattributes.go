@@ -58,3 +58,18 @@ func SearchAttributes() []SearchAttribute {
 	}
 	return out
 }
+
+// SASTSearchAttributes are the search attributes of a quality-gate run for
+// analysis a: project, branch (when reported) and revision (when known).
+// The gateway sets them at start so visibility finds the run at once; the
+// workflow upserts them too, for runs started any other way.
+func SASTSearchAttributes(a Analysis) []temporal.SearchAttributeUpdate {
+	attrs := []temporal.SearchAttributeUpdate{SearchAttrSASTProject.ValueSet(a.ProjectKey)}
+	if b := SASTBranchAttr(a); b != "" {
+		attrs = append(attrs, SearchAttrSASTBranch.ValueSet(b))
+	}
+	if a.Revision != "" {
+		attrs = append(attrs, SearchAttrSASTRevision.ValueSet(a.Revision))
+	}
+	return attrs
+}

@@ -3,6 +3,7 @@ package slackui
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,21 +296,11 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	if r.App == "" || r.Action == "" {
 		return "", nil, errors.New("slackui: DeployRequest needs App and Action")
 	}
-	switch r.State {
-	case RequestPending, RequestApproved, RequestRejected, RequestExpired, RequestCancelled, RequestRefused:
-	case "":
-		return "", nil, errors.New("slackui: DeployRequest.State is empty: set it, e.g. slackui.RequestPending")
-	default:
-		return "", nil, fmt.Errorf("slackui: unknown DeployRequest.State %q", r.State)
+	if err := checkRequest("DeployRequest", r.State, r.WorkflowID,
+		RequestPending, RequestApproved, RequestRejected, RequestExpired, RequestCancelled, RequestRefused); err != nil {
+		return "", nil, err
 	}
 	pending := r.State == RequestPending
-	if pending && r.WorkflowID == "" {
-		return "", nil, errors.New("slackui: a pending DeployRequest needs WorkflowID: the Approve/Reject buttons carry it")
-	}
-	if utf8.RuneCountInString(r.WorkflowID) > maxButtonValue {
-		// Cutting the id would route clicks nowhere, so refuse instead.
-		return "", nil, fmt.Errorf("slackui: WorkflowID is longer than a button value may be (%d characters)", maxButtonValue)
-	}
 	app, requester := Escape(r.App), r.RequestedBy.Mention()
 	if requester == "" {
 		requester = "someone"
@@ -384,6 +375,23 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		text += ": " + plainOutcome(r)
 	}
 	return text, blocks, nil
+}
+
+// checkRequest checks a request view's state against the valid ones and,
+// when it is pending, the workflow id its buttons carry.
+func checkRequest(kind string, state RequestState, workflowID string, valid ...RequestState) error {
+	switch {
+	case state == "":
+		return fmt.Errorf("slackui: %s.State is empty: set it, e.g. slackui.RequestPending", kind)
+	case !slices.Contains(valid, state):
+		return fmt.Errorf("slackui: unknown %s.State %q", kind, state)
+	case state == RequestPending && workflowID == "":
+		return fmt.Errorf("slackui: a pending %s needs WorkflowID: its buttons carry it", kind)
+	case utf8.RuneCountInString(workflowID) > maxButtonValue:
+		// Cutting the id would route clicks nowhere, so refuse instead.
+		return fmt.Errorf("slackui: WorkflowID is longer than a button value may be (%d characters)", maxButtonValue)
+	}
+	return nil
 }
 
 func plainRev(rev string) string {

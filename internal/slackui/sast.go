@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -55,20 +54,11 @@ func renderSASTRequest(r *SASTRequest) (string, []slack.Block, error) {
 	if a.ProjectKey == "" {
 		return "", nil, errors.New("slackui: SASTRequest needs Analysis.ProjectKey")
 	}
-	switch r.State {
-	case RequestPending, RequestAccepted, RequestRejected, RequestExpired, RequestSuperseded, RequestCancelled:
-	case "":
-		return "", nil, errors.New("slackui: SASTRequest.State is empty: set it, e.g. slackui.RequestPending")
-	default:
-		return "", nil, fmt.Errorf("slackui: unknown SASTRequest.State %q", r.State)
+	if err := checkRequest("SASTRequest", r.State, r.WorkflowID,
+		RequestPending, RequestAccepted, RequestRejected, RequestExpired, RequestSuperseded, RequestCancelled); err != nil {
+		return "", nil, err
 	}
 	pending := r.State == RequestPending
-	if pending && r.WorkflowID == "" {
-		return "", nil, errors.New("slackui: a pending SASTRequest needs WorkflowID: the buttons carry it")
-	}
-	if utf8.RuneCountInString(r.WorkflowID) > maxButtonValue {
-		return "", nil, fmt.Errorf("slackui: WorkflowID is longer than a button value may be (%d characters)", maxButtonValue)
-	}
 	project := a.ProjectName
 	if project == "" {
 		project = a.ProjectKey

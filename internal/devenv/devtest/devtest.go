@@ -47,13 +47,18 @@ func StartEnv(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the goroutine: TempDir's own cleanup (removing the directory)
+	// must be registered first so it runs after the cleanup below has
+	// stopped everything that writes there.
+	dir := t.TempDir()
+	tport, uiport, tbin := testenv.FreePort(t), testenv.FreePort(t), testenv.TemporalCLI(t)
 	ready := make(chan devenv.URLs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- devenv.Run(ctx, devenv.Options{
-			Config: cfg, Dir: t.TempDir(), TemporalBinary: testenv.TemporalCLI(t),
-			TemporalPort: testenv.FreePort(t), TemporalUIPort: testenv.FreePort(t),
+			Config: cfg, Dir: dir, TemporalBinary: tbin,
+			TemporalPort: tport, TemporalUIPort: uiport,
 			OnReady: func(u devenv.URLs) { ready <- u },
 			Mail:    mail,
 		})

@@ -1,0 +1,47 @@
+package workflows_test
+
+import (
+	"context"
+	"sync"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/deploybot/deploybot/activities"
+)
+
+// slackRecorder mocks the Slack activities and records what Slack was
+// asked to show; mu also guards the embedding harness's own records.
+type slackRecorder struct {
+	mu         sync.Mutex
+	posts      []activities.PostMessageInput
+	updates    []activities.UpdateMessageInput
+	ephemerals []activities.PostEphemeralInput
+}
+
+// mockSlack registers the Slack activities on env, answered by r.
+func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
+	var sl *activities.Slack
+	env.RegisterActivity(sl)
+	env.OnActivity(sl.PostMessage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PostMessageInput) (activities.PostMessageResult, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.posts = append(r.posts, in)
+			return activities.PostMessageResult{TS: "1700000000.00000" + string(rune('0'+len(r.posts))), Channel: in.Channel}, nil
+		}).Maybe()
+	env.OnActivity(sl.UpdateMessage, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.UpdateMessageInput) (activities.UpdateMessageResult, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.updates = append(r.updates, in)
+			return activities.UpdateMessageResult{}, nil
+		}).Maybe()
+	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.ephemerals = append(r.ephemerals, in)
+			return activities.PostEphemeralResult{}, nil
+		}).Maybe()
+}
