@@ -252,7 +252,7 @@ func (r *deployRun) mayNotDecide(d contract.Decision) string {
 		return "" // requesters may always withdraw their own request
 	}
 	if !contains(r.in.Policy.Approvers, d.User.ID) {
-		return fmt.Sprintf("You are not an approver for deploybot, so your click on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
+		return fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
 	}
 	if self && !r.in.Policy.AllowSelfApproval {
 		return fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)

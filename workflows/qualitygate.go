@@ -210,7 +210,7 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 // mayNotDecide applies SAST_APPROVERS; "" means the decision counts.
 func (r *gateRun) mayNotDecide(d contract.Decision) string {
 	if !contains(r.in.Policy.Approvers, d.User.ID) {
-		return fmt.Sprintf("You are not a security approver, so your click on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", r.in.Analysis.ProjectKey)
+		return fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", r.in.Analysis.ProjectKey)
 	}
 	return ""
 }
