@@ -100,7 +100,7 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 		log.Info("SonarQube delivered an analysis already handled; nothing started", "workflowId", dup.WorkflowID, "runId", dup.RunID)
 		answer(http.StatusOK, outcomeDuplicate, gin.H{"workflowId": dup.WorkflowID, "duplicate": true})
 	case temporalUnavailable(err):
-		log.Error("Temporal is unreachable: SonarQube delivery LOST (SonarQube does not retry; re-run the analysis or redeliver it from SonarQube's webhook page)",
+		log.Error("Temporal is unreachable: SonarQube delivery LOST (SonarQube does not retry: re-run the analysis once Temporal answers)",
 			"error", err)
 		answer(http.StatusServiceUnavailable, outcomeUnavailable, gin.H{"error": "Temporal, deploybot's workflow engine, is unreachable, so the analysis was not recorded: " + err.Error()})
 	default:

@@ -15,6 +15,7 @@ import (
 	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackapi"
+	"github.com/deploybot/deploybot/internal/smtpsink"
 	"github.com/deploybot/deploybot/internal/testenv"
 )
 
@@ -157,5 +158,93 @@ func TestDurabilityWorkerKilled(t *testing.T) {
 	}
 	if requests != 1 {
 		t.Errorf("%d approval requests in the channel, want 1", requests)
+	}
+}
+
+// TestDurabilityQualityGateWorkerKilled kills the worker while a failed
+// quality gate waits for a security approver; a fresh worker takes the
+// decision, and the request and the email each exist exactly once.
+func TestDurabilityQualityGateWorkerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts worker processes")
+	}
+	srv := testenv.StartTemporal(t)
+	simAddr, _ := simtest.Start(t, argocdsim.Options{})
+	sl := slackapi.StartTest(t, slackapi.Options{
+		Token:    "xoxb-durability",
+		Users:    []slackapi.User{{ID: "U0BOB", Name: "bob"}},
+		Channels: []slackapi.Channel{{ID: "C0SEC", Name: "security"}},
+	})
+	sink, err := smtpsink.Start("127.0.0.1:0", smtpsink.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	host, port, _ := strings.Cut(sink.Addr(), ":")
+	env := []string{
+		"TEMPORAL_ADDRESS=" + srv.Address, "TEMPORAL_TASK_QUEUE=durability-sast",
+		"ARGOCD_URL=http://" + simAddr, "ARGOCD_TOKEN=" + argocdsim.DefaultToken,
+		"SLACK_TOKEN=xoxb-durability", "SLACK_API_URL=" + sl.URL() + "/api/",
+		"SMTP_HOST=" + host, "SMTP_PORT=" + port, "SMTP_TLS=none", "SMTP_FROM=deploybot <deploybot@example.com>",
+		"LOG_LEVEL=warn",
+	}
+	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+
+	w1 := startWorker(t, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id := contract.SASTWorkflowID("payments~branch-main~task-DURABLE")
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: "durability-sast"}, contract.WorkflowQualityGate,
+		contract.QualityGateInput{
+			Analysis: contract.Analysis{Key: "payments~branch-main~task-DURABLE", ProjectKey: "payments", Branch: "main",
+				Revision: "9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645", AnalysedAt: time.Now().UTC(), GateStatus: contract.GateError,
+				Conditions: []contract.GateCondition{{Metric: "new_coverage", Operator: "LESS_THAN", Value: "42.5", Status: "ERROR", ErrorThreshold: "80"}}},
+			Policy: contract.SASTPolicy{Channel: "C0SEC", Approvers: []string{"U0BOB"}, ApprovalTimeout: 10 * time.Minute,
+				EmailTo: []string{"security@example.com"}},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		var st contract.QualityGateStatus
+		v, err := tc.QueryWorkflow(ctx, id, "", contract.QueryStatus)
+		if err == nil && v.Get(&st) == nil && st.Step == contract.SASTStepAwaitingDecision {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run never waited for a decision (last %+v, %v)", st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	w1.kill(t)
+
+	startWorker(t, env)
+	if err := tc.SignalWorkflow(ctx, id, "", contract.SignalDecision,
+		contract.Decision{Approve: true, User: contract.User{ID: "U0BOB", Name: "bob"}, Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	var res contract.QualityGateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != contract.OutcomeAccepted || res.EmailError != "" {
+		t.Fatalf("result after the worker was killed = %+v", res)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Errorf("%d emails for one decision, want exactly 1", n)
+	}
+	requests := 0
+	for _, m := range sl.Messages("C0SEC") {
+		if m.ThreadTS == "" && strings.Contains(string(m.Blocks), "Quality gate failed") {
+			requests++
+		}
+	}
+	if requests != 1 {
+		t.Errorf("%d quality-gate requests in the channel, want 1", requests)
 	}
 }
