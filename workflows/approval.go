@@ -83,7 +83,9 @@ func (a *approvals) notWaiting() error {
 func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.DecisionResult, error) {
 	a.nextID++
 	id := a.nextID
-	a.api.SendAsync(apiDecision{id: id, d: d})
+	if !a.api.SendAsync(apiDecision{id: id, d: d}) {
+		return contract.DecisionResult{}, temporal.NewApplicationError("too many decisions arrived at once; send it again", contract.DecisionNotWaitingErrorType)
+	}
 	if err := workflow.Await(ctx, func() bool { return a.takenID == id || !a.waiting }); err != nil {
 		return contract.DecisionResult{}, err
 	}
