@@ -235,6 +235,9 @@ func (c *Config) Validate(roles ...Role) error {
 			if c.SigningSecret == "" && c.SlackAppToken == "" {
 				ps.add(Problem{"SIGNING_SECRET", "is not set: the gateway needs it to verify requests from Slack (Basic Information → App Credentials → Signing Secret), or set SLACK_APP_TOKEN to use Socket Mode instead", "8f742231b10e8888abcd99yyyzzz85a5"})
 			}
+			if c.SASTChannel != "" && c.SonarQubeWebhookSecret == "" && !c.SonarQubeAllowUnsigned {
+				ps.add(Problem{"SONARQUBE_WEBHOOK_SECRET", "is not set, but SAST_CHANNEL is: every SonarQube webhook would be refused. Set the secret of the SonarQube webhook here (or SONARQUBE_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned deliveries)", "a-long-random-string"})
+			}
 		case RoleWorker:
 			c.requireSlackToken(&ps)
 			if c.ArgoCDURL == "" {

@@ -661,3 +661,20 @@ func TestSMTPTLSPlaintextOnlyOnThisHost(t *testing.T) {
 		t.Errorf("SMTP_TLS=ssl3: %v", err)
 	}
 }
+
+func TestGatewayNeedsTheWebhookSecretForSAST(t *testing.T) {
+	env := map[string]string{"SLACK_TOKEN": "xoxb-1", "SIGNING_SECRET": "s", "SAST_CHANNEL": "C0SEC"}
+	err := mustLoad(t, env).Validate(RoleGateway)
+	if err == nil || !strings.Contains(err.Error(), "SONARQUBE_WEBHOOK_SECRET") {
+		t.Errorf("SAST_CHANNEL without a webhook secret: %v, want SONARQUBE_WEBHOOK_SECRET named", err)
+	}
+	env["SONARQUBE_WEBHOOK_ALLOW_UNSIGNED"] = "true"
+	if err := mustLoad(t, env).Validate(RoleGateway); err != nil {
+		t.Errorf("explicit opt-out refused: %v", err)
+	}
+	delete(env, "SONARQUBE_WEBHOOK_ALLOW_UNSIGNED")
+	env["SONARQUBE_WEBHOOK_SECRET"] = "sq"
+	if err := mustLoad(t, env).Validate(RoleGateway); err != nil {
+		t.Errorf("with a secret: %v", err)
+	}
+}
