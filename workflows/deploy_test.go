@@ -146,18 +146,7 @@ func (h *harness) click(after time.Duration, u contract.User, approve bool) {
 
 func (h *harness) run(in contract.DeployInput) contract.DeployResult {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(workflows.DeployWorkflow, in)
-	if !h.env.IsWorkflowCompleted() {
-		h.t.Fatal("workflow did not complete")
-	}
-	if err := h.env.GetWorkflowError(); err != nil {
-		h.t.Fatalf("workflow error: %v", err)
-	}
-	var res contract.DeployResult
-	if err := h.env.GetWorkflowResult(&res); err != nil {
-		h.t.Fatal(err)
-	}
-	return res
+	return execute[contract.DeployResult](h.t, h.env, workflows.DeployWorkflow, in)
 }
 
 // requestStates lists the states the approval request message went through.

@@ -90,18 +90,7 @@ func failedGate() contract.QualityGateInput {
 
 func (h *gateHarness) run(in contract.QualityGateInput) contract.QualityGateResult {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(workflows.QualityGateWorkflow, in)
-	if !h.env.IsWorkflowCompleted() {
-		h.t.Fatal("workflow did not complete")
-	}
-	if err := h.env.GetWorkflowError(); err != nil {
-		h.t.Fatalf("workflow error: %v", err)
-	}
-	var res contract.QualityGateResult
-	if err := h.env.GetWorkflowResult(&res); err != nil {
-		h.t.Fatal(err)
-	}
-	return res
+	return execute[contract.QualityGateResult](h.t, h.env, workflows.QualityGateWorkflow, in)
 }
 
 func (h *gateHarness) signal(after time.Duration, name string, arg any) {

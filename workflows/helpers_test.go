@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
@@ -44,4 +45,22 @@ func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
 			r.ephemerals = append(r.ephemerals, in)
 			return activities.PostEphemeralResult{}, nil
 		}).Maybe()
+}
+
+// execute runs wf to completion in env and returns its result, failing the
+// test if it did not complete or failed.
+func execute[R any](t *testing.T, env *testsuite.TestWorkflowEnvironment, wf any, in any) R {
+	t.Helper()
+	env.ExecuteWorkflow(wf, in)
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	var res R
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
