@@ -5,6 +5,9 @@ package devtest
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,52 +42,82 @@ func Start(t testing.TB) devenv.URLs {
 // uses (its dev defaults).
 func StartEnv(t testing.TB) *Env {
 	t.Helper()
-	cfg := config.Default()
-	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", testenv.FreePort(t)
-	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	cfg.LogLevel = "warn"
+	tbin := testenv.TemporalCLI(t)
 	mail, err := smtpsink.Start("127.0.0.1:0", smtpsink.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Before the goroutine: TempDir's own cleanup (removing the directory)
-	// must be registered first so it runs after the cleanup below has
-	// stopped everything that writes there.
-	dir := t.TempDir()
-	tport, uiport, tbin := testenv.FreePort(t), testenv.FreePort(t), testenv.TemporalCLI(t)
-	ready := make(chan devenv.URLs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- devenv.Run(ctx, devenv.Options{
-			Config: cfg, Dir: dir, TemporalBinary: tbin,
-			TemporalPort: tport, TemporalUIPort: uiport,
-			OnReady: func(u devenv.URLs) { ready <- u },
-			Mail:    mail,
-		})
-	}()
+	// Registered first, so it runs last: after dev has stopped sending.
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("devenv: %v", err)
-		}
 		if err := mail.Close(); err != nil {
 			t.Errorf("SMTP sink: %v", err)
 		}
 	})
+	// Before any start: TempDir's own cleanup (removing the directory)
+	// must run after the cleanup that stops everything writing there.
+	dir := t.TempDir()
 	env := &Env{
 		Mail:                   mail,
 		SonarQubeWebhookSecret: devenv.DevSonarQubeWebhookSecret,
 		APIToken:               devenv.DevAPIToken,
 		SigningSecret:          devenv.DevSigningSecret,
 	}
-	select {
-	case env.URLs = <-ready:
-		return env
-	case err := <-done:
-		t.Fatalf("devenv stopped before it was ready: %v", err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("devenv not ready after 2 minutes")
+	// A port found free can be taken by another process (other test
+	// packages run in parallel) before dev binds it; dev then stops and
+	// says so, and another set of ports is tried.
+	for attempt := 1; ; attempt++ {
+		urls, err := startOnce(t, tbin, filepath.Join(dir, strconv.Itoa(attempt)), mail)
+		if err == nil {
+			env.URLs = urls
+			return env
+		}
+		if attempt < 3 && (strings.Contains(err.Error(), "is taken") || strings.Contains(err.Error(), "address already in use")) {
+			t.Logf("attempt %d: %v; retrying on other ports", attempt, err)
+			continue
+		}
+		t.Fatal(err)
 	}
-	return env
+}
+
+// startOnce runs devenv on fresh free ports until it is ready, and
+// registers its stop as a cleanup; it returns an error if dev stopped
+// before it was ready.
+func startOnce(t testing.TB, tbin, dir string, mail *smtpsink.Sink) (devenv.URLs, error) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.HTTPHost, cfg.HTTPPort = "127.0.0.1", testenv.FreePort(t)
+	cfg.ArgoCDSimAddr = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.LogLevel = "warn"
+	opts := devenv.Options{
+		Config: cfg, Dir: dir, TemporalBinary: tbin,
+		TemporalPort: testenv.FreePort(t), TemporalUIPort: testenv.FreePort(t),
+		Mail: mail,
+	}
+	ready := make(chan devenv.URLs, 1)
+	opts.OnReady = func(u devenv.URLs) { ready <- u }
+	ctx, cancel := context.WithCancel(context.Background())
+	var runErr error
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runErr = devenv.Run(ctx, opts)
+	}()
+	select {
+	case u := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			<-stopped
+			if runErr != nil {
+				t.Errorf("devenv: %v", runErr)
+			}
+		})
+		return u, nil
+	case <-stopped:
+		cancel()
+		return devenv.URLs{}, fmt.Errorf("devenv stopped before it was ready: %v", runErr)
+	case <-time.After(2 * time.Minute):
+		cancel()
+		<-stopped
+		return devenv.URLs{}, fmt.Errorf("devenv not ready after 2 minutes (stopped with %v)", runErr)
+	}
 }
