@@ -67,7 +67,16 @@ func StartTemporal(t testing.TB) *temporaldev.Server {
 	bin := TemporalCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := temporaldev.Start(ctx, temporaldev.Options{Binary: bin, UIPort: -1})
+	// The port is picked free, then bound by the child: another test
+	// package may take it in between, so a failed start is tried again.
+	var srv *temporaldev.Server
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if srv, err = temporaldev.Start(ctx, temporaldev.Options{Binary: bin, UIPort: -1}); err == nil || ctx.Err() != nil {
+			break
+		}
+		t.Logf("start Temporal dev server, attempt %d: %v", attempt, err)
+	}
 	if err != nil {
 		t.Fatalf("start Temporal dev server: %v", err)
 	}
