@@ -45,7 +45,11 @@ type Options struct {
 	// VerifySSL is ARGOCD_VERIFY_SSL. false skips certificate verification and
 	// logs a warning once at New.
 	VerifySSL bool
-	// CACertPEM is an optional extra CA bundle (PEM) to trust besides the system pool.
+	// CAFile is ARGOCD_CA_FILE: a PEM CA bundle that Argo CD's certificate is
+	// verified against instead of the system roots (as the argocd CLI's
+	// --server-crt), e.g. the CA of an in-cluster argocd-server.
+	CAFile string
+	// CACertPEM is the same bundle given as bytes (tests); CAFile wins.
 	CACertPEM []byte
 	// UserAgent is sent with every call; default "deploybot".
 	UserAgent string
@@ -171,13 +175,23 @@ func New(opts Options) (*Client, error) {
 		// not pick up whatever ~/.config/argocd happens to hold.
 		ConfigPath: "",
 	}
-	if len(opts.CACertPEM) > 0 {
-		if !x509.NewCertPool().AppendCertsFromPEM(opts.CACertPEM) {
+	caPEM := opts.CACertPEM
+	switch {
+	case opts.CAFile != "":
+		if caPEM, err = os.ReadFile(opts.CAFile); err != nil {
+			return nil, fmt.Errorf("read ARGOCD_CA_FILE: %w; give the path of the PEM CA certificate that signed Argo CD's certificate, e.g. /etc/deploybot/argocd/ca.crt", err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("ARGOCD_CA_FILE=%s holds no PEM certificate: give the CA certificate (-----BEGIN CERTIFICATE-----) that signed Argo CD's certificate", opts.CAFile)
+		}
+		co.CertFile = opts.CAFile
+	case len(caPEM) > 0:
+		if !x509.NewCertPool().AppendCertsFromPEM(caPEM) {
 			return nil, errors.New("Argo CD CA certificate: no PEM certificate found in CACertPEM")
 		}
 		// apiclient only takes a path; it reads the file inside NewClient, so
 		// the temp file can go as soon as NewClient returns.
-		path, cleanup, err := writeTempCA(opts.CACertPEM)
+		path, cleanup, err := writeTempCA(caPEM)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +199,7 @@ func New(opts Options) (*Client, error) {
 		co.CertFile = path
 	}
 	if !grpcWeb {
-		if err := preflight(opts.URL, ep, co.Insecure, opts.CACertPEM, ua); err != nil {
+		if err := preflight(opts.URL, ep, co.Insecure, caPEM, ua); err != nil {
 			return nil, err
 		}
 	}
@@ -290,10 +304,8 @@ func preflight(rawURL string, ep endpoint, insecureTLS bool, caPEM []byte, ua st
 	if !ep.plainText {
 		cfg := &tls.Config{InsecureSkipVerify: insecureTLS} //nolint:gosec // ARGOCD_VERIFY_SSL=false, warned about in New
 		if len(caPEM) > 0 {
-			pool, err := x509.SystemCertPool()
-			if err != nil {
-				pool = x509.NewCertPool()
-			}
+			// Only the given CA, as apiclient trusts it.
+			pool := x509.NewCertPool()
 			pool.AppendCertsFromPEM(caPEM)
 			cfg.RootCAs = pool
 		}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -535,6 +537,22 @@ func TestTLS(t *testing.T) {
 					t.Fatalf("%s with the sim's CA trusted: %v", url, err)
 				}
 			}
+			// ARGOCD_CA_FILE: the mounted file is used as is (no temp copy,
+			// so a read-only root filesystem is fine).
+			caFile := filepath.Join(t.TempDir(), "ca.crt")
+			if err := os.WriteFile(caFile, sim.CertPEM(), 0o400); err != nil {
+				t.Fatal(err)
+			}
+			fromFile := newClient(t, "https://"+addr, tr.grpcWeb, func(o *argocd.Options) { o.CAFile = caFile })
+			if _, err := fromFile.ListApps(ctx); err != nil {
+				t.Fatalf("with ARGOCD_CA_FILE: %v", err)
+			}
+			for _, bad := range []string{filepath.Join(t.TempDir(), "missing.crt"), writeFile(t, "not a certificate")} {
+				_, err := argocd.New(argocd.Options{URL: "https://" + addr, Token: testToken, GRPCWeb: tr.grpcWeb, VerifySSL: true, CAFile: bad})
+				if err == nil || !strings.Contains(err.Error(), "ARGOCD_CA_FILE") {
+					t.Errorf("ARGOCD_CA_FILE=%s: %v, want an error naming ARGOCD_CA_FILE", bad, err)
+				}
+			}
 
 			untrusted := newClient(t, "https://"+addr, tr.grpcWeb)
 			_, err := untrusted.ListApps(ctx)
@@ -648,4 +666,13 @@ func TestConcurrentCalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -82,6 +82,10 @@ func (c *Config) checkFormats(ps *problems) {
 			ps.add(Problem{"ARGOCD_URL", what, "https://argocd.example.com"})
 		}
 	}
+	checkFile(ps, "ARGOCD_CA_FILE", c.ArgoCDCAFile, "/etc/deploybot/argocd/ca.crt")
+	if c.ArgoCDCAFile != "" && ok("ARGOCD_VERIFY_SSL") && !c.ArgoCDVerifySSL {
+		ps.add(Problem{"ARGOCD_VERIFY_SSL", "is false, but ARGOCD_CA_FILE is set: with verification off the CA is never used; remove ARGOCD_VERIFY_SSL=false so Argo CD's certificate is checked against ARGOCD_CA_FILE", "true"})
+	}
 	if n := c.ArgoCDLogTailLines; ok("ARGOCD_LOG_TAIL_LINES") && (n < 1 || n > 10000) {
 		ps.add(Problem{"ARGOCD_LOG_TAIL_LINES", fmt.Sprintf("is %d; it must be between 1 and 10000", n), "50"})
 	}
@@ -118,14 +122,24 @@ func (c *Config) checkFormats(ps *problems) {
 	if c.TemporalTaskQueue == "" {
 		ps.add(Problem{"TEMPORAL_TASK_QUEUE", "is empty", "deploybot"})
 	}
+	certVar, keyVar := src("TEMPORAL_TLS_CLIENT_CERT_PATH"), src("TEMPORAL_TLS_CLIENT_KEY_PATH")
 	switch {
 	case c.TemporalTLSCert != "" && c.TemporalTLSKey == "":
-		ps.add(Problem{"TEMPORAL_TLS_KEY", "is not set, but TEMPORAL_TLS_CERT is: mTLS needs both the client certificate and its key", "/etc/deploybot/temporal/tls.key"})
+		ps.add(Problem{keyVar, "is not set, but " + certVar + " is: mTLS needs both the client certificate and its key", "/etc/deploybot/temporal/tls.key"})
 	case c.TemporalTLSCert == "" && c.TemporalTLSKey != "":
-		ps.add(Problem{"TEMPORAL_TLS_CERT", "is not set, but TEMPORAL_TLS_KEY is: mTLS needs both the client certificate and its key", "/etc/deploybot/temporal/tls.crt"})
+		ps.add(Problem{certVar, "is not set, but " + keyVar + " is: mTLS needs both the client certificate and its key", "/etc/deploybot/temporal/tls.crt"})
 	}
-	checkFile(ps, "TEMPORAL_TLS_CERT", c.TemporalTLSCert, "/etc/deploybot/temporal/tls.crt")
-	checkFile(ps, "TEMPORAL_TLS_KEY", c.TemporalTLSKey, "/etc/deploybot/temporal/tls.key")
+	checkFile(ps, certVar, c.TemporalTLSCert, "/etc/deploybot/temporal/tls.crt")
+	checkFile(ps, keyVar, c.TemporalTLSKey, "/etc/deploybot/temporal/tls.key")
+	checkFile(ps, "TEMPORAL_TLS_SERVER_CA_CERT_PATH", c.TemporalTLSServerCAFile, "/etc/deploybot/temporal/ca.crt")
+	if c.meta != nil && c.meta.set["TEMPORAL_TLS"] && ok("TEMPORAL_TLS") && !c.TemporalTLS {
+		if why := c.temporalTLSImpliedBy(); why != "" {
+			ps.add(Problem{"TEMPORAL_TLS", "is false, but " + why + " is set, which needs TLS: remove TEMPORAL_TLS=false or that setting", "true"})
+		}
+	}
+	if ok("WORKER_STOP_TIMEOUT") && c.WorkerStopTimeout <= 0 {
+		ps.add(Problem{"WORKER_STOP_TIMEOUT", "is " + formatDuration(c.WorkerStopTimeout) + "; it must be longer than zero (running activities get this long to finish)", "20s"})
+	}
 	if c.TemporalUIURL != "" {
 		if what := checkHTTPURL(c.TemporalUIURL); what != "" {
 			ps.add(Problem{"TEMPORAL_UI_URL", what, "https://cloud.temporal.io"})
@@ -142,9 +156,16 @@ func (c *Config) checkFormats(ps *problems) {
 		}
 		switch strings.ToLower(c.SMTPTLS) {
 		case "starttls", "tls":
-		case "opportunistic", "none":
+		case "none":
+			// Plaintext to another host is an explicit choice (a mail catcher
+			// on a compose network), warned about at start; a password must
+			// still never cross the network in clear.
+			if !isLoopbackHost(c.SMTPHost) && (c.SMTPUsername != "" || c.SMTPPassword != "") {
+				ps.add(Problem{"SMTP_TLS", "is \"none\" and SMTP_HOST " + strconv.Quote(c.SMTPHost) + " is not this host, so SMTP_USERNAME/SMTP_PASSWORD would cross the network unencrypted; use starttls or tls, or drop the login for a mail catcher", "starttls"})
+			}
+		case "opportunistic":
 			if !isLoopbackHost(c.SMTPHost) {
-				ps.add(Problem{"SMTP_TLS", "is " + strconv.Quote(c.SMTPTLS) + " but SMTP_HOST " + strconv.Quote(c.SMTPHost) + " is not this host: emails (and SMTP_PASSWORD) would cross the network unencrypted; use starttls or tls", "starttls"})
+				ps.add(Problem{"SMTP_TLS", "is \"opportunistic\" but SMTP_HOST " + strconv.Quote(c.SMTPHost) + " is not this host: anyone on the path could strip STARTTLS and read the emails (and SMTP_PASSWORD); use starttls or tls, or none without a login to choose plaintext knowingly (e.g. a mail catcher)", "starttls"})
 			}
 		default:
 			ps.add(Problem{"SMTP_TLS", "is " + strconv.Quote(c.SMTPTLS) + ": use starttls, tls, opportunistic or none", "starttls"})

@@ -38,6 +38,7 @@ type Config struct {
 	ArgoCDToken               string   `env:"ARGOCD_TOKEN" secret:"true" json:"-" help:"Argo CD API token (argocd account generate-token); needed by the worker"`
 	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" envDefault:"true" help:"verify Argo CD's TLS certificate"`
 	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
+	ArgoCDCAFile              string   `env:"ARGOCD_CA_FILE" help:"path of the PEM CA bundle Argo CD's certificate is verified against instead of the system roots (in-cluster argocd-server uses a self-signed one by default)"`
 	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
 	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
 	AutoDisableSyncOnRollback bool     `env:"AUTO_DISABLE_SYNC_ON_ROLLBACK" envDefault:"false" help:"when Argo CD refuses a rollback because auto-sync is on, turn auto-sync off and retry"`
@@ -52,8 +53,13 @@ type Config struct {
 	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default" help:"Temporal namespace"`
 	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" envDefault:"deploybot" help:"Temporal task queue the worker polls"`
 	TemporalAPIKey    string `env:"TEMPORAL_API_KEY" secret:"true" json:"-" help:"Temporal Cloud API key (turns on TLS)"`
-	TemporalTLSCert   string `env:"TEMPORAL_TLS_CERT" help:"path of the mTLS client certificate (PEM); set together with TEMPORAL_TLS_KEY"`
-	TemporalTLSKey    string `env:"TEMPORAL_TLS_KEY" help:"path of the mTLS client key (PEM); set together with TEMPORAL_TLS_CERT"`
+	// The TLS variables carry the names of Temporal's own tools (the CLI and
+	// the SDKs' envconfig), so one environment serves both.
+	TemporalTLS             bool   `env:"TEMPORAL_TLS" envDefault:"false" help:"connect to Temporal over TLS; implied by TEMPORAL_API_KEY and every other TEMPORAL_TLS_* setting"`
+	TemporalTLSCert         string `env:"TEMPORAL_TLS_CLIENT_CERT_PATH" help:"path of the mTLS client certificate (PEM); set together with TEMPORAL_TLS_CLIENT_KEY_PATH (TEMPORAL_TLS_CERT is accepted when this is unset)"`
+	TemporalTLSKey          string `env:"TEMPORAL_TLS_CLIENT_KEY_PATH" help:"path of the mTLS client key (PEM); set together with TEMPORAL_TLS_CLIENT_CERT_PATH (TEMPORAL_TLS_KEY is accepted when this is unset)"`
+	TemporalTLSServerCAFile string `env:"TEMPORAL_TLS_SERVER_CA_CERT_PATH" help:"path of a PEM CA bundle that signed the Temporal frontend's certificate (self-hosted Temporal behind a private CA); default: the system roots"`
+	TemporalTLSServerName   string `env:"TEMPORAL_TLS_SERVER_NAME" help:"name to verify the Temporal frontend's certificate against (and send as SNI) when it differs from the host in TEMPORAL_ADDRESS"`
 	// TemporalUIURL never ends with a slash, so callers can append paths.
 	TemporalUIURL string `env:"TEMPORAL_UI_URL" envDefault:"http://localhost:8233" help:"Temporal web UI base URL, for links in Slack messages"`
 
@@ -71,8 +77,12 @@ type Config struct {
 	SMTPTLS                string        `env:"SMTP_TLS" envDefault:"starttls" help:"starttls (required STARTTLS), tls (implicit TLS, port 465), or for a server on this host only: opportunistic, none"`
 	SASTEmailTo            []string      `env:"SAST_EMAIL_TO" help:"comma-separated addresses that get the next steps of an accepted security exception"`
 
-	HTTPHost string `env:"HTTP_HOST" envDefault:"0.0.0.0" help:"gateway listen host (FLASK_HOST is accepted when this is unset)"`
-	HTTPPort int    `env:"HTTP_PORT" envDefault:"8080" help:"gateway listen port (FLASK_PORT is accepted when this is unset)"`
+	HTTPHost string `env:"HTTP_HOST" envDefault:"0.0.0.0" help:"listen host of the gateway, and of the worker's health and metrics endpoints (FLASK_HOST is accepted when this is unset)"`
+	HTTPPort int    `env:"HTTP_PORT" envDefault:"8080" help:"listen port of the gateway, and of the worker's health and metrics endpoints (FLASK_PORT is accepted when this is unset)"`
+
+	// WorkerStopTimeout is how long a stopping worker lets running
+	// activities finish; keep it below the pod's termination grace period.
+	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"20s" help:"on SIGTERM, how long the worker lets running activities finish before it exits; keep it below the pod's terminationGracePeriodSeconds"`
 
 	APITokens []string `env:"API_TOKENS" secret:"true" json:"-" help:"comma-separated bearer tokens accepted by the runs API"`
 
@@ -112,8 +122,15 @@ const (
 // Roles lists every role, in the order the CLI shows them.
 var Roles = []Role{RoleGateway, RoleWorker, RoleSim, RoleDev}
 
-// Aliases of the old bot, used only when the new name is unset.
-var aliases = map[string]string{"HTTP_HOST": "FLASK_HOST", "HTTP_PORT": "FLASK_PORT"}
+// Aliases: older names, used only when the current name is unset. FLASK_*
+// are the old Flask bot's; TEMPORAL_TLS_CERT/KEY are deploybot's own names
+// from before it took Temporal's.
+var aliases = map[string]string{
+	"HTTP_HOST":                     "FLASK_HOST",
+	"HTTP_PORT":                     "FLASK_PORT",
+	"TEMPORAL_TLS_CLIENT_CERT_PATH": "TEMPORAL_TLS_CERT",
+	"TEMPORAL_TLS_CLIENT_KEY_PATH":  "TEMPORAL_TLS_KEY",
+}
 
 // Load reads every variable through lookup (os.LookupEnv in production),
 // applies defaults, and checks types and formats of everything that is set.
@@ -267,6 +284,34 @@ func (c *Config) requireSlackToken(ps *problems) {
 // HTTPAddr is the gateway's listen address, HTTP_HOST:HTTP_PORT.
 func (c *Config) HTTPAddr() string {
 	return net.JoinHostPort(c.HTTPHost, strconv.Itoa(c.HTTPPort))
+}
+
+// TemporalTLSEnabled reports whether the Temporal connection uses TLS:
+// TEMPORAL_TLS=true, or any setting that only makes sense over TLS.
+func (c *Config) TemporalTLSEnabled() bool {
+	return c.TemporalTLS || c.temporalTLSImpliedBy() != ""
+}
+
+// temporalTLSImpliedBy names the first set variable that needs TLS, or "".
+func (c *Config) temporalTLSImpliedBy() string {
+	for _, v := range []struct{ name, value string }{
+		{"TEMPORAL_API_KEY", c.TemporalAPIKey},
+		{c.meta.source("TEMPORAL_TLS_CLIENT_CERT_PATH"), c.TemporalTLSCert},
+		{c.meta.source("TEMPORAL_TLS_CLIENT_KEY_PATH"), c.TemporalTLSKey},
+		{"TEMPORAL_TLS_SERVER_CA_CERT_PATH", c.TemporalTLSServerCAFile},
+		{"TEMPORAL_TLS_SERVER_NAME", c.TemporalTLSServerName},
+	} {
+		if v.value != "" {
+			return v.name
+		}
+	}
+	return ""
+}
+
+// PlaintextSMTPToRemoteHost reports whether emails go unencrypted to another
+// host (SMTP_TLS=none to a mail catcher), which processes warn about at start.
+func (c *Config) PlaintextSMTPToRemoteHost() bool {
+	return c.SMTPHost != "" && strings.EqualFold(c.SMTPTLS, "none") && !isLoopbackHost(c.SMTPHost)
 }
 
 // normalize puts values in the form callers expect.

@@ -70,6 +70,7 @@ func TestDefaults(t *testing.T) {
 		SMTPTLS:             "starttls",
 		HTTPHost:            "0.0.0.0",
 		HTTPPort:            8080,
+		WorkerStopTimeout:   20 * time.Second,
 		ArgoCDSimAddr:       "127.0.0.1:8081",
 		ArgoCDSimToken:      "dev-token",
 		LogLevel:            "info",
@@ -106,15 +107,17 @@ func TestEveryVariable(t *testing.T) {
 	want := []struct{ name, def string }{
 		{"SLACK_TOKEN", ""}, {"SIGNING_SECRET", ""}, {"VERIFICATION_TOKEN", ""}, {"SLACK_APP_TOKEN", ""}, {"SLACK_API_URL", ""},
 		{"BOT_NAME", "deploybot"}, {"BOT_DESCRIPTION", "Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail."},
-		{"ARGOCD_URL", ""}, {"ARGOCD_TOKEN", ""}, {"ARGOCD_VERIFY_SSL", "true"}, {"ARGOCD_GRPC_WEB", "false"},
+		{"ARGOCD_URL", ""}, {"ARGOCD_TOKEN", ""}, {"ARGOCD_VERIFY_SSL", "true"}, {"ARGOCD_GRPC_WEB", "false"}, {"ARGOCD_CA_FILE", ""},
 		{"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
 		{"ALLOWED_USERS", ""}, {"APPROVERS", "ALLOWED_USERS"}, {"ALLOW_SELF_APPROVAL", "false"},
 		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"},
 		{"TEMPORAL_ADDRESS", "localhost:7233"}, {"TEMPORAL_NAMESPACE", "default"}, {"TEMPORAL_TASK_QUEUE", "deploybot"},
-		{"TEMPORAL_API_KEY", ""}, {"TEMPORAL_TLS_CERT", ""}, {"TEMPORAL_TLS_KEY", ""}, {"TEMPORAL_UI_URL", "http://localhost:8233"},
+		{"TEMPORAL_API_KEY", ""}, {"TEMPORAL_TLS", "false"}, {"TEMPORAL_TLS_CLIENT_CERT_PATH", ""}, {"TEMPORAL_TLS_CERT", ""},
+		{"TEMPORAL_TLS_CLIENT_KEY_PATH", ""}, {"TEMPORAL_TLS_KEY", ""}, {"TEMPORAL_TLS_SERVER_CA_CERT_PATH", ""}, {"TEMPORAL_TLS_SERVER_NAME", ""},
+		{"TEMPORAL_UI_URL", "http://localhost:8233"},
 		{"SONARQUBE_WEBHOOK_SECRET", ""}, {"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED", "false"}, {"SAST_CHANNEL", ""}, {"SAST_APPROVERS", "APPROVERS"}, {"SAST_APPROVAL_TIMEOUT", "24h"},
 		{"SMTP_HOST", ""}, {"SMTP_PORT", "587"}, {"SMTP_USERNAME", ""}, {"SMTP_PASSWORD", ""}, {"SMTP_FROM", ""}, {"SMTP_TLS", "starttls"}, {"SAST_EMAIL_TO", ""},
-		{"HTTP_HOST", "0.0.0.0"}, {"HTTP_PORT", "8080"}, {"FLASK_HOST", ""}, {"FLASK_PORT", ""},
+		{"HTTP_HOST", "0.0.0.0"}, {"FLASK_HOST", ""}, {"HTTP_PORT", "8080"}, {"FLASK_PORT", ""}, {"WORKER_STOP_TIMEOUT", "20s"},
 		{"API_TOKENS", ""}, {"ARGOCD_SIM_ADDR", "127.0.0.1:8081"}, {"ARGOCD_SIM_TOKEN", "dev-token"},
 		{"LOG_LEVEL", "info"}, {"LOG_FORMAT", "text"},
 	}
@@ -151,32 +154,34 @@ func TestLoadValues(t *testing.T) {
 	env := map[string]string{
 		"SLACK_TOKEN": " xoxb-1-2-abc\n", "SIGNING_SECRET": "sig", "VERIFICATION_TOKEN": "vt", "SLACK_APP_TOKEN": "xapp-1-A-1-b",
 		"SLACK_API_URL": "http://127.0.0.1:9999/api", "BOT_NAME": "shipit", "BOT_DESCRIPTION": "Ships it.",
-		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "false", "ARGOCD_GRPC_WEB": "yes",
+		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "true", "ARGOCD_GRPC_WEB": "yes", "ARGOCD_CA_FILE": cert,
 		"ARGOCD_LOG_TAIL_LINES": "200", "ROLLBACK_TABLE_FIELDS": "image.tag, replicaCount,", "AUTO_DISABLE_SYNC_ON_ROLLBACK": "TRUE",
 		"ALLOWED_USERS": " U0ALICE ,,W0CAROL ", "APPROVERS": "U0BOB", "ALLOW_SELF_APPROVAL": "1",
 		"APPROVAL_TIMEOUT": "1h30m", "HEALTH_TIMEOUT": "90s",
 		"TEMPORAL_ADDRESS": "ns.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "ns.a1b2c", "TEMPORAL_TASK_QUEUE": "q",
-		"TEMPORAL_API_KEY": "key", "TEMPORAL_TLS_CERT": cert, "TEMPORAL_TLS_KEY": key, "TEMPORAL_UI_URL": "https://cloud.temporal.io/",
+		"TEMPORAL_API_KEY": "key", "TEMPORAL_TLS": "on", "TEMPORAL_TLS_CLIENT_CERT_PATH": cert, "TEMPORAL_TLS_CLIENT_KEY_PATH": key,
+		"TEMPORAL_TLS_SERVER_CA_CERT_PATH": cert, "TEMPORAL_TLS_SERVER_NAME": "temporal.internal", "TEMPORAL_UI_URL": "https://cloud.temporal.io/",
 		"SONARQUBE_WEBHOOK_SECRET": "sq", "SAST_CHANNEL": "C0SEC", "SAST_APPROVERS": "U0SEC", "SAST_APPROVAL_TIMEOUT": "48h",
 		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
 		"SMTP_FROM": "deploybot <bot@example.com>", "SMTP_TLS": "tls", "SONARQUBE_WEBHOOK_ALLOW_UNSIGNED": "false", "SAST_EMAIL_TO": "a@example.com, Dev Team <dev@example.com>",
-		"HTTP_HOST": "127.0.0.1", "HTTP_PORT": "9000", "API_TOKENS": "t1,t2",
+		"HTTP_HOST": "127.0.0.1", "HTTP_PORT": "9000", "WORKER_STOP_TIMEOUT": "45s", "API_TOKENS": "t1,t2",
 		"ARGOCD_SIM_ADDR": ":18081", "ARGOCD_SIM_TOKEN": "simtok", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "JSON",
 	}
 	c := mustLoad(t, env)
 	want := Config{
 		SlackToken: "xoxb-1-2-abc", SigningSecret: "sig", VerificationToken: "vt", SlackAppToken: "xapp-1-A-1-b",
 		SlackAPIURL: "http://127.0.0.1:9999/api/", BotName: "shipit", BotDescription: "Ships it.",
-		ArgoCDURL: "argocd.example.com:443", ArgoCDToken: "tok", ArgoCDVerifySSL: false, ArgoCDGRPCWeb: true,
+		ArgoCDURL: "argocd.example.com:443", ArgoCDToken: "tok", ArgoCDVerifySSL: true, ArgoCDGRPCWeb: true, ArgoCDCAFile: cert,
 		ArgoCDLogTailLines: 200, RollbackTableFields: []string{"image.tag", "replicaCount"}, AutoDisableSyncOnRollback: true,
 		AllowedUsers: []string{"U0ALICE", "W0CAROL"}, Approvers: []string{"U0BOB"}, AllowSelfApproval: true,
 		ApprovalTimeout: 90 * time.Minute, HealthTimeout: 90 * time.Second,
 		TemporalAddress: "ns.a1b2c.tmprl.cloud:7233", TemporalNamespace: "ns.a1b2c", TemporalTaskQueue: "q",
-		TemporalAPIKey: "key", TemporalTLSCert: cert, TemporalTLSKey: key, TemporalUIURL: "https://cloud.temporal.io",
+		TemporalAPIKey: "key", TemporalTLS: true, TemporalTLSCert: cert, TemporalTLSKey: key,
+		TemporalTLSServerCAFile: cert, TemporalTLSServerName: "temporal.internal", TemporalUIURL: "https://cloud.temporal.io",
 		SonarQubeWebhookSecret: "sq", SASTChannel: "C0SEC", SASTApprovers: []string{"U0SEC"}, SASTApprovalTimeout: 48 * time.Hour,
 		SMTPHost: "smtp.example.com", SMTPPort: 465, SMTPUsername: "u", SMTPPassword: "p",
 		SMTPFrom: "deploybot <bot@example.com>", SMTPTLS: "tls", SASTEmailTo: []string{"a@example.com", "Dev Team <dev@example.com>"},
-		HTTPHost: "127.0.0.1", HTTPPort: 9000, APITokens: []string{"t1", "t2"},
+		HTTPHost: "127.0.0.1", HTTPPort: 9000, WorkerStopTimeout: 45 * time.Second, APITokens: []string{"t1", "t2"},
 		ArgoCDSimAddr: ":18081", ArgoCDSimToken: "simtok", LogLevel: "warn", LogFormat: "json",
 	}
 	got := *c
@@ -193,7 +198,7 @@ func TestLoadValues(t *testing.T) {
 		t.Errorf("Validate(all roles): %v", err)
 	}
 	for _, s := range c.Settings() {
-		if !strings.HasPrefix(s.Name, "FLASK_") && !s.Set {
+		if _, alias := fieldByEnv(s.Name); alias && !s.Set {
 			t.Errorf("%s not reported as Set", s.Name)
 		}
 	}
@@ -372,10 +377,19 @@ func TestFormatProblems(t *testing.T) {
 		// Temporal.
 		{"address without port", map[string]string{"TEMPORAL_ADDRESS": "localhost"}, []string{`TEMPORAL_ADDRESS is "localhost", not host:port, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233`}},
 		{"address without host", map[string]string{"TEMPORAL_ADDRESS": ":7233"}, []string{`TEMPORAL_ADDRESS is ":7233", which has no host, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233`}},
-		{"cert without key", map[string]string{"TEMPORAL_TLS_CERT": file}, []string{"TEMPORAL_TLS_KEY is not set, but TEMPORAL_TLS_CERT is: mTLS needs both the client certificate and its key, e.g. /etc/deploybot/temporal/tls.key"}},
-		{"key without cert", map[string]string{"TEMPORAL_TLS_KEY": file}, []string{"TEMPORAL_TLS_CERT is not set, but TEMPORAL_TLS_KEY is: mTLS needs both the client certificate and its key, e.g. /etc/deploybot/temporal/tls.crt"}},
-		{"missing file", map[string]string{"TEMPORAL_TLS_CERT": file, "TEMPORAL_TLS_KEY": missing}, []string{`TEMPORAL_TLS_KEY is "` + missing + `", which does not exist: give the path of a PEM file, e.g. /etc/deploybot/temporal/tls.key`}},
-		{"directory", map[string]string{"TEMPORAL_TLS_CERT": dir, "TEMPORAL_TLS_KEY": file}, []string{`TEMPORAL_TLS_CERT is "` + dir + `", which is not a regular file: give the path of a PEM file, e.g. /etc/deploybot/temporal/tls.crt`}},
+		{"cert without key", map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": file}, []string{"TEMPORAL_TLS_CLIENT_KEY_PATH is not set, but TEMPORAL_TLS_CLIENT_CERT_PATH is: mTLS needs both the client certificate and its key, e.g. /etc/deploybot/temporal/tls.key"}},
+		{"key without cert", map[string]string{"TEMPORAL_TLS_CLIENT_KEY_PATH": file}, []string{"TEMPORAL_TLS_CLIENT_CERT_PATH is not set, but TEMPORAL_TLS_CLIENT_KEY_PATH is: mTLS needs both the client certificate and its key, e.g. /etc/deploybot/temporal/tls.crt"}},
+		{"old cert name without key", map[string]string{"TEMPORAL_TLS_CERT": file}, []string{"TEMPORAL_TLS_CLIENT_KEY_PATH is not set, but TEMPORAL_TLS_CERT is: mTLS needs both the client certificate and its key, e.g. /etc/deploybot/temporal/tls.key"}},
+		{"missing file", map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": file, "TEMPORAL_TLS_CLIENT_KEY_PATH": missing}, []string{`TEMPORAL_TLS_CLIENT_KEY_PATH is "` + missing + `", which does not exist: give the path of a PEM file, e.g. /etc/deploybot/temporal/tls.key`}},
+		{"missing file under its old name", map[string]string{"TEMPORAL_TLS_CERT": file, "TEMPORAL_TLS_KEY": missing}, []string{`TEMPORAL_TLS_KEY is "` + missing + `", which does not exist: give the path of a PEM file, e.g. /etc/deploybot/temporal/tls.key`}},
+		{"directory", map[string]string{"TEMPORAL_TLS_CLIENT_CERT_PATH": dir, "TEMPORAL_TLS_CLIENT_KEY_PATH": file}, []string{`TEMPORAL_TLS_CLIENT_CERT_PATH is "` + dir + `", which is not a regular file: give the path of a PEM file, e.g. /etc/deploybot/temporal/tls.crt`}},
+		{"server ca missing", map[string]string{"TEMPORAL_TLS_SERVER_CA_CERT_PATH": missing}, []string{`TEMPORAL_TLS_SERVER_CA_CERT_PATH is "` + missing + `", which does not exist: give the path of a PEM file, e.g. /etc/deploybot/temporal/ca.crt`}},
+		{"tls off contradicts an api key", map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_API_KEY": "k"}, []string{"TEMPORAL_TLS is false, but TEMPORAL_API_KEY is set, which needs TLS: remove TEMPORAL_TLS=false or that setting, e.g. true"}},
+		{"tls off contradicts a server name", map[string]string{"TEMPORAL_TLS": "false", "TEMPORAL_TLS_SERVER_NAME": "t.internal"}, []string{""}},
+		{"tls on alone", map[string]string{"TEMPORAL_TLS": "true"}, nil},
+		{"worker stop timeout", map[string]string{"WORKER_STOP_TIMEOUT": "0s"}, []string{"WORKER_STOP_TIMEOUT is 0s; it must be longer than zero (running activities get this long to finish), e.g. 20s"}},
+		{"argocd ca missing", map[string]string{"ARGOCD_CA_FILE": missing}, []string{`ARGOCD_CA_FILE is "` + missing + `", which does not exist: give the path of a PEM file, e.g. /etc/deploybot/argocd/ca.crt`}},
+		{"argocd ca with verification off", map[string]string{"ARGOCD_CA_FILE": file, "ARGOCD_VERIFY_SSL": "false"}, []string{"ARGOCD_VERIFY_SSL is false, but ARGOCD_CA_FILE is set: with verification off the CA is never used; remove ARGOCD_VERIFY_SSL=false so Argo CD's certificate is checked against ARGOCD_CA_FILE, e.g. true"}},
 		{"ui url", map[string]string{"TEMPORAL_UI_URL": "localhost:8233"}, []string{"TEMPORAL_UI_URL must start with http:// or https://, e.g. https://cloud.temporal.io"}},
 
 		// Email.
@@ -418,7 +432,7 @@ func TestFormatProblems(t *testing.T) {
 				if p.Var == "" || p.What == "" {
 					t.Errorf("problem %d lacks a variable or a description: %#v", i, p)
 				}
-				if _, known := fieldByEnv(p.Var); !known {
+				if _, known := fieldByEnv(p.Var); !known && !isAlias(p.Var) {
 					t.Errorf("problem %d names unknown variable %q", i, p.Var)
 				}
 			}
@@ -439,7 +453,7 @@ func TestSeveralProblemsAtOnce(t *testing.T) {
 	_, err := LoadFor(lookup(env), RoleWorker)
 	got := vars(problemsOf(t, err))
 	want := []string{"SLACK_TOKEN", "ARGOCD_URL", "ARGOCD_TOKEN", "ARGOCD_VERIFY_SSL", "ALLOWED_USERS", "APPROVAL_TIMEOUT",
-		"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "HTTP_PORT", "LOG_LEVEL"}
+		"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_CLIENT_KEY_PATH", "HTTP_PORT", "LOG_LEVEL"}
 	if !slices.Equal(got, want) {
 		t.Errorf("problems for\n %v\nwant\n %v\n%v", got, want, err)
 	}
@@ -646,15 +660,38 @@ func TestSettingsOfHandBuiltConfig(t *testing.T) {
 	}
 }
 
-func TestSMTPTLSPlaintextOnlyOnThisHost(t *testing.T) {
-	base := map[string]string{"SMTP_HOST": "smtp.example.com", "SMTP_FROM": "bot@example.com", "SMTP_TLS": "none"}
-	_, err := Load(lookup(base))
-	if err == nil || !strings.Contains(err.Error(), "SMTP_TLS") || !strings.Contains(err.Error(), "unencrypted") {
-		t.Errorf("SMTP_TLS=none to a remote host: %v, want a refusal naming SMTP_TLS", err)
+// TestSMTPTLSPlaintext: SMTP_TLS=none is the explicit choice of plaintext,
+// so a mail catcher on another host (compose's mailpit) works, noted in
+// config check; a login never crosses the network in clear, and the silent
+// downgrade of "opportunistic" stays loopback-only.
+func TestSMTPTLSPlaintext(t *testing.T) {
+	base := map[string]string{"SMTP_HOST": "mailpit", "SMTP_PORT": "1025", "SMTP_FROM": "bot@example.com", "SMTP_TLS": "none"}
+	c, err := Load(lookup(base))
+	if err != nil {
+		t.Fatalf("SMTP_TLS=none to a mail catcher on the network refused: %v", err)
 	}
-	base["SMTP_HOST"] = "127.0.0.1"
-	if _, err := Load(lookup(base)); err != nil {
+	if !c.PlaintextSMTPToRemoteHost() {
+		t.Error("PlaintextSMTPToRemoteHost() = false for SMTP_TLS=none to mailpit")
+	}
+	if n := noteOf(c, "SMTP_TLS"); !strings.Contains(n, "PLAINTEXT to mailpit") {
+		t.Errorf("SMTP_TLS note = %q, want it to say emails go to mailpit unencrypted", n)
+	}
+	base["SMTP_USERNAME"], base["SMTP_PASSWORD"] = "u", "p"
+	if _, err := Load(lookup(base)); err == nil || !strings.Contains(err.Error(), "SMTP_TLS is \"none\"") || !strings.Contains(err.Error(), "unencrypted") {
+		t.Errorf("SMTP_TLS=none with a login to a remote host: %v, want a refusal naming SMTP_TLS", err)
+	}
+	delete(base, "SMTP_USERNAME")
+	delete(base, "SMTP_PASSWORD")
+	base["SMTP_TLS"] = "opportunistic"
+	if _, err := Load(lookup(base)); err == nil || !strings.Contains(err.Error(), "strip STARTTLS") {
+		t.Errorf("SMTP_TLS=opportunistic to a remote host: %v, want a refusal", err)
+	}
+	base["SMTP_HOST"], base["SMTP_TLS"] = "127.0.0.1", "none"
+	c, err = Load(lookup(base))
+	if err != nil {
 		t.Errorf("SMTP_TLS=none to 127.0.0.1 refused: %v", err)
+	} else if c.PlaintextSMTPToRemoteHost() || noteOf(c, "SMTP_TLS") != "" {
+		t.Errorf("SMTP_TLS=none to loopback is flagged as crossing the network: note %q", noteOf(c, "SMTP_TLS"))
 	}
 	base["SMTP_TLS"] = "ssl3"
 	if _, err := Load(lookup(base)); err == nil || !strings.Contains(err.Error(), "use starttls, tls") {
@@ -676,5 +713,85 @@ func TestGatewayNeedsTheWebhookSecretForSAST(t *testing.T) {
 	env["SONARQUBE_WEBHOOK_SECRET"] = "sq"
 	if err := mustLoad(t, env).Validate(RoleGateway); err != nil {
 		t.Errorf("with a secret: %v", err)
+	}
+}
+
+func isAlias(name string) bool {
+	for _, old := range aliases {
+		if old == name {
+			return true
+		}
+	}
+	return false
+}
+
+func noteOf(c *Config, name string) string {
+	for _, s := range c.Settings() {
+		if s.Name == name {
+			return s.Note
+		}
+	}
+	return "(no such setting)"
+}
+
+func TestTemporalTLSEnabled(t *testing.T) {
+	for _, tt := range []struct {
+		env  map[string]string
+		want bool
+		note string
+	}{
+		{nil, false, ""},
+		{map[string]string{"TEMPORAL_TLS": "true"}, true, ""},
+		{map[string]string{"TEMPORAL_API_KEY": "k"}, true, "on: implied by TEMPORAL_API_KEY"},
+		{map[string]string{"TEMPORAL_TLS_SERVER_NAME": "temporal.internal"}, true, "on: implied by TEMPORAL_TLS_SERVER_NAME"},
+	} {
+		c := mustLoad(t, tt.env)
+		if got := c.TemporalTLSEnabled(); got != tt.want {
+			t.Errorf("%v: TemporalTLSEnabled() = %v, want %v", tt.env, got, tt.want)
+		}
+		if n := noteOf(c, "TEMPORAL_TLS"); n != tt.note {
+			t.Errorf("%v: TEMPORAL_TLS note = %q, want %q", tt.env, n, tt.note)
+		}
+	}
+}
+
+// TestMigrationNotes: an environment carried over from the old Flask bot is
+// told what now behaves differently; a new one hears nothing of it.
+func TestMigrationNotes(t *testing.T) {
+	if n := mustLoad(t, map[string]string{"ALLOWED_USERS": "U0ALICE"}).MigrationNotes(); n != nil {
+		t.Errorf("a new environment got migration notes: %q", n)
+	}
+	c := mustLoad(t, map[string]string{"VERIFICATION_TOKEN": "vt", "FLASK_HOST": "0.0.0.0"})
+	all := strings.Join(c.MigrationNotes(), "\n")
+	for _, want := range []string{
+		"FLASK_HOST, VERIFICATION_TOKEN set",
+		"ALLOWED_USERS is empty, which now means NOBODY may request changes",
+		"ARGOCD_VERIFY_SSL defaults to true",
+		"HTTP_PORT is 8080, not the old bot's 5000",
+		"/health still answers",
+		"VERIFICATION_TOKEN is accepted and ignored",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("migration notes lack %q:\n%s", want, all)
+		}
+	}
+	for name, want := range map[string]string{
+		"ALLOWED_USERS":     "empty: nobody may request changes",
+		"ARGOCD_VERIFY_SSL": "unlike the old bot, Argo CD's certificate is checked",
+		"HTTP_PORT":         "the old bot listened on 5000 by default",
+	} {
+		if n := noteOf(c, name); !strings.Contains(n, want) {
+			t.Errorf("%s note = %q, want it to contain %q", name, n, want)
+		}
+	}
+	c = mustLoad(t, map[string]string{"FLASK_PORT": "5000", "ALLOWED_USERS": "U0ALICE", "ARGOCD_VERIFY_SSL": "false"})
+	all = strings.Join(c.MigrationNotes(), "\n")
+	for _, want := range []string{"HTTP_PORT is 5000 (from FLASK_PORT)", "ALLOWED_USERS lists 1 user(s)", "ARGOCD_VERIFY_SSL=false keeps the old bot's unchecked TLS"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("migration notes lack %q:\n%s", want, all)
+		}
+	}
+	if n := noteOf(c, "HTTP_PORT"); strings.Contains(n, "5000 by default") {
+		t.Errorf("HTTP_PORT note %q warns about the old default although FLASK_PORT set the port", n)
 	}
 }

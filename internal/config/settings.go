@@ -22,7 +22,8 @@ type Setting struct {
 }
 
 // Settings lists every variable, in a stable order (Config's field order,
-// with the old FLASK_* names after HTTP_PORT). Secrets are masked.
+// each older name right after the variable it stands for). Secrets are
+// masked.
 func (c *Config) Settings() []Setting {
 	m := c.meta
 	var defaults *Config
@@ -50,10 +51,8 @@ func (c *Config) Settings() []Setting {
 		}
 		s.Note = c.note(f.env, s.Set)
 		out = append(out, s)
-		if f.env == "HTTP_PORT" {
-			for _, pair := range [][2]string{{"FLASK_HOST", "HTTP_HOST"}, {"FLASK_PORT", "HTTP_PORT"}} {
-				out = append(out, c.aliasSetting(pair[0], pair[1]))
-			}
+		if old, ok := aliases[f.env]; ok {
+			out = append(out, c.aliasSetting(old, f.env))
 		}
 	}
 	return out
@@ -95,6 +94,29 @@ func (c *Config) note(name string, set bool) string {
 	case "VERIFICATION_TOKEN":
 		if set {
 			return "accepted, unused: request signatures replace it"
+		}
+	case "ALLOWED_USERS":
+		if len(c.AllowedUsers) == 0 {
+			return "empty: nobody may request changes (in the old bot, empty meant everyone)"
+		}
+	case "ARGOCD_VERIFY_SSL":
+		switch {
+		case !c.ArgoCDVerifySSL && !m.isInvalid(name):
+			return "OFF: Argo CD's certificate is not checked; trust a self-signed one with ARGOCD_CA_FILE instead"
+		case !set && c.fromOldBot():
+			return "true: unlike the old bot, Argo CD's certificate is checked"
+		}
+	case "HTTP_PORT":
+		if !set && c.fromOldBot() && (m == nil || m.alias[name] == "") {
+			return "the old bot listened on 5000 by default: point Slack's request URLs at this port, or set HTTP_PORT=5000"
+		}
+	case "TEMPORAL_TLS":
+		if !c.TemporalTLS && c.TemporalTLSEnabled() {
+			return "on: implied by " + c.temporalTLSImpliedBy()
+		}
+	case "SMTP_TLS":
+		if c.PlaintextSMTPToRemoteHost() {
+			return "PLAINTEXT to " + c.SMTPHost + ": emails cross the network unencrypted (fine for a mail catcher, not for real mail)"
 		}
 	case "SIGNING_SECRET":
 		if c.SigningSecret == "" && c.SlackAppToken != "" {
@@ -225,3 +247,57 @@ func (c Config) String() string {
 
 // GoString makes %#v as safe as %v.
 func (c Config) GoString() string { return c.String() }
+
+// oldBotNames are variables only the old Flask bot had; seeing one means an
+// environment carried over from it.
+var oldBotNames = []string{"FLASK_HOST", "FLASK_PORT", "VERIFICATION_TOKEN"}
+
+// fromOldBot reports whether the environment looks carried over from the old
+// bot, so notes can say what now behaves differently.
+func (c *Config) fromOldBot() bool {
+	if c.meta == nil {
+		return false
+	}
+	for _, n := range oldBotNames {
+		if c.meta.raw[n] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// MigrationNotes are the differences from the old Flask bot that bite an
+// environment carried over from it; none when nothing of it is seen.
+func (c *Config) MigrationNotes() []string {
+	if !c.fromOldBot() {
+		return nil
+	}
+	var seen []string
+	for _, n := range oldBotNames {
+		if c.meta.raw[n] != "" {
+			seen = append(seen, n)
+		}
+	}
+	users := "ALLOWED_USERS lists " + strconv.Itoa(len(c.AllowedUsers)) + " user(s): only they may request changes"
+	if len(c.AllowedUsers) == 0 {
+		users = "ALLOWED_USERS is empty, which now means NOBODY may request changes (the old bot let everyone): list the member ids (U…) of the people who may"
+	}
+	port := "HTTP_PORT is " + strconv.Itoa(c.HTTPPort)
+	if src := c.meta.source("HTTP_PORT"); src != "HTTP_PORT" {
+		port += " (from " + src + ")"
+	} else if !c.meta.set["HTTP_PORT"] {
+		port += ", not the old bot's 5000: update Slack's request URLs, or set HTTP_PORT=5000"
+	}
+	verify := "ARGOCD_VERIFY_SSL defaults to true: Argo CD's certificate is checked (for a self-signed argocd-server, set ARGOCD_CA_FILE rather than turning it off)"
+	if !c.ArgoCDVerifySSL {
+		verify = "ARGOCD_VERIFY_SSL=false keeps the old bot's unchecked TLS; set ARGOCD_CA_FILE to the argocd-server CA and remove it"
+	}
+	return []string{
+		"This environment comes from the old bot (" + strings.Join(seen, ", ") + " set). What behaves differently:",
+		users,
+		verify,
+		port + "; FLASK_HOST/FLASK_PORT are still read when HTTP_HOST/HTTP_PORT are unset",
+		"Health checks: use /healthz (liveness) and /readyz (readiness); /health still answers for old probes",
+		"VERIFICATION_TOKEN is accepted and ignored: every Slack request is checked against SIGNING_SECRET's signature instead",
+	}
+}

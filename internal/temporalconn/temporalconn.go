@@ -1,12 +1,11 @@
 // Package temporalconn turns deploybot's TEMPORAL_* settings into a Temporal
-// client connection: plaintext for a local dev server, TLS with an API key or
-// mTLS certificates for a cluster or Temporal Cloud. The gateway and the worker
+// client connection: plaintext for a local dev server, TLS (with an API key,
+// mTLS certificates, or a private CA) for a cluster or Temporal Cloud. The gateway and the worker
 // both connect through it so they behave the same.
 package temporalconn
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,55 +13,65 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
 )
 
 // Settings is what a Temporal connection needs; it mirrors the TEMPORAL_*
-// environment variables.
+// environment variables, which carry the names of Temporal's own tools.
 type Settings struct {
-	Address     string // TEMPORAL_ADDRESS, host:port
-	Namespace   string // TEMPORAL_NAMESPACE
-	APIKey      string // TEMPORAL_API_KEY (Temporal Cloud); implies TLS
-	TLSCertFile string // TEMPORAL_TLS_CERT, client certificate for mTLS
-	TLSKeyFile  string // TEMPORAL_TLS_KEY, its private key
-	Identity    string // worker/client identity shown in the Temporal UI; "" = SDK default
-	Logger      *slog.Logger
+	Address   string // TEMPORAL_ADDRESS, host:port
+	Namespace string // TEMPORAL_NAMESPACE
+	APIKey    string // TEMPORAL_API_KEY (Temporal Cloud); implies TLS
+	// TLS is TEMPORAL_TLS: TLS without an API key or client certificate
+	// (a self-hosted frontend with a server certificate only).
+	TLS          bool
+	TLSCertFile  string // TEMPORAL_TLS_CLIENT_CERT_PATH, client certificate for mTLS
+	TLSKeyFile   string // TEMPORAL_TLS_CLIENT_KEY_PATH, its private key
+	ServerCAFile string // TEMPORAL_TLS_SERVER_CA_CERT_PATH, CA of a private frontend certificate
+	ServerName   string // TEMPORAL_TLS_SERVER_NAME, name the frontend's certificate is verified against
+	Identity     string // worker/client identity shown in the Temporal UI; "" = SDK default
+	Logger       *slog.Logger
+	// MetricsHandler receives the SDK's metrics (the worker's /metrics); nil = none.
+	MetricsHandler client.MetricsHandler
 }
 
-// ClientOptions builds the SDK client options for s. TLS is used when an API
-// key or a client certificate is configured; otherwise the connection is
-// plaintext, as the local dev server expects.
+// tlsOn reports whether the settings ask for TLS, explicitly or by a setting
+// that only works over TLS.
+func (s Settings) tlsOn() bool {
+	return s.TLS || s.APIKey != "" || s.TLSCertFile != "" || s.TLSKeyFile != "" || s.ServerCAFile != "" || s.ServerName != ""
+}
+
+// ClientOptions builds the SDK client options for s with the SDK's own
+// envconfig, so TLS means exactly what it means to Temporal's CLI. Without
+// TLS settings the connection is plaintext, as the local dev server expects.
 func ClientOptions(s Settings) (client.Options, error) {
 	if s.Address == "" {
 		return client.Options{}, errors.New("TEMPORAL_ADDRESS is empty: set it to your Temporal frontend, e.g. localhost:7233 or my-ns.a1b2c.tmprl.cloud:7233")
 	}
-	opts := client.Options{
-		HostPort:  s.Address,
-		Namespace: s.Namespace,
-		Identity:  s.Identity,
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		return client.Options{}, errors.New("TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH must be set together: give both the client certificate and its key (PEM files)")
 	}
+	profile := envconfig.ClientConfigProfile{Address: s.Address, Namespace: s.Namespace, APIKey: s.APIKey}
+	if s.tlsOn() {
+		profile.TLS = &envconfig.ClientConfigTLS{
+			ClientCertPath: s.TLSCertFile, ClientKeyPath: s.TLSKeyFile,
+			ServerCACertPath: s.ServerCAFile, ServerName: s.ServerName,
+		}
+	}
+	opts, err := profile.ToClientOptions(envconfig.ToClientOptionsRequest{})
+	if err != nil {
+		// envconfig reads the files here, so a wrong one fails before any dial.
+		return client.Options{}, fmt.Errorf("Temporal TLS (TEMPORAL_TLS_CLIENT_CERT_PATH=%q, TEMPORAL_TLS_CLIENT_KEY_PATH=%q, TEMPORAL_TLS_SERVER_CA_CERT_PATH=%q): %w; give PEM files: the certificate and key of one pair, and the CA that signed the frontend's certificate",
+			s.TLSCertFile, s.TLSKeyFile, s.ServerCAFile, err)
+	}
+	opts.Identity = s.Identity
 	if s.Logger != nil {
 		opts.Logger = tlog.NewStructuredLogger(s.Logger)
 	}
-	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
-		return client.Options{}, errors.New("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together: give both the client certificate and its key (PEM files)")
+	if s.MetricsHandler != nil {
+		opts.MetricsHandler = s.MetricsHandler
 	}
-	var tlsCfg *tls.Config
-	if s.TLSCertFile != "" {
-		pair, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
-		if err != nil {
-			return client.Options{}, fmt.Errorf("load Temporal mTLS key pair (TEMPORAL_TLS_CERT=%s, TEMPORAL_TLS_KEY=%s): %w; check both are PEM files of the same key pair", s.TLSCertFile, s.TLSKeyFile, err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-	}
-	if s.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(s.APIKey)
-		if tlsCfg == nil {
-			// Temporal Cloud only accepts API keys over TLS.
-			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-	}
-	opts.ConnectionOptions.TLS = tlsCfg
 	return opts, nil
 }
 

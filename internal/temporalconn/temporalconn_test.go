@@ -4,10 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,7 +62,10 @@ func TestClientOptions(t *testing.T) {
 		{name: "mTLS loads the key pair", in: temporalconn.Settings{Address: "t:7233", TLSCertFile: cert, TLSKeyFile: key}, wantTLS: true, wantCerts: 1},
 		{name: "API key with mTLS keeps the certificate", in: temporalconn.Settings{Address: "t:7233", APIKey: "k", TLSCertFile: cert, TLSKeyFile: key}, wantTLS: true, wantCreds: true, wantCerts: 1},
 		{name: "cert without key", in: temporalconn.Settings{Address: "t:7233", TLSCertFile: cert}, wantErr: "must be set together"},
-		{name: "unreadable key pair", in: temporalconn.Settings{Address: "t:7233", TLSCertFile: cert, TLSKeyFile: cert}, wantErr: "TEMPORAL_TLS_KEY"},
+		{name: "unreadable key pair", in: temporalconn.Settings{Address: "t:7233", TLSCertFile: cert, TLSKeyFile: cert}, wantErr: "TEMPORAL_TLS_CLIENT_KEY_PATH"},
+		{name: "TLS alone verifies against the system roots", in: temporalconn.Settings{Address: "temporal.example.com:7233", TLS: true}, wantTLS: true},
+		{name: "server name alone turns on TLS", in: temporalconn.Settings{Address: "10.0.0.7:7233", ServerName: "temporal.internal"}, wantTLS: true},
+		{name: "a CA file that is not PEM", in: temporalconn.Settings{Address: "t:7233", ServerCAFile: key}, wantErr: "TEMPORAL_TLS_SERVER_CA_CERT_PATH"},
 		{name: "no address", in: temporalconn.Settings{}, wantErr: "TEMPORAL_ADDRESS is empty"},
 	}
 	for _, tt := range tests {
@@ -91,4 +97,93 @@ func TestClientOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPrivateCA: with TEMPORAL_TLS_SERVER_CA_CERT_PATH and
+// TEMPORAL_TLS_SERVER_NAME the options complete a real TLS handshake with a
+// frontend whose certificate a private CA signed for another name than the
+// address; without the CA, or with the wrong name, the handshake fails.
+func TestPrivateCA(t *testing.T) {
+	caFile, serverCert := privateCA(t, "temporal.internal")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	handshake := func(s temporalconn.Settings) error {
+		opts, err := temporalconn.ClientOptions(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if opts.ConnectionOptions.TLS == nil {
+			t.Fatal("no TLS config")
+		}
+		cfg := opts.ConnectionOptions.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(s.Address) // what gRPC does
+		}
+		c, err := tls.Dial("tcp", s.Address, cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	addr := ln.Addr().String()
+	if err := handshake(temporalconn.Settings{Address: addr, ServerCAFile: caFile, ServerName: "temporal.internal"}); err != nil {
+		t.Errorf("handshake with the private CA and server name: %v", err)
+	}
+	var unknownCA x509.UnknownAuthorityError
+	if err := handshake(temporalconn.Settings{Address: addr, TLS: true, ServerName: "temporal.internal"}); !errors.As(err, &unknownCA) {
+		t.Errorf("handshake without the CA: %v, want an unknown-authority error", err)
+	}
+	var badName x509.HostnameError
+	if err := handshake(temporalconn.Settings{Address: addr, ServerCAFile: caFile}); !errors.As(err, &badName) {
+		t.Errorf("handshake without the server name: %v, want a hostname error", err)
+	}
+}
+
+// privateCA writes a CA certificate to a file and returns it with a server
+// certificate it signed for name.
+func privateCA(t *testing.T, name string) (string, tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "deploybot test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
