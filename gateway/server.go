@@ -35,6 +35,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/deploybot/deploybot/internal/config"
+	"github.com/deploybot/deploybot/internal/httpserve"
 	"github.com/deploybot/deploybot/internal/runsapi"
 )
 
@@ -169,6 +170,7 @@ func New(opts Options) (*Server, error) {
 
 	s.engine.Use(gin.Recovery(), s.observe)
 	s.engine.GET("/healthz", s.healthz)
+	s.engine.GET("/health", s.healthz) // the old bot's path, still in migrated probes
 	s.engine.GET("/readyz", s.readyz)
 	s.engine.GET("/metrics", gin.WrapH(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{Registry: opts.Registry})))
 	slackRoutes := s.engine.Group("/", s.verifySlack)
@@ -221,25 +223,12 @@ func (s *Server) readyz(c *gin.Context) {
 // in-flight requests (and, when h is a *Server, its pending replies) up to
 // 10 seconds.
 func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
-	// ReadTimeout bounds a slow body too, so a trickled request cannot hold
-	// a connection (Slack sends small bodies at once).
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("gateway HTTP server on %s stopped: %w", l.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("gateway shutdown: %w", err)
-	}
+	var waitReplies func(context.Context) error
 	if gw, ok := h.(*Server); ok {
-		if err := gw.Wait(sctx); err != nil {
-			return err
-		}
+		waitReplies = gw.Wait
+	}
+	if err := httpserve.Serve(ctx, l, h, waitReplies); err != nil {
+		return fmt.Errorf("gateway: %w", err)
 	}
 	if log != nil {
 		log.Info("gateway stopped", "addr", l.Addr().String())

@@ -64,3 +64,12 @@ func TestReadyzReportsTemporalDown(t *testing.T) {
 		t.Errorf("/healthz must not depend on Temporal: %d %s", code, raw)
 	}
 }
+
+// TestOldHealthPath: the old bot's probes hit /health; it answers like
+// /healthz so a migrated deployment is not restarted in a loop.
+func TestOldHealthPath(t *testing.T) {
+	h := newHarness(t, downTemporalClient(t))
+	if code, body, raw := get(t, h.url+"/health"); code != 200 || body["status"] != "ok" {
+		t.Errorf("/health = %d %s, want 200 like /healthz", code, raw)
+	}
+}

@@ -84,7 +84,7 @@ func startStack(t testing.TB, opts ...stackOptions) *stack {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, w, nil) }()
+	go func() { done <- worker.Run(ctx, w, nil, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done

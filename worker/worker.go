@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -53,6 +54,10 @@ type Options struct {
 	TaskQueue string
 	Deps      Deps
 	Logger    *slog.Logger
+	// StopTimeout is WORKER_STOP_TIMEOUT: on Stop, running activities get
+	// this long to finish (keep it below the pod's grace period); 0 = the
+	// SDK's default.
+	StopTimeout time.Duration
 }
 
 // New creates a worker with every deploybot workflow and activity registered.
@@ -72,7 +77,7 @@ func New(opts Options) (sdkworker.Worker, error) {
 	if opts.Deps.Temporal == nil {
 		opts.Deps.Temporal = opts.Temporal
 	}
-	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{})
+	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{WorkerStopTimeout: opts.StopTimeout})
 	Register(w, opts.Deps)
 	return w, nil
 }
@@ -103,15 +108,22 @@ func RegisterWorkflows(r WorkflowRegistry) {
 }
 
 // Run starts w and blocks until ctx ends, then stops it gracefully (running
-// activities get the worker's stop timeout to finish).
-func Run(ctx context.Context, w sdkworker.Worker, log *slog.Logger) error {
+// activities get the worker's stop timeout to finish). health, if not nil,
+// reports the worker as running in between.
+func Run(ctx context.Context, w sdkworker.Worker, log *slog.Logger, health *Health) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start Temporal worker: %w", err)
+	}
+	if health != nil {
+		health.SetStarted(true)
 	}
 	if log != nil {
 		log.Info("worker started")
 	}
 	<-ctx.Done()
+	if health != nil {
+		health.SetStarted(false)
+	}
 	w.Stop()
 	if log != nil {
 		log.Info("worker stopped")

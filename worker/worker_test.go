@@ -39,7 +39,7 @@ func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx, w, nil) }()
+	go func() { done <- worker.Run(ctx, w, nil, nil) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

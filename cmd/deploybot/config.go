@@ -101,6 +101,12 @@ process runs, with the same environment.`,
 			if err := printSettings(out, cfg.Settings(), problems); err != nil {
 				return err
 			}
+			if notes := cfg.MigrationNotes(); len(notes) > 0 {
+				fmt.Fprintf(out, "\n%s\n", notes[0])
+				for _, n := range notes[1:] {
+					fmt.Fprintf(out, "  - %s\n", n)
+				}
+			}
 			if problems != nil {
 				return problems
 			}

@@ -213,3 +213,45 @@ func TestParseRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigCheckExplainsTheOldBot: seeing the old bot's variables, config
+// check lists what now behaves differently; a fresh environment hears
+// nothing of the old bot.
+func TestConfigCheckExplainsTheOldBot(t *testing.T) {
+	old := map[string]string{"SLACK_TOKEN": "xoxb-1", "SIGNING_SECRET": "s", "VERIFICATION_TOKEN": "vt", "FLASK_HOST": "0.0.0.0"}
+	out, errOut, code := execute(t, old, "config", "check", "--for", "gateway")
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"\nThis environment comes from the old bot (FLASK_HOST, VERIFICATION_TOKEN set). What behaves differently:\n",
+		"\n  - ALLOWED_USERS is empty, which now means NOBODY may request changes",
+		"\n  - ARGOCD_VERIFY_SSL defaults to true",
+		"\n  - HTTP_PORT is 8080, not the old bot's 5000",
+		"\n  - Health checks: use /healthz (liveness) and /readyz (readiness); /health still answers",
+		"\n  - VERIFICATION_TOKEN is accepted and ignored",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, _ = execute(t, map[string]string{"SLACK_TOKEN": "xoxb-1", "SIGNING_SECRET": "s"}, "config", "check", "--for", "gateway")
+	if strings.Contains(out, "old bot (") {
+		t.Errorf("a fresh environment got migration notes:\n%s", out)
+	}
+}
+
+// TestConfigCheckSaysEmailIsPlaintext: SMTP_TLS=none to a mail catcher on
+// the network is valid, and the table says the emails are unencrypted.
+func TestConfigCheckSaysEmailIsPlaintext(t *testing.T) {
+	env := withEnv(secretEnv, "ARGOCD_URL", "http://argocd-sim:8081", "SMTP_HOST", "mailpit", "SMTP_PORT", "1025", "SMTP_TLS", "none", "SMTP_FROM", "deploybot@example.com")
+	delete(env, "SMTP_PASSWORD")
+	delete(env, "SMTP_USERNAME")
+	out, errOut, code := execute(t, env, "config", "check", "--for", "worker")
+	if code != 0 {
+		t.Fatalf("code %d: %s\n%s", code, errOut, out)
+	}
+	if got := strings.Join(row(t, out, "SMTP_TLS"), " "); !strings.Contains(got, "none env PLAINTEXT to mailpit: emails cross the network unencrypted") {
+		t.Errorf("SMTP_TLS row = %q", got)
+	}
+}

@@ -22,6 +22,10 @@ One binary, one subcommand per process:
   argocd-sim    run the Argo CD simulator (playground, demos, tests)
   dev           run everything locally: Temporal dev server, simulator,
                 worker and gateway
+  playground    the Slack stand-in and its page, as a service of its own
+                (docker-compose)
+  sast wait     block a pipeline until a security approver decides
+  probe URL     exit 0 if URL answers 2xx (the image's health check)
   config check  show the effective configuration and every problem with it
   version       print version information
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -16,7 +18,9 @@ import (
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/devenv"
+	"github.com/deploybot/deploybot/internal/httpserve"
 	"github.com/deploybot/deploybot/internal/logging"
+	"github.com/deploybot/deploybot/internal/metrics"
 	"github.com/deploybot/deploybot/internal/temporalconn"
 	"github.com/deploybot/deploybot/internal/version"
 	"github.com/deploybot/deploybot/worker"
@@ -36,9 +40,10 @@ HTTP (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080; FLASK_HOST/FLASK_PORT work too)
   POST /slack/interactions  Approve / Reject buttons (also POST /interactions,
                             the old bot's path)
   POST /slack/commands      the /deploy slash command
-  GET  /healthz             process up
+  GET  /healthz             process up (also /health, the old bot's path)
   GET  /readyz              Temporal answers
-  GET  /metrics             Prometheus
+  GET  /metrics             Prometheus (gateway, Temporal SDK, Go runtime,
+                            process, deploybot_build_info)
 Every Slack request must carry a valid signature (SIGNING_SECRET) made less
 than 5 minutes ago; anything else is refused, logged and counted.
 
@@ -60,13 +65,19 @@ TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`
 				return err
 			}
 			ctx := cmd.Context()
-			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "gateway", log))
+			reg := metrics.NewRegistry("gateway")
+			ts, stopMetrics, err := temporalSettings(cfg, "gateway", log, reg)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+			tc, err := temporalconn.Dial(ctx, ts)
 			if err != nil {
 				return err
 			}
 			defer tc.Close()
 			gw, err := gateway.New(gateway.Options{
-				Temporal: tc, Config: cfg, Logger: log,
+				Temporal: tc, Config: cfg, Logger: log, Registry: reg,
 				Replier: gateway.NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL),
 			})
 			if err != nil {
@@ -98,7 +109,13 @@ workflows and the activities that call Argo CD, Slack and SMTP.
 
 It is the only component that holds Argo CD credentials (ARGOCD_URL,
 ARGOCD_TOKEN). Workers are stateless: run several for availability; a killed
-worker's runs continue on another one. Ctrl-C or SIGTERM stops it gracefully.
+worker's runs continue on another one. Ctrl-C or SIGTERM stops it gracefully:
+running activities get WORKER_STOP_TIMEOUT (default 20s) to finish.
+
+HTTP (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080), for probes and Prometheus:
+  GET /healthz   process up (also /health, the old bot's path)
+  GET /readyz    Temporal answers and has seen this worker poll the task queue
+  GET /metrics   Temporal SDK metrics, Go runtime, process, deploybot_build_info
 
 Run 'deploybot config check --for worker' first.`,
 		Args: cobra.NoArgs,
@@ -112,15 +129,27 @@ Run 'deploybot config check --for worker' first.`,
 				return err
 			}
 			argo, err := argocd.New(argocd.Options{
-				URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, GRPCWeb: cfg.ArgoCDGRPCWeb,
+				URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, GRPCWeb: cfg.ArgoCDGRPCWeb, CAFile: cfg.ArgoCDCAFile,
 				VerifySSL: cfg.ArgoCDVerifySSL, UserAgent: "deploybot/" + version.String(), Logger: log,
 			})
 			if err != nil {
 				return err
 			}
 			defer argo.Close()
+			// Claim the port first: a clash fails before anything connects.
+			l, err := net.Listen("tcp", cfg.HTTPAddr())
+			if err != nil {
+				return fmt.Errorf("listen on %s for the worker's health and metrics (HTTP_HOST/HTTP_PORT): %w", cfg.HTTPAddr(), err)
+			}
+			defer l.Close()
 			ctx := cmd.Context()
-			tc, err := temporalconn.Dial(ctx, temporalSettings(cfg, "worker", log))
+			reg := metrics.NewRegistry("worker")
+			ts, stopMetrics, err := temporalSettings(cfg, "worker", log, reg)
+			if err != nil {
+				return err
+			}
+			defer stopMetrics()
+			tc, err := temporalconn.Dial(ctx, ts)
 			if err != nil {
 				return err
 			}
@@ -129,19 +158,30 @@ Run 'deploybot config check --for worker' first.`,
 			if err != nil {
 				return err
 			}
-			if email == nil {
+			switch {
+			case email == nil:
 				log.Warn("SMTP_HOST is not set: quality-gate decisions will not be emailed")
+			case cfg.PlaintextSMTPToRemoteHost():
+				log.Warn("SMTP_TLS=none: emails go to "+cfg.SMTPHost+" UNENCRYPTED across the network; use this for a mail catcher only, and SMTP_TLS=starttls or tls for real mail", "smtpHost", cfg.SMTPHost)
 			}
-			w, err := worker.New(worker.Options{Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log, Deps: worker.Deps{
-				ArgoCD: argo,
-				Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
-				Email:  email,
-			}})
+			w, err := worker.New(worker.Options{
+				Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log, StopTimeout: cfg.WorkerStopTimeout,
+				Deps: worker.Deps{
+					ArgoCD: argo,
+					Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
+					Email:  email,
+				},
+			})
 			if err != nil {
 				return err
 			}
-			log.Info("worker connecting", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "taskQueue", cfg.TemporalTaskQueue, "version", version.String())
-			return worker.Run(ctx, w, log)
+			health := &worker.Health{Temporal: tc, Identity: ts.Identity, TaskQueue: cfg.TemporalTaskQueue, Registry: reg}
+			log.Info("worker connecting", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "taskQueue", cfg.TemporalTaskQueue,
+				"identity", ts.Identity, "health", l.Addr().String(), "stopTimeout", cfg.WorkerStopTimeout.String(), "version", version.String())
+			g, gctx := errgroup.WithContext(ctx)
+			g.Go(func() error { return worker.Run(gctx, w, log, health) })
+			g.Go(func() error { return httpserve.Serve(gctx, l, health.Handler(), nil) })
+			return g.Wait()
 		},
 	}
 }
@@ -233,12 +273,27 @@ and $PATH; 'make run' installs the pinned version into ./bin.`,
 	return cmd
 }
 
-func temporalSettings(cfg *config.Config, identity string, log *slog.Logger) temporalconn.Settings {
+// temporalSettings is the Temporal connection of a gateway or worker, with
+// the SDK's metrics going to reg; the returned func stops the metrics.
+func temporalSettings(cfg *config.Config, identity string, log *slog.Logger, reg *prometheus.Registry) (temporalconn.Settings, func(), error) {
+	handler, stop, err := metrics.Temporal(reg, log)
+	if err != nil {
+		return temporalconn.Settings{}, nil, err
+	}
 	host, _ := os.Hostname()
 	return temporalconn.Settings{
-		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
-		APIKey: cfg.TemporalAPIKey, TLSCertFile: cfg.TemporalTLSCert, TLSKeyFile: cfg.TemporalTLSKey,
-		Identity: fmt.Sprintf("deploybot-%s@%s", identity, host),
-		Logger:   log,
-	}
+			Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
+			APIKey: cfg.TemporalAPIKey, TLS: cfg.TemporalTLS,
+			TLSCertFile: cfg.TemporalTLSCert, TLSKeyFile: cfg.TemporalTLSKey,
+			ServerCAFile: cfg.TemporalTLSServerCAFile, ServerName: cfg.TemporalTLSServerName,
+			// The pid tells apart two processes on one host; the worker's
+			// /readyz looks for exactly this identity among the pollers.
+			Identity:       fmt.Sprintf("deploybot-%s-%d@%s", identity, os.Getpid(), host),
+			Logger:         log,
+			MetricsHandler: handler,
+		}, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = stop(ctx)
+		}, nil
 }

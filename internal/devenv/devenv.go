@@ -253,7 +253,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		RunsAPI:          gwURL + runsapi.BasePath,
 	}
 
-	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker")) })
+	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker"), nil) })
 	g.Go(func() error {
 		if err := gateway.Serve(gctx, gwLis, mux, log.With("component", "gateway")); err != nil {
 			return err
