@@ -8,6 +8,7 @@ LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/interna
 
 # Pinned tools, installed into ./bin by the project itself.
 TEMPORAL_CLI_VERSION := v1.5.1
+HELM_VERSION         := v3.22.0
 # The official argocd CLI, for the simulator's compatibility test. `go install`
 # refuses argo-cd (its go.mod has replace directives), so it is built from the
 # module's own source; the binary dispatches on its name and must stay "argocd".
@@ -21,8 +22,8 @@ run: build bin/temporal
 	$(BIN)/deploybot dev
 
 ## test: gofmt + go vet + the whole test suite with the race detector
-test: bin/temporal bin/argocd fmt-check vet
-	TEMPORAL_CLI=$(BIN)/temporal ARGOCD_CLI=$(BIN)/argocd $(GO) test -race -count=1 -timeout 25m ./...
+test: bin/temporal bin/argocd bin/helm fmt-check vet
+	TEMPORAL_CLI=$(BIN)/temporal ARGOCD_CLI=$(BIN)/argocd HELM=$(BIN)/helm $(GO) test -race -count=1 -timeout 25m ./...
 
 ## build: the deploybot binary in ./bin
 build: bin/deploybot
@@ -33,6 +34,9 @@ bin/deploybot: FORCE
 bin/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
 
+bin/helm:
+	GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
 bin/argocd:
 	$(GO) mod download $(ARGOCD_MODULE)
 	src=$$($(GO) list -m -f '{{.Dir}}' $(ARGOCD_MODULE)) && tmp=$$(mktemp -d) && \
@@ -40,7 +44,7 @@ bin/argocd:
 	(cd "$$tmp" && $(GO) build -trimpath -ldflags "-X $(ARGOCD_MODULE)/common.version=$(ARGOCD_VERSION:v%=%)" -o $(BIN)/argocd ./cmd) ; \
 	rc=$$?; rm -rf "$$tmp"; exit $$rc
 
-tools: bin/temporal bin/argocd
+tools: bin/temporal bin/argocd bin/helm
 
 vet:
 	$(GO) vet ./...
