@@ -78,6 +78,7 @@ whose requirements are checked too:
               SAST_EMAIL_TO is set)
   argocd-sim  nothing
   dev         nothing (the playground supplies its own values)
+  playground  SLACK_TOKEN and SIGNING_SECRET (shared with gateway and worker)
   all         gateway and worker, the production processes (default)
 
 Several roles may be given, separated by commas. Run the check where the
@@ -114,7 +115,7 @@ process runs, with the same environment.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&forRoles, "for", allRoles, "roles whose requirements to check: gateway, worker, argocd-sim, dev or all (= gateway,worker); comma-separated")
+	cmd.Flags().StringVar(&forRoles, "for", allRoles, "roles whose requirements to check: "+roleList(config.Roles)+" or all (= gateway,worker); comma-separated")
 	_ = cmd.RegisterFlagCompletionFunc("for", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		names := []string{allRoles}
 		for _, r := range config.Roles {
@@ -137,7 +138,7 @@ func parseRoles(s string) ([]config.Role, error) {
 		case slices.Contains(config.Roles, config.Role(name)):
 			add = []config.Role{config.Role(name)}
 		default:
-			return nil, fmt.Errorf("--for %q: unknown role %q; use gateway, worker, argocd-sim, dev or all", s, name)
+			return nil, fmt.Errorf("--for %q: unknown role %q; use %s or %s", s, name, roleList(config.Roles), allRoles)
 		}
 		for _, r := range add {
 			if !slices.Contains(roles, r) {

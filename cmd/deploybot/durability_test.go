@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -28,7 +29,9 @@ type workerProcess struct {
 func startWorker(t *testing.T, env []string) *workerProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "worker")
-	cmd.Env = append(os.Environ(), append([]string{"DEPLOYBOT_RUN_MAIN=1"}, env...)...)
+	// Each worker serves its health endpoints on a port of its own.
+	port := fmt.Sprintf("HTTP_PORT=%d", testenv.FreePort(t))
+	cmd.Env = append(os.Environ(), append([]string{"DEPLOYBOT_RUN_MAIN=1", "HTTP_HOST=127.0.0.1", port}, env...)...)
 	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

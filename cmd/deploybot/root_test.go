@@ -42,7 +42,7 @@ func TestErrorsPrintedOnce(t *testing.T) {
 	}{
 		{[]string{"bogus"}, "deploybot: unknown command \"bogus\" for \"deploybot\"\n"},
 		{[]string{"version", "extra"}, "deploybot: unknown command \"extra\" for \"deploybot version\"\n"},
-		{[]string{"config", "check", "--for", "nope"}, "deploybot: --for \"nope\": unknown role \"nope\"; use gateway, worker, argocd-sim, dev or all\n"},
+		{[]string{"config", "check", "--for", "nope"}, "deploybot: --for \"nope\": unknown role \"nope\"; use gateway, worker, argocd-sim, dev, playground or all\n"},
 		{[]string{"config", "check", "--no-such-flag"}, "deploybot: unknown flag: --no-such-flag\n"},
 	}
 	for _, tt := range tests {

@@ -297,3 +297,48 @@ func temporalSettings(cfg *config.Config, identity string, log *slog.Logger, reg
 			_ = stop(ctx)
 		}, nil
 }
+
+func newPlaygroundCmd() *cobra.Command {
+	var addr, gatewayURL, mailUIURL string
+	cmd := &cobra.Command{
+		Use:   "playground",
+		Short: "Serve the Slack stand-in and its page on their own, for a gateway and worker elsewhere",
+		Long: `playground serves what 'deploybot dev' embeds, as a service of its own
+(docker-compose): a web page that stands in for Slack, and the Slack Web API
+stand-in the worker and gateway post to. The page sends --gateway-url exactly
+the signed requests Slack would send, so the production code path runs.
+
+  /playground   the page: act as alice (may request), bob (approves) or
+                mallory (not allowed)
+  /api/         the Slack Web API stand-in: set SLACK_API_URL of the worker
+                and the gateway to http://<this host>:<port>/api/
+  /healthz      health check
+
+It accepts SLACK_TOKEN (give the worker and gateway the same), signs with
+SIGNING_SECRET and SONARQUBE_WEBHOOK_SECRET (the gateway's), and links
+TEMPORAL_UI_URL and --mail-ui-url as a browser reaches them. The people are
+U0ALICE, U0BOB and U0MALLORY: set ALLOWED_USERS, APPROVERS and
+SAST_APPROVERS of the gateway and worker to match, and SAST_CHANNEL=C0DEPLOYS.`,
+		Example: `  deploybot playground --addr 0.0.0.0:8090 --gateway-url http://gateway:8080 --mail-ui-url http://localhost:8025`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, config.RolePlayground)
+			if err != nil {
+				return err
+			}
+			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			return devenv.RunPlayground(cmd.Context(), devenv.PlaygroundOptions{
+				Addr: addr, GatewayURL: gatewayURL, MailUIURL: mailUIURL,
+				SlackToken: cfg.SlackToken, SigningSecret: cfg.SigningSecret, SonarQubeSecret: cfg.SonarQubeWebhookSecret,
+				TemporalUIURL: cfg.TemporalUIURL, Out: cmd.OutOrStdout(), Logger: log,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8090", "listen address of the page and the Slack Web API stand-in")
+	cmd.Flags().StringVar(&gatewayURL, "gateway-url", "http://127.0.0.1:8080", "the gateway's base URL, as this process reaches it")
+	cmd.Flags().StringVar(&mailUIURL, "mail-ui-url", "", "web page of the mail catcher that gets the worker's email, linked from the Emails panel")
+	return cmd
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,76 +22,78 @@ import (
 )
 
 // Config is deploybot's whole configuration. Each field's env tag names its
-// variable; help tags explain them (they feed Settings and the docs).
+// variable; help tags explain them (they feed Settings and the docs); for
+// tags name the processes that read it (Variables), so compose files and the
+// Helm chart can be checked to give each process exactly what it reads.
 //
 // Secret fields are tagged json:"-" so a Config never carries them into a
 // JSON dump or a Temporal payload; String, GoString and LogValue mask them.
 type Config struct {
-	SlackToken        string `env:"SLACK_TOKEN" secret:"true" json:"-" help:"Slack bot token (xoxb-…) for the Web API; needed by gateway and worker"`
-	SigningSecret     string `env:"SIGNING_SECRET" secret:"true" json:"-" help:"Slack signing secret; verifies every HTTP request from Slack (gateway; not needed with SLACK_APP_TOKEN)"`
-	VerificationToken string `env:"VERIFICATION_TOKEN" secret:"true" json:"-" help:"accepted for compatibility with the old bot, unused: request signatures replace it"`
-	SlackAppToken     string `env:"SLACK_APP_TOKEN" secret:"true" json:"-" help:"Slack app-level token (xapp-…); when set the gateway uses Socket Mode and needs no public URL"`
-	SlackAPIURL       string `env:"SLACK_API_URL" help:"override of the Slack Web API base URL (tests, playground); a missing trailing / is added"`
-	BotName           string `env:"BOT_NAME" envDefault:"deploybot" help:"name the bot uses for itself in replies and help"`
-	BotDescription    string `env:"BOT_DESCRIPTION" envDefault:"Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail." help:"one-line description shown in help"`
+	SlackToken        string `env:"SLACK_TOKEN" for:"gateway,worker,playground" secret:"true" json:"-" help:"Slack bot token (xoxb-…) for the Web API; needed by gateway and worker"`
+	SigningSecret     string `env:"SIGNING_SECRET" for:"gateway,playground" secret:"true" json:"-" help:"Slack signing secret; verifies every HTTP request from Slack (gateway; not needed with SLACK_APP_TOKEN)"`
+	VerificationToken string `env:"VERIFICATION_TOKEN" for:"gateway" secret:"true" json:"-" help:"accepted for compatibility with the old bot, unused: request signatures replace it"`
+	SlackAppToken     string `env:"SLACK_APP_TOKEN" for:"gateway" secret:"true" json:"-" help:"Slack app-level token (xapp-…); when set the gateway uses Socket Mode and needs no public URL"`
+	SlackAPIURL       string `env:"SLACK_API_URL" for:"gateway,worker" help:"override of the Slack Web API base URL (tests, playground); a missing trailing / is added"`
+	BotName           string `env:"BOT_NAME" for:"gateway" envDefault:"deploybot" help:"name the bot uses for itself in replies and help"`
+	BotDescription    string `env:"BOT_DESCRIPTION" for:"gateway" envDefault:"Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail." help:"one-line description shown in help"`
 
-	ArgoCDURL                 string   `env:"ARGOCD_URL" help:"Argo CD server: https://host[:port][/path], http://host:port or host:port (TLS); needed by the worker"`
-	ArgoCDToken               string   `env:"ARGOCD_TOKEN" secret:"true" json:"-" help:"Argo CD API token (argocd account generate-token); needed by the worker"`
-	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" envDefault:"true" help:"verify Argo CD's TLS certificate"`
-	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
-	ArgoCDCAFile              string   `env:"ARGOCD_CA_FILE" help:"path of the PEM CA bundle Argo CD's certificate is verified against instead of the system roots (in-cluster argocd-server uses a self-signed one by default)"`
-	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
-	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
-	AutoDisableSyncOnRollback bool     `env:"AUTO_DISABLE_SYNC_ON_ROLLBACK" envDefault:"false" help:"when Argo CD refuses a rollback because auto-sync is on, turn auto-sync off and retry"`
+	ArgoCDURL                 string   `env:"ARGOCD_URL" for:"worker" help:"Argo CD server: https://host[:port][/path], http://host:port or host:port (TLS); needed by the worker"`
+	ArgoCDToken               string   `env:"ARGOCD_TOKEN" for:"worker" secret:"true" json:"-" help:"Argo CD API token (argocd account generate-token); needed by the worker"`
+	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" for:"worker" envDefault:"true" help:"verify Argo CD's TLS certificate"`
+	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" for:"worker" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
+	ArgoCDCAFile              string   `env:"ARGOCD_CA_FILE" for:"worker" help:"path of the PEM CA bundle Argo CD's certificate is verified against instead of the system roots (in-cluster argocd-server uses a self-signed one by default)"`
+	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" for:"gateway" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
+	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" for:"gateway" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
+	AutoDisableSyncOnRollback bool     `env:"AUTO_DISABLE_SYNC_ON_ROLLBACK" for:"gateway" envDefault:"false" help:"when Argo CD refuses a rollback because auto-sync is on, turn auto-sync off and retry"`
 
-	AllowedUsers      []string      `env:"ALLOWED_USERS" help:"comma-separated Slack user ids (U…/W…) who may request changes"`
-	Approvers         []string      `env:"APPROVERS" help:"comma-separated Slack user ids who may approve; default: ALLOWED_USERS"`
-	AllowSelfApproval bool          `env:"ALLOW_SELF_APPROVAL" envDefault:"false" help:"whether a requester may approve their own request"`
-	ApprovalTimeout   time.Duration `env:"APPROVAL_TIMEOUT" envDefault:"30m" help:"how long a request waits for approval before it expires"`
-	HealthTimeout     time.Duration `env:"HEALTH_TIMEOUT" envDefault:"10m" help:"how long a sync or rollback may take to end Healthy before it is reported as failed"`
+	AllowedUsers      []string      `env:"ALLOWED_USERS" for:"gateway" help:"comma-separated Slack user ids (U…/W…) who may request changes"`
+	Approvers         []string      `env:"APPROVERS" for:"gateway" help:"comma-separated Slack user ids who may approve; default: ALLOWED_USERS"`
+	AllowSelfApproval bool          `env:"ALLOW_SELF_APPROVAL" for:"gateway" envDefault:"false" help:"whether a requester may approve their own request"`
+	ApprovalTimeout   time.Duration `env:"APPROVAL_TIMEOUT" for:"gateway" envDefault:"30m" help:"how long a request waits for approval before it expires"`
+	HealthTimeout     time.Duration `env:"HEALTH_TIMEOUT" for:"gateway" envDefault:"10m" help:"how long a sync or rollback may take to end Healthy before it is reported as failed"`
 
-	TemporalAddress   string `env:"TEMPORAL_ADDRESS" envDefault:"localhost:7233" help:"Temporal frontend host:port"`
-	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" envDefault:"default" help:"Temporal namespace"`
-	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" envDefault:"deploybot" help:"Temporal task queue the worker polls"`
-	TemporalAPIKey    string `env:"TEMPORAL_API_KEY" secret:"true" json:"-" help:"Temporal Cloud API key (turns on TLS)"`
+	TemporalAddress   string `env:"TEMPORAL_ADDRESS" for:"gateway,worker" envDefault:"localhost:7233" help:"Temporal frontend host:port"`
+	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" for:"gateway,worker" envDefault:"default" help:"Temporal namespace"`
+	TemporalTaskQueue string `env:"TEMPORAL_TASK_QUEUE" for:"gateway,worker" envDefault:"deploybot" help:"Temporal task queue the worker polls"`
+	TemporalAPIKey    string `env:"TEMPORAL_API_KEY" for:"gateway,worker" secret:"true" json:"-" help:"Temporal Cloud API key (turns on TLS)"`
 	// The TLS variables carry the names of Temporal's own tools (the CLI and
 	// the SDKs' envconfig), so one environment serves both.
-	TemporalTLS             bool   `env:"TEMPORAL_TLS" envDefault:"false" help:"connect to Temporal over TLS; implied by TEMPORAL_API_KEY and every other TEMPORAL_TLS_* setting"`
-	TemporalTLSCert         string `env:"TEMPORAL_TLS_CLIENT_CERT_PATH" help:"path of the mTLS client certificate (PEM); set together with TEMPORAL_TLS_CLIENT_KEY_PATH (TEMPORAL_TLS_CERT is accepted when this is unset)"`
-	TemporalTLSKey          string `env:"TEMPORAL_TLS_CLIENT_KEY_PATH" help:"path of the mTLS client key (PEM); set together with TEMPORAL_TLS_CLIENT_CERT_PATH (TEMPORAL_TLS_KEY is accepted when this is unset)"`
-	TemporalTLSServerCAFile string `env:"TEMPORAL_TLS_SERVER_CA_CERT_PATH" help:"path of a PEM CA bundle that signed the Temporal frontend's certificate (self-hosted Temporal behind a private CA); default: the system roots"`
-	TemporalTLSServerName   string `env:"TEMPORAL_TLS_SERVER_NAME" help:"name to verify the Temporal frontend's certificate against (and send as SNI) when it differs from the host in TEMPORAL_ADDRESS"`
+	TemporalTLS             bool   `env:"TEMPORAL_TLS" for:"gateway,worker" envDefault:"false" help:"connect to Temporal over TLS; implied by TEMPORAL_API_KEY and every other TEMPORAL_TLS_* setting"`
+	TemporalTLSCert         string `env:"TEMPORAL_TLS_CLIENT_CERT_PATH" for:"gateway,worker" help:"path of the mTLS client certificate (PEM); set together with TEMPORAL_TLS_CLIENT_KEY_PATH (TEMPORAL_TLS_CERT is accepted when this is unset)"`
+	TemporalTLSKey          string `env:"TEMPORAL_TLS_CLIENT_KEY_PATH" for:"gateway,worker" help:"path of the mTLS client key (PEM); set together with TEMPORAL_TLS_CLIENT_CERT_PATH (TEMPORAL_TLS_KEY is accepted when this is unset)"`
+	TemporalTLSServerCAFile string `env:"TEMPORAL_TLS_SERVER_CA_CERT_PATH" for:"gateway,worker" help:"path of a PEM CA bundle that signed the Temporal frontend's certificate (self-hosted Temporal behind a private CA); default: the system roots"`
+	TemporalTLSServerName   string `env:"TEMPORAL_TLS_SERVER_NAME" for:"gateway,worker" help:"name to verify the Temporal frontend's certificate against (and send as SNI) when it differs from the host in TEMPORAL_ADDRESS"`
 	// TemporalUIURL never ends with a slash, so callers can append paths.
-	TemporalUIURL string `env:"TEMPORAL_UI_URL" envDefault:"http://localhost:8233" help:"Temporal web UI base URL, for links in Slack messages"`
+	TemporalUIURL string `env:"TEMPORAL_UI_URL" for:"gateway,playground" envDefault:"http://localhost:8233" help:"Temporal web UI base URL, for links in Slack messages"`
 
-	SonarQubeWebhookSecret string `env:"SONARQUBE_WEBHOOK_SECRET" secret:"true" json:"-" help:"SonarQube webhook secret; checks X-Sonar-Webhook-HMAC-SHA256"`
+	SonarQubeWebhookSecret string `env:"SONARQUBE_WEBHOOK_SECRET" for:"gateway,playground" secret:"true" json:"-" help:"SonarQube webhook secret; checks X-Sonar-Webhook-HMAC-SHA256"`
 	// SonarQubeAllowUnsigned is the explicit opt-out of webhook signatures.
-	SonarQubeAllowUnsigned bool          `env:"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED" envDefault:"false" help:"accept SonarQube webhooks without a signature when SONARQUBE_WEBHOOK_SECRET is unset (anyone who can reach the gateway can then raise approvals); logged as a warning"`
-	SASTChannel            string        `env:"SAST_CHANNEL" help:"Slack channel id (C…) where SonarQube quality-gate failures are posted"`
-	SASTApprovers          []string      `env:"SAST_APPROVERS" help:"comma-separated Slack user ids who may accept a security risk; default: APPROVERS"`
-	SASTApprovalTimeout    time.Duration `env:"SAST_APPROVAL_TIMEOUT" envDefault:"24h" help:"how long a security exception waits for a decision"`
-	SMTPHost               string        `env:"SMTP_HOST" help:"SMTP server for emails; unset = no emails (the other SMTP_* are then ignored)"`
-	SMTPPort               int           `env:"SMTP_PORT" envDefault:"587" help:"SMTP port"`
-	SMTPUsername           string        `env:"SMTP_USERNAME" help:"SMTP user; set together with SMTP_PASSWORD"`
-	SMTPPassword           string        `env:"SMTP_PASSWORD" secret:"true" json:"-" help:"SMTP password"`
-	SMTPFrom               string        `env:"SMTP_FROM" help:"sender address, e.g. deploybot <deploybot@example.com>; required with SMTP_HOST"`
-	SMTPTLS                string        `env:"SMTP_TLS" envDefault:"starttls" help:"starttls (required STARTTLS), tls (implicit TLS, port 465), or for a server on this host only: opportunistic, none"`
-	SASTEmailTo            []string      `env:"SAST_EMAIL_TO" help:"comma-separated addresses that get the next steps of an accepted security exception"`
+	SonarQubeAllowUnsigned bool          `env:"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED" for:"gateway" envDefault:"false" help:"accept SonarQube webhooks without a signature when SONARQUBE_WEBHOOK_SECRET is unset (anyone who can reach the gateway can then raise approvals); logged as a warning"`
+	SASTChannel            string        `env:"SAST_CHANNEL" for:"gateway" help:"Slack channel id (C…) where SonarQube quality-gate failures are posted"`
+	SASTApprovers          []string      `env:"SAST_APPROVERS" for:"gateway" help:"comma-separated Slack user ids who may accept a security risk; default: APPROVERS"`
+	SASTApprovalTimeout    time.Duration `env:"SAST_APPROVAL_TIMEOUT" for:"gateway" envDefault:"24h" help:"how long a security exception waits for a decision"`
+	SMTPHost               string        `env:"SMTP_HOST" for:"worker" help:"SMTP server for emails; unset = no emails (the other SMTP_* are then ignored)"`
+	SMTPPort               int           `env:"SMTP_PORT" for:"worker" envDefault:"587" help:"SMTP port"`
+	SMTPUsername           string        `env:"SMTP_USERNAME" for:"worker" help:"SMTP user; set together with SMTP_PASSWORD"`
+	SMTPPassword           string        `env:"SMTP_PASSWORD" for:"worker" secret:"true" json:"-" help:"SMTP password"`
+	SMTPFrom               string        `env:"SMTP_FROM" for:"worker" help:"sender address, e.g. deploybot <deploybot@example.com>; required with SMTP_HOST"`
+	SMTPTLS                string        `env:"SMTP_TLS" for:"worker" envDefault:"starttls" help:"starttls (STARTTLS required), tls (implicit TLS, port 465), none (plaintext: to a server on this host, or without a login to a mail catcher, warned about at start) or, on this host only, opportunistic"`
+	SASTEmailTo            []string      `env:"SAST_EMAIL_TO" for:"gateway" help:"comma-separated addresses that get the next steps of an accepted security exception"`
 
-	HTTPHost string `env:"HTTP_HOST" envDefault:"0.0.0.0" help:"listen host of the gateway, and of the worker's health and metrics endpoints (FLASK_HOST is accepted when this is unset)"`
-	HTTPPort int    `env:"HTTP_PORT" envDefault:"8080" help:"listen port of the gateway, and of the worker's health and metrics endpoints (FLASK_PORT is accepted when this is unset)"`
+	HTTPHost string `env:"HTTP_HOST" for:"gateway,worker" envDefault:"0.0.0.0" help:"listen host of the gateway, and of the worker's health and metrics endpoints (FLASK_HOST is accepted when this is unset)"`
+	HTTPPort int    `env:"HTTP_PORT" for:"gateway,worker" envDefault:"8080" help:"listen port of the gateway, and of the worker's health and metrics endpoints (FLASK_PORT is accepted when this is unset)"`
 
 	// WorkerStopTimeout is how long a stopping worker lets running
 	// activities finish; keep it below the pod's termination grace period.
-	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" envDefault:"20s" help:"on SIGTERM, how long the worker lets running activities finish before it exits; keep it below the pod's terminationGracePeriodSeconds"`
+	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" for:"worker" envDefault:"20s" help:"on SIGTERM, how long the worker lets running activities finish before it exits; keep it below the pod's terminationGracePeriodSeconds"`
 
-	APITokens []string `env:"API_TOKENS" secret:"true" json:"-" help:"comma-separated bearer tokens accepted by the runs API"`
+	APITokens []string `env:"API_TOKENS" for:"gateway" secret:"true" json:"-" help:"comma-separated bearer tokens accepted by the runs API"`
 
-	ArgoCDSimAddr  string `env:"ARGOCD_SIM_ADDR" envDefault:"127.0.0.1:8081" help:"listen address of the Argo CD simulator"`
-	ArgoCDSimToken string `env:"ARGOCD_SIM_TOKEN" envDefault:"dev-token" secret:"true" json:"-" help:"the bearer token the Argo CD simulator accepts"`
+	ArgoCDSimAddr  string `env:"ARGOCD_SIM_ADDR" for:"argocd-sim" envDefault:"127.0.0.1:8081" help:"listen address of the Argo CD simulator"`
+	ArgoCDSimToken string `env:"ARGOCD_SIM_TOKEN" for:"argocd-sim" envDefault:"dev-token" secret:"true" json:"-" help:"the bearer token the Argo CD simulator accepts"`
 
-	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"debug, info, warn or error"`
-	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"text or json"`
+	LogLevel  string `env:"LOG_LEVEL" for:"gateway,worker,argocd-sim,playground" envDefault:"info" help:"debug, info, warn or error"`
+	LogFormat string `env:"LOG_FORMAT" for:"gateway,worker,argocd-sim,playground" envDefault:"text" help:"text or json"`
 
 	// meta records where values came from; nil for a Config built by hand.
 	meta *meta
@@ -117,10 +120,13 @@ const (
 	RoleSim Role = "argocd-sim"
 	// RoleDev is the local playground; it supplies its own values.
 	RoleDev Role = "dev"
+	// RolePlayground is the Slack stand-in and its page run on their own
+	// (docker-compose): it accepts SLACK_TOKEN and signs with SIGNING_SECRET.
+	RolePlayground Role = "playground"
 )
 
 // Roles lists every role, in the order the CLI shows them.
-var Roles = []Role{RoleGateway, RoleWorker, RoleSim, RoleDev}
+var Roles = []Role{RoleGateway, RoleWorker, RoleSim, RoleDev, RolePlayground}
 
 // Aliases: older names, used only when the current name is unset. FLASK_*
 // are the old Flask bot's; TEMPORAL_TLS_CERT/KEY are deploybot's own names
@@ -266,6 +272,13 @@ func (c *Config) Validate(roles ...Role) error {
 			if len(c.SASTEmailTo) > 0 && c.SMTPHost == "" {
 				ps.add(Problem{"SMTP_HOST", "is not set, but SAST_EMAIL_TO is: the worker needs an SMTP server to send those emails", "smtp.example.com"})
 			}
+		case RolePlayground:
+			if c.SlackToken == "" {
+				ps.add(Problem{"SLACK_TOKEN", "is not set: the playground's Slack stand-in accepts this bot token; give the worker and gateway the same", "xoxb-deploybot-dev"})
+			}
+			if c.SigningSecret == "" {
+				ps.add(Problem{"SIGNING_SECRET", "is not set: the playground signs the requests it sends the gateway with it, as Slack does; give the gateway the same", "deploybot-dev-signing-secret"})
+			}
 		case RoleSim, RoleDev:
 			// Nothing required: the simulator has defaults, dev supplies its own.
 		default:
@@ -386,6 +399,7 @@ type field struct {
 	secret     bool
 	help       string
 	typ        reflect.Type
+	roles      []string // processes that read it (the for tag)
 }
 
 // fieldList is every Config field with an env tag, in declaration order.
@@ -402,10 +416,23 @@ var fieldList = func() []field {
 		out = append(out, field{
 			index: i, name: sf.Name, env: name, def: def, hasDefault: hasDef,
 			secret: sf.Tag.Get("secret") == "true", help: sf.Tag.Get("help"), typ: sf.Type,
+			roles: strings.Split(sf.Tag.Get("for"), ","),
 		})
 	}
 	return out
 }()
+
+// Variables lists, in Config's order, the variables the process of role
+// reads (older names not included). RoleDev reads them all.
+func Variables(role Role) []string {
+	var out []string
+	for _, f := range fieldList {
+		if role == RoleDev || slices.Contains(f.roles, string(role)) {
+			out = append(out, f.env)
+		}
+	}
+	return out
+}
 
 func fieldByName(goName string) field {
 	for _, f := range fieldList {

@@ -795,3 +795,42 @@ func TestMigrationNotes(t *testing.T) {
 		t.Errorf("HTTP_PORT note %q warns about the old default although FLASK_PORT set the port", n)
 	}
 }
+
+// TestVariablesByRole: every variable names the processes that read it, and
+// the credentials stay where they belong: no Argo CD token in the gateway,
+// no Slack signing or webhook secret in the worker.
+func TestVariablesByRole(t *testing.T) {
+	known := map[string]bool{}
+	for _, r := range Roles {
+		known[string(r)] = true
+	}
+	for _, f := range fieldList {
+		for _, r := range f.roles {
+			if !known[r] || r == string(RoleDev) {
+				t.Errorf("%s: for tag names %q, not a process role", f.env, r)
+			}
+		}
+	}
+	gw, wk := Variables(RoleGateway), Variables(RoleWorker)
+	for _, v := range []string{"ARGOCD_TOKEN", "ARGOCD_URL", "SMTP_PASSWORD"} {
+		if slices.Contains(gw, v) {
+			t.Errorf("the gateway reads %s", v)
+		}
+	}
+	for _, v := range []string{"SIGNING_SECRET", "SLACK_APP_TOKEN", "SONARQUBE_WEBHOOK_SECRET", "API_TOKENS"} {
+		if slices.Contains(wk, v) {
+			t.Errorf("the worker reads %s", v)
+		}
+	}
+	for _, v := range []string{"ARGOCD_TOKEN", "SLACK_TOKEN", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "SMTP_TLS", "WORKER_STOP_TIMEOUT", "HTTP_PORT"} {
+		if !slices.Contains(wk, v) {
+			t.Errorf("the worker does not read %s", v)
+		}
+	}
+	if got := Variables(RoleSim); !slices.Equal(got, []string{"ARGOCD_SIM_ADDR", "ARGOCD_SIM_TOKEN", "LOG_LEVEL", "LOG_FORMAT"}) {
+		t.Errorf("argocd-sim reads %v", got)
+	}
+	if len(Variables(RoleDev)) != len(fieldList) {
+		t.Errorf("dev reads %d of %d variables", len(Variables(RoleDev)), len(fieldList))
+	}
+}

@@ -192,17 +192,23 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer argo.Close()
 
-	// Slack stand-in: the worker's unchanged slack-go client talks to it.
-	slack := slackapi.New(slackapi.Options{Token: DevSlackToken, Users: DevUsers, Channels: []slackapi.Channel{DevChannel}, Logger: log.With("component", "slack-api")})
+	// Slack stand-in: the worker's unchanged slack-go client talks to it;
+	// the page over it is served on the gateway's listener.
+	if err := applyDevDefaults(&cfg, mail.Addr()); err != nil {
+		return err
+	}
+	gwURL := "http://" + browserAddr(gwLis.Addr())
+	slack, pg := standIns(DevSlackToken, playground.Options{
+		GatewayURL: "http://" + dialAddr(gwLis.Addr()), SigningSecret: cfg.SigningSecret, SonarQubeSecret: cfg.SonarQubeWebhookSecret,
+		Mail: mail, TemporalUIURL: tsrv.UIURL,
+		Done: gctx.Done(), // ends the page's live streams so the gateway's shutdown does not wait for them
+	}, log)
 	slackURL, err := slack.Start()
 	if err != nil {
 		return fmt.Errorf("start the Slack stand-in: %w", err)
 	}
 	defer slack.Close()
-	cfg.SlackToken, cfg.SlackAPIURL = DevSlackToken, slackURL+"/api/"
-	if err := applyDevDefaults(&cfg, mail.Addr()); err != nil {
-		return err
-	}
+	cfg.SlackToken, cfg.SlackAPIURL = DevSlackToken, strings.TrimSuffix(slackURL, "/")+SlackAPIPath
 
 	tc, err := temporalconn.Dial(ctx, temporalconn.Settings{
 		Address: cfg.TemporalAddress, Namespace: cfg.TemporalNamespace,
@@ -230,13 +236,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 
-	gwURL := "http://" + browserAddr(gwLis.Addr())
 	// One listener serves the gateway and the playground page.
-	pg := playground.New(playground.Options{
-		Slack: slack, SlackToken: cfg.SlackToken, GatewayURL: "http://" + dialAddr(gwLis.Addr()),
-		SigningSecret: cfg.SigningSecret, SonarQubeSecret: cfg.SonarQubeWebhookSecret, Mail: mail,
-		TemporalUIURL: tsrv.UIURL, Users: DevUsers, Channel: DevChannel, Done: gctx.Done(), Logger: log.With("component", "playground"),
-	})
 	mux := http.NewServeMux()
 	mux.Handle(playground.Prefix, pg)
 	mux.Handle(playground.Prefix+"/", pg)

@@ -62,8 +62,12 @@ type Options struct {
 	// when its webhook has no secret.
 	SonarQubeSecret string
 	// Mail is where the Emails panel reads the email the worker sent; nil
-	// hides the panel. *smtpsink.Sink is one.
+	// hides the panel unless MailUIURL is set. *smtpsink.Sink is one.
 	Mail MailSource
+	// MailUIURL is the web page of a mail catcher that receives the worker's
+	// email instead (docker-compose's mailpit); without Mail, the Emails
+	// panel links to it.
+	MailUIURL string
 	// Client sends the requests to the gateway; nil = a client with a 30s timeout.
 	Client *http.Client
 	// Logger receives what went wrong; nil discards.

@@ -58,11 +58,16 @@ type jsonEmails struct {
 	// Enabled is false when the playground has no mailbox.
 	Enabled bool        `json:"enabled"`
 	Emails  []jsonEmail `json:"emails"`
+	// UIURL is the mail catcher to look in when the playground has no mailbox.
+	UIURL string `json:"ui_url,omitempty"`
 }
 
 // emails lists the email the SMTP sink received, newest first.
 func (h *handler) emails(w http.ResponseWriter, r *http.Request) {
 	out := jsonEmails{Enabled: h.opts.Mail != nil, Emails: []jsonEmail{}}
+	if h.opts.Mail == nil {
+		out.UIURL = h.opts.MailUIURL
+	}
 	if h.opts.Mail != nil {
 		msgs := h.opts.Mail.Messages()
 		for i := len(msgs) - 1; i >= 0 && len(out.Emails) < maxEmails; i-- {

@@ -374,7 +374,17 @@
 
   function renderEmails(j) {
     var box = $("emails");
-    if (!j.enabled) { $("emails-box").hidden = true; return; }
+    if (!j.enabled) {
+      var ui = safeURL(j.ui_url || "");
+      if (!ui) { $("emails-box").hidden = true; return; }
+      // The worker's email goes to a mail catcher of its own (compose).
+      var p = el("p", "hint", "The worker's email (SAST decisions) goes to the mail catcher: ");
+      var a = el("a", "", ui);
+      a.href = ui; a.target = "_blank"; a.rel = "noopener";
+      p.appendChild(a);
+      box.replaceChildren(p);
+      return;
+    }
     var list = j.emails || [];
     $("email-count").textContent = list.length ? "(" + list.length + ")" : "";
     if (!list.length) return;
