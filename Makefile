@@ -3,8 +3,10 @@ GO      ?= go
 BIN     := $(CURDIR)/bin
 PKG     := github.com/deploybot/deploybot
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+IMAGE   ?= deploybot:$(VERSION)
+LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT) -X $(PKG)/internal/version.Date=$(DATE)
 
 # Pinned tools, installed into ./bin by the project itself.
 TEMPORAL_CLI_VERSION := v1.5.1
@@ -15,7 +17,7 @@ HELM_VERSION         := v3.22.0
 ARGOCD_MODULE  := github.com/argoproj/argo-cd/v2
 ARGOCD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' $(ARGOCD_MODULE) 2>/dev/null)
 
-.PHONY: run test build vet fmt-check tools clean
+.PHONY: run test build image vet fmt-check tools clean
 
 ## run: build deploybot and start the local playground (Temporal dev server, Argo CD simulator, worker, gateway)
 run: build bin/temporal
@@ -30,6 +32,10 @@ build: bin/deploybot
 
 bin/deploybot: FORCE
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/deploybot ./cmd/deploybot
+
+## image: the container image (needs a Docker engine with BuildKit), stamped like the binary
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) -t $(IMAGE) .
 
 bin/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)

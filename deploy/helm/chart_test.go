@@ -1183,3 +1183,36 @@ func TestValuesDocumented(t *testing.T) {
 	}
 	walk("", doc.Content[0])
 }
+
+// TestOperationsGuideValues: the my-values.yaml that docs/operations.md
+// walks a new user through passes the schema and renders, with the TLS and
+// Ingress it promises.
+func TestOperationsGuideValues(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)\\*\\*Values\\*\\* \\(`my-values.yaml`\\):\n\n   ```yaml\n(.*?)   ```").FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/operations.md has no my-values.yaml example")
+	}
+	var lines []string
+	for _, l := range strings.Split(string(m[1]), "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "   "))
+	}
+	file := filepath.Join(t.TempDir(), "my-values.yaml")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := helm(t, append([]string{"lint", "--strict", chartDir, "--kube-version", kubeVersion}, valueArgs(file)...)...); err != nil || !strings.Contains(out, "0 chart(s) failed") {
+		t.Fatalf("helm lint with the guide's values: %v\n%s", err, out)
+	}
+	r := render(t, file)
+	if got := r.list(); !slices.Contains(got, "Ingress/deploybot-gateway") || slices.Contains(got, "Secret/deploybot-worker") {
+		t.Errorf("the guide's values render %v: want the Ingress and no Secret (existingSecret)", got)
+	}
+	w := container(t, deployments(t, r)["worker"])
+	if v, _ := envValue(w, "ARGOCD_CA_FILE"); v == "" || !mounted(w, v) {
+		t.Errorf("the guide's argocd.caSecret: ARGOCD_CA_FILE %q is not a mounted file", v)
+	}
+}

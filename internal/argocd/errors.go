@@ -183,7 +183,7 @@ func tlsHint(msg string) string {
 		strings.Contains(msg, "server gave HTTP response to HTTPS client"):
 		return "the server speaks plaintext: use http:// in ARGOCD_URL"
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "certificate"):
-		return "trust the CA that signed Argo CD's certificate, or set ARGOCD_VERIFY_SSL=false (insecure)"
+		return "set ARGOCD_CA_FILE to the CA that signed Argo CD's certificate (e.g. /etc/deploybot/argocd/ca.crt; an in-cluster argocd-server's self-signed default is tls.crt of the argocd-secret Secret), or ARGOCD_VERIFY_SSL=false (insecure)"
 	default:
 		return "check ARGOCD_URL's scheme (https:// vs http://) and ARGOCD_VERIFY_SSL"
 	}
