@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -581,6 +582,20 @@ func TestComposeServicesRun(t *testing.T) {
 	}
 	if msgs := mail.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].Subject, "Security risk accepted") {
 		t.Fatalf("the mail catcher got %d messages, want the one decision email: %+v", len(msgs), msgs)
+	}
+	// Both processes serve the SDK's metrics next to runtime, process and build info.
+	for _, name := range []string{"gateway", "worker"} {
+		resp, err := http.Get("http://127.0.0.1:" + own[name] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`deploybot_build_info{commit=`, `component="` + name + `"`, "temporal_request_total{", "go_goroutines ", "process_resident_memory_bytes "} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("%s /metrics lacks %q", name, want)
+			}
+		}
 	}
 	var emails struct {
 		Enabled bool   `json:"enabled"`
