@@ -13,9 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/deploybot/deploybot/activities"
-	"github.com/deploybot/deploybot/internal/argocd"
-	"github.com/deploybot/deploybot/internal/argocdsim"
-	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
 	"github.com/deploybot/deploybot/internal/metrics"
 	"github.com/deploybot/deploybot/internal/testenv"
 	"github.com/deploybot/deploybot/worker"
@@ -38,12 +35,7 @@ func getBody(t *testing.T, url string) (int, string) {
 // Temporal SDK's metrics next to the process collectors.
 func TestHealth(t *testing.T) {
 	srv := testenv.StartTemporal(t)
-	addr, _ := simtest.Start(t, argocdsim.Options{})
-	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer argo.Close()
+	argo, _ := simArgoCD(t)
 	reg := metrics.NewRegistry("worker")
 	handler, stopMetrics, err := metrics.Temporal(reg, nil)
 	if err != nil {

@@ -22,12 +22,7 @@ import (
 // simulator.
 func TestWorkerRunsListAppsAgainstSimulator(t *testing.T) {
 	srv := testenv.StartTemporal(t)
-	addr, sim := simtest.Start(t, argocdsim.Options{})
-	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer argo.Close()
+	argo, sim := simArgoCD(t)
 	tc, err := client.Dial(client.Options{HostPort: srv.Address, Logger: testenv.TemporalLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -92,4 +87,16 @@ func TestNewRefusesMissingPieces(t *testing.T) {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
+}
+
+// simArgoCD is an Argo CD client talking gRPC to a simulator of the test's own.
+func simArgoCD(t *testing.T) (*argocd.Client, *argocdsim.Server) {
+	t.Helper()
+	addr, sim := simtest.Start(t, argocdsim.Options{})
+	argo, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = argo.Close() })
+	return argo, sim
 }

@@ -26,6 +26,17 @@ import (
 	"github.com/deploybot/deploybot/worker"
 )
 
+// start loads and validates the configuration of a process of role and
+// builds its logger.
+func start(cmd *cobra.Command, role config.Role) (*config.Config, *slog.Logger, error) {
+	cfg, err := loadConfig(cmd, role)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	return cfg, log, err
+}
+
 func newGatewayCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "gateway",
@@ -56,11 +67,7 @@ Needs: SLACK_TOKEN, SIGNING_SECRET (or SLACK_APP_TOKEN), ALLOWED_USERS,
 TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, config.RoleGateway)
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			cfg, log, err := start(cmd, config.RoleGateway)
 			if err != nil {
 				return err
 			}
@@ -120,11 +127,7 @@ HTTP (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080), for probes and Prometheus:
 Run 'deploybot config check --for worker' first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, config.RoleWorker)
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			cfg, log, err := start(cmd, config.RoleWorker)
 			if err != nil {
 				return err
 			}
@@ -207,11 +210,7 @@ port (GET /sim/stats, POST /sim/faults, POST /sim/reset) injects faults and
 reads call counters; it is a test tool, bound to loopback by default.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, config.RoleSim)
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			cfg, log, err := start(cmd, config.RoleSim)
 			if err != nil {
 				return err
 			}
@@ -251,11 +250,7 @@ The temporal CLI is looked up in --temporal-bin, $TEMPORAL_CLI, ./bin/temporal
 and $PATH; 'make run' installs the pinned version into ./bin.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, config.RoleDev)
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			cfg, log, err := start(cmd, config.RoleDev)
 			if err != nil {
 				return err
 			}
@@ -322,11 +317,7 @@ SAST_APPROVERS of the gateway and worker to match, and SAST_CHANNEL=C0DEPLOYS.`,
 		Example: `  deploybot playground --addr 0.0.0.0:8090 --gateway-url http://gateway:8080 --mail-ui-url http://localhost:8025`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd, config.RolePlayground)
-			if err != nil {
-				return err
-			}
-			log, err := logging.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+			cfg, log, err := start(cmd, config.RolePlayground)
 			if err != nil {
 				return err
 			}
