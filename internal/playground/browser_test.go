@@ -265,3 +265,34 @@ func TestPlaygroundSASTInBrowser(t *testing.T) {
 	b.poll("no buttons left", `!document.querySelector('#channel button[data-action-id="deploybot.sast.accept"]')`)
 	b.shot("superseded.png")
 }
+
+// TestBrowserEmailsLinkTheMailCatcher: the playground run as its own service
+// (docker-compose), whose worker mails a catcher, links it in the Emails
+// panel instead of listing mail it never sees.
+func TestBrowserEmailsLinkTheMailCatcher(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- devenv.RunPlayground(ctx, devenv.PlaygroundOptions{
+			Addr: "127.0.0.1:0", GatewayURL: "http://127.0.0.1:1", SlackToken: devenv.DevSlackToken,
+			SigningSecret: devenv.DevSigningSecret, MailUIURL: "http://localhost:8025",
+			OnReady: func(base string) { ready <- base },
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("playground: %v", err)
+		}
+	})
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("playground did not start: %v", err)
+	}
+	b := newBrowser(t, base+"/playground")
+	b.run("the mail catcher's link in the Emails panel",
+		chromedp.WaitVisible(chromedp.CSS(`#emails-box a[href="http://localhost:8025"]`)))
+}
