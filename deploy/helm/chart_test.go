@@ -55,14 +55,39 @@ var chartManaged = []string{
 	"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
 }
 
-// Variables only the Argo CD simulator reads; the chart does not run it.
-var notForChart = []string{"ARGOCD_SIM_ADDR", "ARGOCD_SIM_TOKEN"}
+// Variables neither the gateway nor the worker reads (the simulator's); the
+// chart runs only those two.
+var notForChart = func() []string {
+	var out []string
+	for _, v := range config.Variables(config.RoleDev) {
+		if !slices.Contains(config.Variables(config.RoleGateway), v) && !slices.Contains(config.Variables(config.RoleWorker), v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}()
 
-// The secret variables each component's Secret carries.
+// The secret variables each component's Secret carries: those its process
+// reads, as internal/config says.
 var (
-	gatewaySecretKeys = []string{"API_TOKENS", "SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_TOKEN", "SONARQUBE_WEBHOOK_SECRET", "TEMPORAL_API_KEY", "VERIFICATION_TOKEN"}
-	workerSecretKeys  = []string{"ARGOCD_TOKEN", "SLACK_TOKEN", "SMTP_PASSWORD", "TEMPORAL_API_KEY"}
+	gatewaySecretKeys = secretsReadBy(config.RoleGateway)
+	workerSecretKeys  = secretsReadBy(config.RoleWorker)
 )
+
+func secretsReadBy(role config.Role) []string {
+	secret := map[string]bool{}
+	for _, s := range config.Default().Settings() {
+		secret[s.Name] = s.Secret
+	}
+	var out []string
+	for _, v := range config.Variables(role) {
+		if secret[v] {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // The Ingress paths of the gateway's public endpoints.
 var publicPaths = map[string]networkingv1.PathType{
