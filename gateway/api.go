@@ -188,7 +188,10 @@ func temporalDownErr(err error) *apiError {
 func decisionRequest(c *gin.Context) (runsapi.DecisionRequest, error) {
 	var req runsapi.DecisionRequest
 	body, err := readBody(c)
-	if err != nil {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return req, apiErr(http.StatusRequestEntityTooLarge, outcomeTooLarge, "the body is over %d bytes; a decision is a small JSON object like {\"decision\":\"approve\",\"user\":\"U0BOB\"}", MaxBodyBytes)
+	case err != nil:
 		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "could not read the body: %v", err)
 	}
 	if err := json.Unmarshal(body, &req); err != nil {

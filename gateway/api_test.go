@@ -448,3 +448,26 @@ func TestRunsAPITemporalDown(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsAPIBadIDsAndBodies (Step 7, defect 12): a run id with control
+// characters is the caller's mistake (400 naming it), never Temporal's
+// internal text in a 500; a decision body over the cap is 413, not 400.
+func TestRunsAPIBadIDsAndBodies(t *testing.T) {
+	h := newHarness(t, temporalClient(t), withAPI)
+	for _, id := range []string{"\x00", "deploy-guest\nbook", strings.Repeat("x", 1001)} {
+		resp := h.api(http.MethodGet, runPath(id), apiToken1, nil)
+		if resp.code != http.StatusBadRequest || !strings.Contains(resp.errorText(), "run id") {
+			t.Errorf("GET %q = %d %s, want 400 about the run id", id, resp.code, resp.body)
+		}
+		if resp := h.decide(id, "approve", bob); resp.code != http.StatusBadRequest {
+			t.Errorf("decide %q = %d %s, want 400", id, resp.code, resp.body)
+		}
+	}
+	if resp := h.api(http.MethodGet, runPath("deploy-x")+"?runId=%00", apiToken1, nil); resp.code != http.StatusBadRequest || !strings.Contains(resp.errorText(), "runId") {
+		t.Errorf("runId with a NUL = %d %s, want 400 about runId", resp.code, resp.body)
+	}
+	big := map[string]string{"decision": "approve", "user": bob, "userName": strings.Repeat("b", gateway.MaxBodyBytes)}
+	if resp := h.api(http.MethodPost, runPath("deploy-x")+"/decision", apiToken1, big); resp.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized decision = %d %s, want 413", resp.code, resp.body)
+	}
+}

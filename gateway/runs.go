@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -57,6 +59,9 @@ func (s *Server) apiGetRun(c *gin.Context) {
 // describeAPIRun describes a run the runs API serves: a deploy or a
 // quality-gate run. Other workflows are as good as absent (404).
 func (s *Server) describeAPIRun(ctx context.Context, id, runID string) (RunInfo, error) {
+	if err := checkRunID(id, runID); err != nil {
+		return RunInfo{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	defer cancel()
 	info, err := s.starter.DescribeRun(ctx, id, runID)
@@ -334,4 +339,40 @@ func listQuery(v url.Values) (string, int, error) {
 		limit = n
 	}
 	return strings.Join(where, " AND "), limit, nil
+}
+
+// maxWorkflowID is Temporal's default limit on a workflow id's length.
+const maxWorkflowID = 1000
+
+// checkRunID refuses ids no deploybot run can have before they reach
+// Temporal, whose answer to them is an internal error.
+func checkRunID(id, runID string) error {
+	shown := id
+	if len(shown) > 64 {
+		shown = shown[:64] + "…"
+	}
+	switch {
+	case id == "":
+		return apiErr(http.StatusBadRequest, outcomeBadRequest, "the run id is empty")
+	case len(id) > maxWorkflowID:
+		return apiErr(http.StatusBadRequest, outcomeBadRequest, "run id %q… is %d bytes; run ids are at most %d", id[:64], len(id), maxWorkflowID)
+	case !printable(id):
+		return apiErr(http.StatusBadRequest, outcomeBadRequest, "run id %q has control characters or is not UTF-8; ids are like deploy-guestbook", shown)
+	case runID != "" && (len(runID) > 64 || !printable(runID)):
+		return apiErr(http.StatusBadRequest, outcomeBadRequest, "runId %q is not a Temporal run id (a UUID)", runID)
+	}
+	return nil
+}
+
+// printable reports whether s is UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
