@@ -21,6 +21,7 @@ type metrics struct {
 	signals       *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	repliesFlight prometheus.Gauge
+	temporalUp    prometheus.Gauge
 	webhooks      *prometheus.CounterVec
 	apiRefusals   *prometheus.CounterVec
 	apiDecisions  *prometheus.CounterVec
@@ -100,6 +101,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "deploybot_gateway_replies_in_flight",
 			Help: "Replies being sent to Slack right now.",
 		}),
+		temporalUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "deploybot_gateway_temporal_up",
+			Help: "1 if Temporal answered the last /readyz health check, 0 if not (the gateway then tells Slack users it is unreachable).",
+		}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deploybot_gateway_sonarqube_webhooks_total",
 			Help: "SonarQube webhook deliveries, by outcome. SonarQube does not retry, so temporal_unavailable and error are lost deliveries.",
@@ -113,7 +118,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Decisions sent through the runs API, by result: decided, refused, not_found, not_waiting, no_worker, temporal_unavailable, error.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight,
+	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight, m.temporalUp,
 		m.webhooks, m.apiRefusals, m.apiDecisions)
 	// Series that alerts watch exist from the start at 0, so rate() and
 	// increase() see the first failure.

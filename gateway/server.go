@@ -208,14 +208,20 @@ func (s *Server) Wait(ctx context.Context) error {
 // never gets the pod restarted.
 func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
 
-// readyz says whether this gateway can do its job: Temporal must answer.
+// readyz says whether this gateway can take requests. It can while
+// Temporal is down: it is the one that tells Slack users so, and a gateway
+// taken out of rotation would leave them with connection errors instead.
+// So /readyz answers 200 with status "degraded" and Temporal's error then
+// (and deploybot_gateway_temporal_up drops to 0 for alerts).
 func (s *Server) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opts.TemporalTimeout)
 	defer cancel()
 	if _, err := s.opts.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "temporal": err.Error()})
+		s.metrics.temporalUp.Set(0)
+		c.JSON(http.StatusOK, gin.H{"status": "degraded", "temporal": "unreachable: " + err.Error()})
 		return
 	}
+	s.metrics.temporalUp.Set(1)
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "temporal": "ok"})
 }
 

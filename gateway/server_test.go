@@ -31,6 +31,9 @@ func TestHealthReadyAndMetricsWithTemporalUp(t *testing.T) {
 	if code, body, raw := get(t, base+"/readyz"); code != 200 || body["status"] != "ready" {
 		t.Errorf("/readyz = %d %s", code, raw)
 	}
+	if _, _, m := get(t, base+"/metrics"); !strings.Contains(m, "deploybot_gateway_temporal_up 1") {
+		t.Error("/metrics lacks deploybot_gateway_temporal_up 1")
+	}
 	h.mention(alice, "status "+uniq("app"))
 	_, _, metrics := get(t, base+"/metrics")
 	for _, want := range []string{
@@ -54,11 +57,16 @@ func TestHealthReadyAndMetricsWithTemporalUp(t *testing.T) {
 	}
 }
 
+// TestReadyzReportsTemporalDown: with Temporal down the gateway stays in
+// rotation (it tells Slack users so) and says why it is degraded.
 func TestReadyzReportsTemporalDown(t *testing.T) {
 	h := newHarness(t, downTemporalClient(t))
 	code, body, raw := get(t, h.url+"/readyz")
-	if code != http.StatusServiceUnavailable || body["status"] != "unavailable" || body["temporal"] == "" {
-		t.Errorf("/readyz with Temporal down = %d %s", code, raw)
+	if code != http.StatusOK || body["status"] != "degraded" || !strings.HasPrefix(body["temporal"].(string), "unreachable: ") {
+		t.Errorf("/readyz with Temporal down = %d %s, want 200 degraded with the reason", code, raw)
+	}
+	if _, _, m := get(t, h.url+"/metrics"); !strings.Contains(m, "deploybot_gateway_temporal_up 0") {
+		t.Error("/metrics lacks deploybot_gateway_temporal_up 0")
 	}
 	if code, _, raw := get(t, h.url+"/healthz"); code != 200 {
 		t.Errorf("/healthz must not depend on Temporal: %d %s", code, raw)

@@ -19,8 +19,9 @@ func newProbeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "probe URL",
 		Short: "Exit 0 if URL answers 2xx: the health check of the distroless image",
-		Long: `probe sends GET URL and exits 0 when the answer is 2xx, 1 otherwise (with the
-status and the start of the body on stderr), 2 on bad usage. The deploybot
+		Long: `probe sends GET URL and exits 0 when the answer is 2xx (printing the start of
+the body), 1 otherwise (with the status and the start of the body on stderr), 2
+on bad usage. The deploybot
 image has no shell or curl, so docker-compose health checks and Kubernetes exec
 probes run it:
 
@@ -57,7 +58,9 @@ probes run it:
 			if resp.StatusCode < 200 || resp.StatusCode > 299 {
 				return &exitError{code: 1, err: fmt.Errorf("probe %s: %s %s", u.Redacted(), resp.Status, strings.TrimSpace(string(body)))}
 			}
-			return nil
+			// The answer is worth reading by hand (a gateway's "degraded").
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace(string(body)))
+			return err
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")

@@ -12,7 +12,7 @@ func TestProbe(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/readyz":
-			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte(`{"status":"degraded"}`))
 		case "/slow":
 			time.Sleep(2 * time.Second)
 		default:
@@ -35,7 +35,10 @@ func TestProbe(t *testing.T) {
 		{[]string{"probe", "127.0.0.1:8080/readyz"}, 2, "is not an http(s) URL"},
 		{[]string{"probe"}, 2, "accepts 1 arg(s), received 0: give the URL to check"},
 	} {
-		_, stderr, code := execute(t, nil, tt.args...)
+		stdout, stderr, code := execute(t, nil, tt.args...)
+		if code == 0 && stdout != "{\"status\":\"degraded\"}\n" {
+			t.Errorf("deploybot %s printed %q, want the body", strings.Join(tt.args, " "), stdout)
+		}
 		if code != tt.code || !strings.Contains(stderr, tt.wantErr) {
 			t.Errorf("deploybot %s: exit %d, stderr %q; want exit %d and %q", strings.Join(tt.args, " "), code, stderr, tt.code, tt.wantErr)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deploybot/deploybot/activities"
@@ -52,7 +53,8 @@ HTTP (HTTP_HOST:HTTP_PORT, default 0.0.0.0:8080; FLASK_HOST/FLASK_PORT work too)
                             the old bot's path)
   POST /slack/commands      the /deploy slash command
   GET  /healthz             process up (also /health, the old bot's path)
-  GET  /readyz              Temporal answers
+  GET  /readyz              200 "ready", or 200 "degraded" with the reason while
+                            Temporal is down (the gateway keeps answering Slack)
   GET  /metrics             Prometheus (gateway, Temporal SDK, Go runtime,
                             process, deploybot_build_info)
 Every Slack request must carry a valid signature (SIGNING_SECRET) made less
@@ -78,11 +80,18 @@ TEMPORAL_ADDRESS and friends. Run 'deploybot config check --for gateway' first.`
 				return err
 			}
 			defer stopMetrics()
-			tc, err := temporalconn.Dial(ctx, ts)
+			// Lazy: the gateway starts and answers Slack ("Temporal is
+			// unreachable") while Temporal is down, rather than crash-looping.
+			tc, err := temporalconn.DialLazy(ts)
 			if err != nil {
 				return err
 			}
 			defer tc.Close()
+			hctx, cancel := context.WithTimeout(ctx, gateway.DefaultTemporalTimeout)
+			if _, err := tc.CheckHealth(hctx, &client.CheckHealthRequest{}); err != nil {
+				log.Warn("Temporal is unreachable at start; serving anyway and telling Slack users until it answers", "temporal", cfg.TemporalAddress, "error", err)
+			}
+			cancel()
 			gw, err := gateway.New(gateway.Options{
 				Temporal: tc, Config: cfg, Logger: log, Registry: reg,
 				Replier: gateway.NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL),

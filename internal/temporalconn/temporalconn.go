@@ -89,6 +89,21 @@ func Dial(ctx context.Context, s Settings) (client.Client, error) {
 	return c, nil
 }
 
+// DialLazy builds a client that connects on first use, for a process that
+// must start and answer while Temporal is down (the gateway tells Slack
+// users; a crash loop would leave them with connection errors).
+func DialLazy(s Settings) (client.Client, error) {
+	opts, err := ClientOptions(s)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		return nil, fmt.Errorf("Temporal client for %s (namespace %q): %w", s.Address, s.Namespace, err)
+	}
+	return c, nil
+}
+
 // WaitReady polls the server until it answers a health check and the
 // namespace exists, or ctx ends. A freshly started dev server accepts
 // connections a little before its namespace is registered.

@@ -64,6 +64,13 @@ func TemporalCLI(t testing.TB) string {
 // the test and stops it at cleanup.
 func StartTemporal(t testing.TB) *temporaldev.Server {
 	t.Helper()
+	return StartTemporalOn(t, 0)
+}
+
+// StartTemporalOn is StartTemporal on a chosen frontend port (0 = a free
+// one), for tests that start a client before its server.
+func StartTemporalOn(t testing.TB, port int) *temporaldev.Server {
+	t.Helper()
 	bin := TemporalCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -72,7 +79,7 @@ func StartTemporal(t testing.TB) *temporaldev.Server {
 	var srv *temporaldev.Server
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
-		if srv, err = temporaldev.Start(ctx, temporaldev.Options{Binary: bin, UIPort: -1}); err == nil || ctx.Err() != nil {
+		if srv, err = temporaldev.Start(ctx, temporaldev.Options{Binary: bin, Port: port, UIPort: -1}); err == nil || ctx.Err() != nil || port != 0 {
 			break
 		}
 		t.Logf("start Temporal dev server, attempt %d: %v", attempt, err)
