@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/deploybot/deploybot/internal/slackerr"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
@@ -275,15 +276,6 @@ func slackRetryable(err error) bool {
 	return !errors.As(err, &appErr) || !appErr.NonRetryable()
 }
 
-// slackTransientCodes are the error codes Slack documents as "try again".
-var slackTransientCodes = map[string]bool{
-	"internal_error":      true,
-	"fatal_error":         true,
-	"service_unavailable": true,
-	"request_timeout":     true,
-	"team_added_to_org":   true,
-}
-
 // wrapError turns a slack-go error into an ApplicationError Temporal can act
 // on: rate limits wait for Retry-After, outages retry with the activity's
 // retry policy, and errors only a person can fix stop at once with a
@@ -295,45 +287,32 @@ func (s *Slack) wrapError(ctx context.Context, call slackCall, err error) error 
 	}
 	prefix := "slack " + call.method + ": "
 
-	var rl *slack.RateLimitedError
-	if errors.As(err, &rl) {
-		delay := max(rl.RetryAfter, time.Second) // Retry-After: 0 still means "not now"
+	f := slackerr.Classify(err)
+	switch {
+	case f.Kind == slackerr.RateLimited && f.RetryAfter > 0:
 		return temporal.NewApplicationErrorWithOptions(
-			fmt.Sprintf("%srate limited, retrying after %s", prefix, delay),
+			fmt.Sprintf("%srate limited, retrying after %s", prefix, f.RetryAfter),
 			SlackRateLimitedErrorType,
-			temporal.ApplicationErrorOptions{NextRetryDelay: delay, Cause: err})
+			temporal.ApplicationErrorOptions{NextRetryDelay: f.RetryAfter, Cause: err})
+	case f.Kind == slackerr.RateLimited: // no Retry-After: the retry policy's backoff
+		return temporal.NewApplicationErrorWithCause(prefix+"rate limited", SlackRateLimitedErrorType, err)
+	case f.Kind == slackerr.Unavailable && f.Status != "":
+		return temporal.NewApplicationErrorWithCause(prefix+"Slack is unavailable: "+f.Status, SlackUnavailableErrorType, err)
+	case f.Kind == slackerr.Unavailable && f.Code != "":
+		return temporal.NewApplicationErrorWithCause(prefix+f.Code+": Slack had a transient failure", SlackUnavailableErrorType, err)
+	case f.Kind == slackerr.Unavailable:
+		// Network errors, a proxy's HTML page, a cut connection: try again.
+		return temporal.NewApplicationErrorWithCause(prefix+err.Error(), SlackUnavailableErrorType, err)
+	case f.Status != "":
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%sHTTP %s: check SLACK_API_URL (it must be Slack's Web API base URL, ending in /api/)", prefix, f.Status),
+			SlackErrorType, err, f.Code)
 	}
-
-	var sc slack.StatusCodeError
-	if errors.As(err, &sc) {
-		switch {
-		case sc.Code == http.StatusTooManyRequests: // no Retry-After: the retry policy's backoff
-			return temporal.NewApplicationErrorWithCause(prefix+"rate limited", SlackRateLimitedErrorType, err)
-		case sc.Code >= 500:
-			return temporal.NewApplicationErrorWithCause(prefix+"Slack is unavailable: "+sc.Status, SlackUnavailableErrorType, err)
-		default:
-			return temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("%sHTTP %s: check SLACK_API_URL (it must be Slack's Web API base URL, ending in /api/)", prefix, sc.Status),
-				SlackErrorType, err, fmt.Sprintf("http_%d", sc.Code))
-		}
-	}
-
+	// Any other ok:false answer is about the request itself (channel,
+	// token, scopes, payload): the same call would fail again.
 	var se slack.SlackErrorResponse
-	if errors.As(err, &se) {
-		code := se.Err
-		switch {
-		case code == "ratelimited" || code == "rate_limited":
-			return temporal.NewApplicationErrorWithCause(prefix+code, SlackRateLimitedErrorType, err)
-		case slackTransientCodes[code]:
-			return temporal.NewApplicationErrorWithCause(prefix+code+": Slack had a transient failure", SlackUnavailableErrorType, err)
-		}
-		// Any other ok:false answer is about the request itself (channel,
-		// token, scopes, payload): the same call would fail again.
-		return temporal.NewNonRetryableApplicationError(prefix+code+": "+s.slackHint(call, se), SlackErrorType, err, code)
-	}
-
-	// Network errors, a proxy's HTML page, a cut connection: try again.
-	return temporal.NewApplicationErrorWithCause(prefix+err.Error(), SlackUnavailableErrorType, err)
+	errors.As(err, &se)
+	return temporal.NewNonRetryableApplicationError(prefix+f.Code+": "+s.slackHint(call, se), SlackErrorType, err, f.Code)
 }
 
 // slackHint says, for a permanent Slack error, what a person must do.

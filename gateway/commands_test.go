@@ -502,3 +502,40 @@ func TestHangingTemporalStillAcksInsideSlacksBudget(t *testing.T) {
 		t.Logf("%q with a hanging Temporal: ack after %v", text, took)
 	}
 }
+
+// TestRepliesSurviveRateLimits (Step 7, defect 5): the gateway's own
+// replies are tried again when Slack answers 429 (after its Retry-After),
+// both in a thread and on a slash command's response_url, and one that
+// cannot be sent within the budget is counted lost.
+func TestRepliesSurviveRateLimits(t *testing.T) {
+	h := newHarness(t, downTemporalClient(t))
+	app := uniq("guarded")
+	h.slack.RateLimitNext("chat.postMessage", 2, time.Second)
+	m, _ := h.mention(mallory, "sync "+app)
+	h.responses.rateLimitNext(2)
+	trigger, _ := h.slash(mallory, "status "+app)
+	h.settle()
+	if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "not allowed") {
+		t.Errorf("refusal in the thread after two 429s = %+v", th)
+	}
+	if got := h.responses.texts(trigger); len(got) != 1 || !strings.Contains(got[0], "not allowed") {
+		t.Errorf("slash refusal after two 429s = %q", got)
+	}
+	if got := h.counter("deploybot_gateway_reply_retries_total"); got != 4 {
+		t.Errorf("reply_retries_total = %v, want 4", got)
+	}
+	if got := h.counter("deploybot_gateway_replies_total", "result", "sent"); got != 2 {
+		t.Errorf("replies sent = %v, want 2", got)
+	}
+
+	lost := newHarness(t, downTemporalClient(t), func(_ *config.Config, o *gateway.Options) { o.ReplyBudget = 2500 * time.Millisecond })
+	lost.slack.RateLimitNext("chat.postMessage", 100, time.Second)
+	lost.mention(mallory, "sync "+app)
+	lost.settle()
+	if got := lost.counter("deploybot_gateway_replies_total", "result", "failed"); got != 1 {
+		t.Errorf("replies failed = %v, want the one that could not be sent", got)
+	}
+	if len(logLines(lost.logs, "the reply is lost", "attempts=")) != 1 {
+		t.Errorf("no log line for the lost reply:\n%s", lost.logs)
+	}
+}

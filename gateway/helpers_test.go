@@ -460,11 +460,21 @@ type responseSink struct {
 	mu   sync.Mutex
 	got  map[string][]map[string]any // path → bodies
 	hits atomic.Int64
+	// fail answers the next posts with 429 and Retry-After: 1 while > 0.
+	fail atomic.Int64
 }
+
+// rateLimitNext makes the next n posts answer 429 with Retry-After: 1.
+func (s *responseSink) rateLimitNext(n int) { s.fail.Store(int64(n)) }
 
 func newResponseSink(t testing.TB) *responseSink {
 	s := &responseSink{got: map[string][]map[string]any{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.fail.Add(-1) >= 0 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "rate limited", http.StatusTooManyRequests)
+			return
+		}
 		var body map[string]any
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		s.mu.Lock()

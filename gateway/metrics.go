@@ -21,6 +21,7 @@ type metrics struct {
 	signals       *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	repliesFlight prometheus.Gauge
+	replyRetries  prometheus.Counter
 	temporalUp    prometheus.Gauge
 	webhooks      *prometheus.CounterVec
 	apiRefusals   *prometheus.CounterVec
@@ -95,11 +96,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"signal"}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "deploybot_gateway_replies_total",
-			Help: "Replies the gateway sent to Slack after acknowledging, by result: sent, failed, dropped (too many in flight), skipped (already sent for a retried event).",
+			Help: "Replies the gateway sent to Slack after acknowledging, by result: sent, failed (lost after its retries), dropped (too many in flight), skipped (already sent for a retried event).",
 		}, []string{"result"}),
 		repliesFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deploybot_gateway_replies_in_flight",
 			Help: "Replies being sent to Slack right now.",
+		}),
+		replyRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "deploybot_gateway_reply_retries_total",
+			Help: "Attempts to send a gateway reply again after Slack refused one (429 with its Retry-After, 5xx, network).",
 		}),
 		temporalUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "deploybot_gateway_temporal_up",
@@ -118,7 +123,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Decisions sent through the runs API, by result: decided, refused, not_found, not_waiting, no_worker, temporal_unavailable, error.",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight, m.temporalUp,
+	reg.MustRegister(m.requests, m.latency, m.sigFailures, m.started, m.signals, m.replies, m.repliesFlight, m.replyRetries, m.temporalUp,
 		m.webhooks, m.apiRefusals, m.apiDecisions)
 	// Series that alerts watch exist from the start at 0, so rate() and
 	// increase() see the first failure.

@@ -3,6 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net/http"
+	"time"
+
+	"github.com/deploybot/deploybot/internal/slackerr"
 )
 
 // errSkipped tells async that nothing needed sending.
@@ -28,9 +32,24 @@ func (s *Server) send(rep Reply, dedupe bool) {
 	}, "channel", rep.Channel, "thread", rep.ThreadTS, "user", rep.User, "responseUrl", rep.ResponseURL != "")
 }
 
-// async runs f after the acknowledgement, in its own goroutine with a
-// deadline, so a slow or failing Slack never delays the acknowledgement. At
-// most maxRepliesInFlight run at once; beyond that f is dropped, logged and
+// Retries of the gateway's own replies (help, refusals, "already running",
+// "Temporal is unreachable", "no longer waiting"): people must not be left
+// with silence because Slack said 429 once.
+const (
+	// DefaultReplyBudget bounds all attempts of one reply.
+	DefaultReplyBudget = 2 * time.Minute
+	// maxReplyAttempts bounds how often one reply is tried.
+	maxReplyAttempts = 6
+	// maxReplyBackoff caps the wait between attempts when Slack names none.
+	maxReplyBackoff = 10 * time.Second
+)
+
+// async runs f after the acknowledgement, in its own goroutine, so a slow
+// or failing Slack never delays the acknowledgement. f is one attempt
+// (bounded by replyTimeout); a failure Slack says is worth retrying (429
+// with its Retry-After, 5xx, network) is tried again within the reply
+// budget, and what is finally lost is counted and logged. At most
+// maxRepliesInFlight run at once; beyond that f is dropped, logged and
 // counted rather than piling up goroutines. Wait waits for them.
 func (s *Server) async(what string, f func(ctx context.Context) error, logArgs ...any) {
 	select {
@@ -48,16 +67,60 @@ func (s *Server) async(what string, f func(ctx context.Context) error, logArgs .
 			<-s.replySlots
 			s.replies.Done()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), replyTimeout)
-		defer cancel()
-		switch err := f(ctx); {
-		case errors.Is(err, errSkipped):
-			s.metrics.replies.WithLabelValues("skipped").Inc()
-		case err != nil:
-			s.metrics.replies.WithLabelValues("failed").Inc()
-			s.log.Error("could not "+what, append([]any{"error", err}, logArgs...)...)
-		default:
-			s.metrics.replies.WithLabelValues("sent").Inc()
+		deadline := time.Now().Add(s.opts.ReplyBudget)
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), min(replyTimeout, time.Until(deadline)))
+			err := f(ctx)
+			cancel()
+			switch {
+			case err == nil:
+				s.metrics.replies.WithLabelValues("sent").Inc()
+				return
+			case errors.Is(err, errSkipped):
+				s.metrics.replies.WithLabelValues("skipped").Inc()
+				return
+			}
+			wait, retry := replyRetry(err, attempt)
+			if !retry || attempt == maxReplyAttempts || time.Now().Add(wait).After(deadline) {
+				s.metrics.replies.WithLabelValues("failed").Inc()
+				s.log.Error("could not "+what+"; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
+				return
+			}
+			s.metrics.replyRetries.Inc()
+			s.log.Warn("could not "+what+"; trying again", append([]any{"error", err, "attempt", attempt, "in", wait.String()}, logArgs...)...)
+			select {
+			case <-time.After(wait):
+			case <-s.stopping:
+				// Shutting down: a reply waiting out a Retry-After is lost
+				// rather than holding the process past its grace period.
+				s.metrics.replies.WithLabelValues("failed").Inc()
+				s.log.Error("could not "+what+" before shutdown; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
+				return
+			}
 		}
 	}()
+}
+
+// replyRetry says whether a failed reply is worth another attempt, and
+// after how long: Slack's Retry-After when it gave one, else a backoff.
+func replyRetry(err error, attempt int) (time.Duration, bool) {
+	backoff := min(time.Second<<(attempt-1), maxReplyBackoff)
+	var re *responseURLError
+	if errors.As(err, &re) {
+		switch {
+		case re.status == http.StatusTooManyRequests && re.retryAfter > 0:
+			return re.retryAfter, true
+		case re.status == http.StatusTooManyRequests || re.status >= 500:
+			return backoff, true
+		}
+		return 0, false
+	}
+	f := slackerr.Classify(err)
+	switch {
+	case !f.Retryable():
+		return 0, false
+	case f.RetryAfter > 0:
+		return f.RetryAfter, true
+	}
+	return backoff, true
 }

@@ -86,6 +86,9 @@ type Options struct {
 	// DecisionTimeout bounds a runs API decision, which waits for the
 	// worker's answer; 0 = DefaultDecisionTimeout.
 	DecisionTimeout time.Duration
+	// ReplyBudget bounds the attempts of one of the gateway's own replies;
+	// 0 = DefaultReplyBudget.
+	ReplyBudget time.Duration
 }
 
 // Server is the gateway: an http.Handler for the HTTP transport and the
@@ -104,6 +107,9 @@ type Server struct {
 
 	replySlots chan struct{}
 	replies    sync.WaitGroup
+	// stopping is closed by Drain: replies stop waiting to try again.
+	stopping chan struct{}
+	stopOnce sync.Once
 }
 
 // New builds the gateway's routes.
@@ -129,6 +135,9 @@ func New(opts Options) (*Server, error) {
 	if opts.DecisionTimeout <= 0 {
 		opts.DecisionTimeout = DefaultDecisionTimeout
 	}
+	if opts.ReplyBudget <= 0 {
+		opts.ReplyBudget = DefaultReplyBudget
+	}
 	cfg := opts.Config
 	if opts.Starter == nil {
 		opts.Starter = &TemporalStarter{Client: opts.Temporal, TaskQueue: cfg.TemporalTaskQueue}
@@ -143,6 +152,7 @@ func New(opts Options) (*Server, error) {
 		starter: opts.Starter, replier: opts.Replier,
 		allowed:    map[string]bool{},
 		replySlots: make(chan struct{}, maxRepliesInFlight),
+		stopping:   make(chan struct{}),
 	}
 	for _, u := range cfg.AllowedUsers {
 		s.allowed[u] = true
@@ -191,8 +201,15 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
 
+// Drain is Wait on shutdown: replies waiting to try again give up (and are
+// counted lost), attempts in progress finish. Serve calls it.
+func (s *Server) Drain(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	return s.Wait(ctx)
+}
+
 // Wait blocks until every reply sent after an acknowledgement is done, or
-// ctx ends. Serve calls it on shutdown so no reply is cut off.
+// ctx ends.
 func (s *Server) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { s.replies.Wait(); close(done) }()
@@ -231,7 +248,7 @@ func (s *Server) readyz(c *gin.Context) {
 func Serve(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
 	var waitReplies func(context.Context) error
 	if gw, ok := h.(*Server); ok {
-		waitReplies = gw.Wait
+		waitReplies = gw.Drain
 	}
 	if err := httpserve.Serve(ctx, l, h, waitReplies); err != nil {
 		return fmt.Errorf("gateway: %w", err)

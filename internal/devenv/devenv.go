@@ -262,7 +262,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		// given the gateway itself; here it is behind the mux.
 		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return gw.Wait(wctx)
+		return gw.Drain(wctx)
 	})
 	g.Go(func() error {
 		select {
