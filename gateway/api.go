@@ -29,6 +29,14 @@ const DefaultDecisionTimeout = 5 * time.Second
 // token that authenticated a runs API request (never the token itself).
 const ctxTokenIndex = "deploybot.apiToken"
 
+// apiToken is one of API_TOKENS: the SHA-256 of its secret, its name, and
+// the Slack user it decides as ("" = it only reads).
+type apiToken struct {
+	sum  [sha256.Size]byte
+	name string
+	user string
+}
+
 // apiError is a runs API refusal: its HTTP status, its outcome for the
 // metrics, and what to tell the caller.
 type apiError struct {
@@ -94,7 +102,7 @@ func (s *Server) tokenIndex(token string) int {
 	got := sha256.Sum256([]byte(token))
 	idx, found := -1, 0
 	for i, want := range s.apiTokens {
-		match := subtle.ConstantTimeCompare(got[:], want[:])
+		match := subtle.ConstantTimeCompare(got[:], want.sum[:])
 		idx = subtle.ConstantTimeSelect(match&^found, i, idx)
 		found |= match
 	}
@@ -129,7 +137,8 @@ var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
 // API_TOKENS), and what came of it.
 func (s *Server) apiDecide(c *gin.Context) {
 	id, runID := c.Param("id"), c.Query("runId")
-	log := s.log.With("via", "api", "token", c.GetInt(ctxTokenIndex), "workflowId", id, "remote", c.Request.RemoteAddr)
+	tok := s.apiTokens[c.GetInt(ctxTokenIndex)]
+	log := s.log.With("via", "api", "token", tok.name, "workflowId", id, "remote", c.Request.RemoteAddr)
 	audit := func(result string, code int, args ...any) {
 		s.metrics.apiDecisions.WithLabelValues(result).Inc()
 		log.Info("audit: API decision", append([]any{"audit", true, "result", result, "code", code,
@@ -150,6 +159,20 @@ func (s *Server) apiDecide(c *gin.Context) {
 		return
 	}
 	log = log.With("user", req.User, "decision", req.Decision)
+	if err := checkRunID(id, runID); err != nil {
+		fail(err)
+		return
+	}
+	// A token decides as the one approver it is bound to, never as whoever
+	// the body names: the run's approver rules then apply to that person.
+	switch {
+	case tok.user == "":
+		fail(apiErr(http.StatusForbidden, outcomeRefused, "token %s may read runs but not decide: bind it to an approver in API_TOKENS, e.g. ci@U0BOB:<token>", tok.name))
+		return
+	case req.User != "" && req.User != tok.user:
+		fail(apiErr(http.StatusForbidden, outcomeRefused, "token %s decides as %s only, not as %s", tok.name, tok.user, req.User))
+		return
+	}
 	ctx := context.WithoutCancel(c.Request.Context())
 	info, err := s.describeAPIRun(ctx, id, runID)
 	if err != nil {
@@ -160,7 +183,8 @@ func (s *Server) apiDecide(c *gin.Context) {
 		fail(apiErr(http.StatusConflict, outcomeNotWaiting, "run %s is no longer waiting for a decision: it ended %s", id, info.Ended()))
 		return
 	}
-	d := contract.Decision{Approve: apiDecisions[strings.ToLower(req.Decision)], User: contract.User{ID: req.User, Name: req.UserName}, Source: "api"}
+	d := contract.Decision{Approve: apiDecisions[strings.ToLower(req.Decision)], Source: "api",
+		User: contract.User{ID: tok.user, Name: contract.CleanName(req.UserName), Via: "token " + tok.name}}
 	dctx, cancel := context.WithTimeout(ctx, s.opts.DecisionTimeout)
 	res, err := s.starter.Decide(dctx, info.WorkflowID, info.RunID, d)
 	cancel()
@@ -201,8 +225,8 @@ func decisionRequest(c *gin.Context) (runsapi.DecisionRequest, error) {
 		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "decision %q is not one of %s, %s, %s",
 			req.Decision, runsapi.DecisionApprove, runsapi.DecisionAccept, runsapi.DecisionReject)
 	}
-	if !slackUserRE.MatchString(req.User) {
-		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "user %q is not a Slack user id: name the person the decision is made for by their id, e.g. U0BOB", req.User)
+	if req.User != "" && !slackUserRE.MatchString(req.User) {
+		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "user %q is not a Slack user id; it may be left out: the token decides as the user API_TOKENS binds it to", req.User)
 	}
 	return req, nil
 }

@@ -26,13 +26,15 @@ import (
 const (
 	apiToken1 = "api-token-one"
 	apiToken2 = "api-token-two"
+	apiToken3 = "api-token-three"
 )
 
 // withAPI turns the runs API on with two tokens, and quality-gate
 // approvals on (bob approves both kinds of run).
 func withAPI(cfg *config.Config, o *gateway.Options) {
 	withSAST(cfg, o)
-	cfg.APITokens = []string{apiToken1, apiToken2}
+	// The first decides as bob; the second, bare (the older form), only reads.
+	cfg.APITokens = []string{"ci@" + bob + ":" + apiToken1, apiToken2, "ops@" + mallory + ":" + apiToken3}
 }
 
 type apiResponse struct {
@@ -217,8 +219,8 @@ func TestRunsAPIDeployRunLifecycle(t *testing.T) {
 	}
 	var res contract.DeployResult
 	h.result(id, &res)
-	if res.DecidedBy == nil || *res.DecidedBy != (contract.User{ID: bob}) {
-		t.Errorf("the run was decided by %+v, want bob from the API", res.DecidedBy)
+	if res.DecidedBy == nil || *res.DecidedBy != (contract.User{ID: bob, Via: "token ci"}) {
+		t.Errorf("the run was decided by %+v, want bob via token ci", res.DecidedBy)
 	}
 	r = h.getRun(id)
 	if r.State != runsapi.StateDone || r.Status != "completed" || r.Outcome != "succeeded" || r.DecidedBy == nil || r.DecidedBy.ID != bob ||
@@ -228,7 +230,7 @@ func TestRunsAPIDeployRunLifecycle(t *testing.T) {
 	if got := h.counter("deploybot_gateway_api_decisions_total", "result", "decided"); got != 1 {
 		t.Errorf("api_decisions{decided} = %v", got)
 	}
-	if len(logLines(h.logs, "audit: API decision", "token=0", "user="+bob, "result=decided", "workflowId="+id)) != 1 {
+	if len(logLines(h.logs, "audit: API decision", "token=ci", "user="+bob, "result=decided", "workflowId="+id)) != 1 {
 		t.Errorf("no audit line for the decision:\n%s", h.logs)
 	}
 }
@@ -249,9 +251,10 @@ func TestRunsAPISASTDecisions(t *testing.T) {
 		code           int
 		want           string
 	}{
-		{"accept", mallory, http.StatusForbidden, "is not an approver"},
+		// A token decides as the user it is bound to, never as whoever the
+		// body names (Step 7, defect 11).
+		{"accept", mallory, http.StatusForbidden, "token ci decides as " + bob + " only, not as " + mallory},
 		{"maybe", bob, http.StatusBadRequest, `decision "maybe" is not one of approve, accept, reject`},
-		{"accept", "", http.StatusBadRequest, "is not a Slack user id"},
 		{"accept", "bob", http.StatusBadRequest, "is not a Slack user id"},
 	} {
 		resp := h.decide(id, tc.decision, tc.user)
@@ -259,12 +262,22 @@ func TestRunsAPISASTDecisions(t *testing.T) {
 			t.Errorf("%s by %q: %d %s, want %d %q", tc.decision, tc.user, resp.code, resp.body, tc.code, tc.want)
 		}
 	}
+	// A token without a user only reads; one bound to a non-approver is
+	// refused by the run's own rules.
+	for tok, want := range map[string]string{apiToken2: "token #2 may read runs but not decide", apiToken3: "is not an approver"} {
+		resp := h.api(http.MethodPost, runPath(id)+"/decision", tok, runsapi.DecisionRequest{Decision: "accept"})
+		if resp.code != http.StatusForbidden || !strings.Contains(resp.errorText(), want) {
+			t.Errorf("decision with token %s: %d %s, want 403 %q", tok, resp.code, resp.body, want)
+		}
+	}
 	resp := h.api(http.MethodPost, runPath(id)+"/decision", apiToken1, "not an object")
 	if resp.code != http.StatusBadRequest || !strings.Contains(resp.errorText(), "must be JSON like") {
 		t.Errorf("bad body: %d %s", resp.code, resp.body)
 	}
 
-	resp = h.decide(id, "ACCEPT", bob)
+	// The user is optional, and a display name cannot carry a line break
+	// into Slack or the email.
+	resp = h.api(http.MethodPost, runPath(id)+"/decision", apiToken1, runsapi.DecisionRequest{Decision: "ACCEPT", UserName: "bob\r\nBcc: evil@example.com"})
 	var dr runsapi.DecisionResponse
 	resp.decode(t, &dr)
 	if resp.code != 200 || dr.Outcome != "accepted" || dr.Run.ID != id {
@@ -272,6 +285,9 @@ func TestRunsAPISASTDecisions(t *testing.T) {
 	}
 	var res contract.QualityGateResult
 	h.result(id, &res)
+	if res.DecidedBy == nil || *res.DecidedBy != (contract.User{ID: bob, Name: "bob Bcc: evil@example.com", Via: "token ci"}) {
+		t.Errorf("decided by %+v, want bob via token ci with the line break gone", res.DecidedBy)
+	}
 	resp = h.decide(id, "reject", bob)
 	if resp.code != http.StatusConflict || !strings.Contains(resp.errorText(), "no longer waiting") || !strings.Contains(resp.errorText(), "accepted") {
 		t.Errorf("decision on a closed run: %d %s", resp.code, resp.body)
@@ -280,7 +296,7 @@ func TestRunsAPISASTDecisions(t *testing.T) {
 	if r.State != runsapi.StateDone || r.Outcome != "accepted" || r.DecidedBy == nil || r.DecidedBy.ID != bob || r.Project != project {
 		t.Errorf("accepted run = %+v", r)
 	}
-	for result, want := range map[string]float64{"decided": 1, "refused": 1, "bad_request": 4, "not_waiting": 1} {
+	for result, want := range map[string]float64{"decided": 1, "refused": 3, "bad_request": 3, "not_waiting": 1} {
 		if got := h.counter("deploybot_gateway_api_decisions_total", "result", result); got != want {
 			t.Errorf("api_decisions{%s} = %v, want %v", result, got, want)
 		}
@@ -429,7 +445,7 @@ func TestRunsAPIDecisionErrorMapping(t *testing.T) {
 		if resp.code != tc.code || !strings.Contains(resp.errorText(), tc.want) {
 			t.Errorf("%s: %d %s, want %d %q", tc.name, resp.code, resp.body, tc.code, tc.want)
 		}
-		if len(logLines(h.logs, "audit: API decision", fmt.Sprintf("code=%d", tc.code), "user="+bob, "token=0")) != 1 {
+		if len(logLines(h.logs, "audit: API decision", fmt.Sprintf("code=%d", tc.code), "user="+bob, "token=ci")) != 1 {
 			t.Errorf("%s: no audit line:\n%s", tc.name, h.logs)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"reflect"
 	"strings"
 	"sync"
@@ -537,5 +538,32 @@ func TestRepliesSurviveRateLimits(t *testing.T) {
 	}
 	if len(logLines(lost.logs, "the reply is lost", "attempts=")) != 1 {
 		t.Errorf("no log line for the lost reply:\n%s", lost.logs)
+	}
+}
+
+// TestCraftedUserIDsAreRefused (Step 7, defect 11): a user that is not a
+// Slack member id never reaches a reply (where it would be echoed
+// unescaped) or a run.
+func TestCraftedUserIDsAreRefused(t *testing.T) {
+	h := newHarness(t, downTemporalClient(t))
+	crafted := "U0ALICE> <!channel"
+	ts := h.say(alice, "<@"+botID+"> sync guestbook")
+	m := mention{eventID: uniq("Ev"), user: crafted, text: "<@" + botID + "> sync guestbook", ts: ts}
+	if ack := h.postEvent(m.body()); ack.code != http.StatusBadRequest {
+		t.Errorf("mention by %q: ack %d, want 400", crafted, ack.code)
+	}
+	trigger, ack := h.slash(crafted, "help")
+	if ack.code != http.StatusBadRequest {
+		t.Errorf("slash by %q: ack %d, want 400", crafted, ack.code)
+	}
+	h.settle()
+	if th := h.thread(ts); len(th) != 0 {
+		t.Errorf("the crafted mention got replies: %+v", th)
+	}
+	if got := h.responses.texts(trigger); len(got) != 0 {
+		t.Errorf("the crafted slash command got %q", got)
+	}
+	if n := h.counter("deploybot_gateway_requests_total", "route", "/slack/commands", "code", "400", "outcome", "bad_request"); n != 1 {
+		t.Errorf("slash with a crafted user counted %v times as bad_request, want 1", n)
 	}
 }

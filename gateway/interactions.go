@@ -64,9 +64,13 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 	if action == nil {
 		return outcomeIgnored
 	}
-	user := contract.User{ID: cb.User.ID, Name: cb.User.Username}
+	if !slackUserRE.MatchString(cb.User.ID) {
+		s.log.Warn("click whose user is not a Slack user id ignored", "user", fmt.Sprintf("%q", cb.User.ID), "action", action.ActionID)
+		return outcomeBadRequest
+	}
+	user := contract.User{ID: cb.User.ID, Name: contract.CleanName(cb.User.Username)}
 	if user.Name == "" {
-		user.Name = cb.User.Name
+		user.Name = contract.CleanName(cb.User.Name)
 	}
 	click := clickOf(cb)
 	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", action.Value)

@@ -222,7 +222,7 @@ func apiUser(u *contract.User) *runsapi.User {
 	if u == nil || u.ID == "" {
 		return nil
 	}
-	return &runsapi.User{ID: u.ID, Name: u.Name}
+	return &runsapi.User{ID: u.ID, Name: u.Name, Via: u.Via}
 }
 
 // apiListRuns serves GET /api/v1/runs?type=&project=&branch=&revision=&app=&limit=:

@@ -102,8 +102,9 @@ type Server struct {
 	starter Starter
 	replier Replier
 	allowed map[string]bool
-	// apiTokens are the SHA-256 sums of API_TOKENS, compared in constant time.
-	apiTokens [][sha256.Size]byte
+	// apiTokens are API_TOKENS, their secrets kept as SHA-256 sums compared
+	// in constant time.
+	apiTokens []apiToken
 
 	replySlots chan struct{}
 	replies    sync.WaitGroup
@@ -169,10 +170,8 @@ func New(opts Options) (*Server, error) {
 	case cfg.SonarQubeWebhookSecret == "" && cfg.SASTChannel != "":
 		s.log.Warn("SONARQUBE_WEBHOOK_SECRET is not set: every SonarQube webhook will be refused")
 	}
-	for _, t := range cfg.APITokens {
-		if t != "" {
-			s.apiTokens = append(s.apiTokens, sha256.Sum256([]byte(t)))
-		}
+	for _, t := range cfg.APITokenList() {
+		s.apiTokens = append(s.apiTokens, apiToken{sum: sha256.Sum256([]byte(t.Token)), name: t.Name, user: t.User})
 	}
 	if len(s.apiTokens) == 0 {
 		s.log.Info("API_TOKENS is not set: the runs API (" + runsapi.BasePath + ") refuses every request")

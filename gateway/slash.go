@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -19,9 +20,13 @@ func (s *Server) handleSlash(ctx context.Context, sc slack.SlashCommand) string 
 		s.log.Warn("slash command without trigger_id, user_id or channel_id ignored", "command", sc.Command)
 		return outcomeBadRequest
 	}
+	if !slackUserRE.MatchString(sc.UserID) {
+		s.log.Warn("slash command whose user_id is not a Slack user id ignored", "user", fmt.Sprintf("%q", sc.UserID))
+		return outcomeBadRequest
+	}
 	return s.handleCommand(ctx, request{
 		via: "slash", id: sc.TriggerID,
-		user:    contract.User{ID: sc.UserID, Name: sc.UserName},
+		user:    contract.User{ID: sc.UserID, Name: contract.CleanName(sc.UserName)},
 		channel: sc.ChannelID, responseURL: sc.ResponseURL, text: sc.Text,
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
 )
 
 // approvals takes a run's decisions from both places they come from: Slack
@@ -73,7 +74,7 @@ func (a *approvals) validate(_ workflow.Context, d contract.Decision) error {
 func (a *approvals) notWaiting() error {
 	msg := "this run is not waiting for a decision"
 	if a.decidedBy != nil {
-		msg += ": it was already decided by " + userLabel(*a.decidedBy)
+		msg += ": it was already decided by " + slackui.PlainWho(*a.decidedBy)
 	}
 	return temporal.NewApplicationError(msg, contract.DecisionNotWaitingErrorType)
 }
@@ -129,17 +130,6 @@ func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(
 		a.takenID = ad.id
 		got(ad.d)
 	})
-}
-
-// userLabel names a user for messages that are not Slack mrkdwn.
-func userLabel(u contract.User) string {
-	switch {
-	case u.Name != "" && u.ID != "":
-		return u.Name + " (" + u.ID + ")"
-	case u.Name != "":
-		return u.Name
-	}
-	return u.ID
 }
 
 // finishHandlers lets in-flight update handlers answer before the run ends.

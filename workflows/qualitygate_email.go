@@ -35,10 +35,10 @@ func decisionEmail(r *gateRun) activities.SendEmailInput {
 
 	var b strings.Builder
 	if accepted {
-		fmt.Fprintf(&b, "%s accepted the risk of the failed SonarQube quality gate below on %s.\n", userLabel(by), decidedAt)
+		fmt.Fprintf(&b, "%s accepted the risk of the failed SonarQube quality gate below on %s.\n", slackui.PlainWho(by), decidedAt)
 		b.WriteString("The failing code may now proceed; the conditions below remain open and should be fixed.\n\n")
 	} else {
-		fmt.Fprintf(&b, "%s rejected a security exception for the failed SonarQube quality gate below on %s.\n", userLabel(by), decidedAt)
+		fmt.Fprintf(&b, "%s rejected a security exception for the failed SonarQube quality gate below on %s.\n", slackui.PlainWho(by), decidedAt)
 		b.WriteString("The quality gate must pass before this revision proceeds.\n\n")
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -62,7 +62,7 @@ func decisionEmail(r *gateRun) activities.SendEmailInput {
 	}
 	row("Quality gate", strings.TrimSpace(a.GateName+" ("+a.GateStatus+")"))
 	row("Decision", decision)
-	row("Decided by", userLabel(by))
+	row("Decided by", slackui.PlainWho(by))
 	row("Decided at", decidedAt)
 	row("SonarQube", a.DashboardURL)
 	row("Temporal run", r.runURL)

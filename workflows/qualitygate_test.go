@@ -382,3 +382,24 @@ func TestQualityGateInvalidInput(t *testing.T) {
 		t.Fatalf("error = %v, want InvalidInput naming SAST_CHANNEL", err)
 	}
 }
+
+// TestQualityGateEmailNamesCannotForgeLines (Step 7, defect 11): a name
+// with CR/LF (from a crafted request) cannot add a line such as "Bcc:" to
+// the email, and a decision through the runs API says through which token.
+func TestQualityGateEmailNamesCannotForgeLines(t *testing.T) {
+	h := newGateHarness(t)
+	forged := contract.User{ID: bob.ID, Name: "bob\r\nBcc: evil@example.com", Via: "token ci"}
+	h.signal(time.Minute, contract.SignalDecision, contract.Decision{Approve: true, User: forged, Source: "api"})
+	h.run(failedGate())
+	if len(h.emails) != 1 {
+		t.Fatalf("%d emails, want 1", len(h.emails))
+	}
+	for _, line := range strings.Split(h.emails[0].Text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "Bcc:") {
+			t.Errorf("the name forged a line %q:\n%s", line, h.emails[0].Text)
+		}
+	}
+	if !strings.Contains(h.emails[0].Text, "bob Bcc: evil@example.com (U0BOB) via token ci accepted the risk") {
+		t.Errorf("email does not say who decided through which token:\n%s", h.emails[0].Text)
+	}
+}

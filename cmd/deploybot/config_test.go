@@ -94,7 +94,7 @@ func TestConfigCheckValid(t *testing.T) {
 		"BOT_NAME":           {"BOT_NAME", "deploybot", "default"},
 		"SLACK_APP_TOKEN":    {"SLACK_APP_TOKEN", "-", "unset"},
 		"APPROVERS":          {"APPROVERS", "U0ALICE,U0BOB", "default", "defaults", "to", "ALLOWED_USERS"},
-		"API_TOKENS":         {"API_TOKENS", "****", "(2)", "env"},
+		"API_TOKENS":         {"API_TOKENS", "****", "(2)", "env", "#1", "reads,", "#2", "reads"},
 		"HTTP_PORT":          {"HTTP_PORT", "5000", "env", "from", "FLASK_PORT", "(old", "name)"},
 		"VERIFICATION_TOKEN": {"VERIFICATION_TOKEN", "****", "env", "accepted,", "unused:", "request", "signatures", "replace", "it"},
 	} {

@@ -186,6 +186,11 @@ func (c *Config) checkFormats(ps *problems) {
 		ps.add(Problem{"SAST_EMAIL_TO", "has " + quoteList(bad) + ", not email addresses; separate addresses with commas", "dev-team@example.com,security@example.com"})
 	}
 
+	// Runs API tokens; never quoted (they are secrets), only their names.
+	if _, bad := parseAPITokens(c.APITokens); len(bad) > 0 {
+		ps.add(Problem{"API_TOKENS", strings.Join(bad, "; "), "ci@U0BOB:$(openssl rand -hex 32),dashboard:$(openssl rand -hex 32)"})
+	}
+
 	// HTTP server.
 	if h := c.HTTPHost; strings.Contains(h, "://") || strings.Contains(h, "/") || (strings.Contains(h, ":") && net.ParseIP(h) == nil) {
 		ps.add(Problem{src("HTTP_HOST"), "is " + strconv.Quote(h) + ": give an address to listen on, without scheme or port (the port goes in HTTP_PORT)", "0.0.0.0"})

@@ -87,7 +87,7 @@ type Config struct {
 	// activities finish; keep it below the pod's termination grace period.
 	WorkerStopTimeout time.Duration `env:"WORKER_STOP_TIMEOUT" for:"worker" envDefault:"20s" help:"on SIGTERM, how long the worker lets running activities finish before it exits; keep it below the pod's terminationGracePeriodSeconds"`
 
-	APITokens []string `env:"API_TOKENS" for:"gateway" secret:"true" json:"-" help:"comma-separated bearer tokens accepted by the runs API"`
+	APITokens []string `env:"API_TOKENS" for:"gateway" secret:"true" json:"-" help:"comma-separated bearer tokens of the runs API: name@U0BOB:token decides as that Slack user (recorded as via token name), name:token or a bare token only reads"`
 
 	ArgoCDSimAddr  string `env:"ARGOCD_SIM_ADDR" for:"argocd-sim" envDefault:"127.0.0.1:8081" help:"listen address of the Argo CD simulator"`
 	ArgoCDSimToken string `env:"ARGOCD_SIM_TOKEN" for:"argocd-sim" envDefault:"dev-token" secret:"true" json:"-" help:"the bearer token the Argo CD simulator accepts"`

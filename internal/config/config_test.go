@@ -834,3 +834,29 @@ func TestVariablesByRole(t *testing.T) {
 		t.Errorf("dev reads %d of %d variables", len(Variables(RoleDev)), len(fieldList))
 	}
 }
+
+// TestAPITokens: name@user:token decides as that user, name:token and a
+// bare token read; malformed entries are problems that never quote a token.
+func TestAPITokens(t *testing.T) {
+	c := mustLoad(t, map[string]string{"API_TOKENS": "ci@U0BOB:s3cret-one, dashboard:s3cret-two,s3cret-three"})
+	want := []APIToken{{Name: "ci", User: "U0BOB", Token: "s3cret-one"}, {Name: "dashboard", Token: "s3cret-two"}, {Name: "#3", Token: "s3cret-three"}}
+	if got := c.APITokenList(); !reflect.DeepEqual(got, want) {
+		t.Errorf("APITokenList() = %+v, want %+v", got, want)
+	}
+	if n := noteOf(c, "API_TOKENS"); n != "ci decides as U0BOB, dashboard reads, #3 reads" {
+		t.Errorf("API_TOKENS note = %q", n)
+	}
+	for env, want := range map[string]string{
+		"ci@bob:s3cret":           `names "ci@bob", not name@<Slack user id>`,
+		"ci:":                     "entry 1 (ci) has no token after the colon",
+		"ci:s3cret-a,ci:s3cret-b": "the name ci is used twice",
+		"a:s3cret,b:s3cret":       "entry 2 (b) repeats another entry's token",
+	} {
+		_, err := Load(lookup(map[string]string{"API_TOKENS": env}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("API_TOKENS=%s: %v, want %q", env, err, want)
+		} else if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("API_TOKENS=%s: the problem quotes a token: %v", env, err)
+		}
+	}
+}

@@ -110,6 +110,18 @@ func (c *Config) note(name string, set bool) string {
 		if !set && c.fromOldBot() && (m == nil || m.alias[name] == "") {
 			return "the old bot listened on 5000 by default: point Slack's request URLs at this port, or set HTTP_PORT=5000"
 		}
+	case "API_TOKENS":
+		if ts := c.APITokenList(); len(ts) > 0 {
+			var parts []string
+			for _, t := range ts {
+				what := "reads"
+				if t.User != "" {
+					what = "decides as " + t.User
+				}
+				parts = append(parts, t.Name+" "+what)
+			}
+			return strings.Join(parts, ", ")
+		}
 	case "TEMPORAL_TLS":
 		if !c.TemporalTLS && c.TemporalTLSEnabled() {
 			return "on: implied by " + c.temporalTLSImpliedBy()

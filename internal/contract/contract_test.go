@@ -58,3 +58,18 @@ func TestSASTWorkflowID(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanName(t *testing.T) {
+	for in, want := range map[string]string{
+		"bob":                          "bob",
+		"  Bob   Smith ":               "Bob Smith",
+		"bob\r\nBcc: evil@example.com": "bob Bcc: evil@example.com",
+		"a\u202eb\x00c\td":             "a b c d",
+		strings.Repeat("x", 100):       strings.Repeat("x", 80),
+		"\xff\xfe":                     "",
+	} {
+		if got := contract.CleanName(in); got != want {
+			t.Errorf("CleanName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Names of the deploy workflow, its signal and its query.
@@ -53,6 +55,41 @@ const (
 type User struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Via says how a decision reached deploybot when it was not a click,
+	// e.g. "token ci" for the runs API.
+	Via string `json:"via,omitempty"`
+}
+
+// maxName bounds a display name taken from a request.
+const maxName = 80
+
+// CleanName makes a display name from a request safe to show in Slack and
+// email: control and format characters (CR/LF could forge an email line)
+// are dropped, spaces collapsed, and it is cut to 80 characters.
+func CleanName(s string) string {
+	var b strings.Builder
+	space := false
+	n := 0
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			r = ' '
+		}
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if n == maxName {
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
 }
 
 // Mention renders the user as a Slack mention, or the name if there is no id.

@@ -26,7 +26,7 @@ func TestDevDefaultsFillWhatIsUnset(t *testing.T) {
 		"SMTP_FROM":                {cfg.SMTPFrom, DevSMTPFrom},
 		"SAST_EMAIL_TO":            {strings.Join(cfg.SASTEmailTo, ","), DevSASTEmailTo},
 		"SONARQUBE_WEBHOOK_SECRET": {cfg.SonarQubeWebhookSecret, DevSonarQubeWebhookSecret},
-		"API_TOKENS":               {strings.Join(cfg.APITokens, ","), DevAPIToken},
+		"API_TOKENS":               {strings.Join(cfg.APITokens, ","), DevAPITokens},
 		"SAST_APPROVAL_TIMEOUT":    {cfg.SASTApprovalTimeout, 10 * time.Minute},
 		"SAST_CHANNEL":             {cfg.SASTChannel, DevChannel.ID},
 		"SAST_APPROVERS":           {strings.Join(cfg.SASTApprovers, ","), "U0BOB"},

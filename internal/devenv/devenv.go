@@ -306,8 +306,8 @@ deploybot dev is running. Ctrl-C stops everything it started.
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
 		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI,
 		u.SonarQubeWebhook, devValue(cfg.SonarQubeWebhookSecret, DevSonarQubeWebhookSecret, "SONARQUBE_WEBHOOK_SECRET"),
-		u.RunsAPI, devValue(firstOr(cfg.APITokens), DevAPIToken, "a token from API_TOKENS"),
-		u.Gateway, devValue(firstOr(cfg.APITokens), DevAPIToken, "$TOKEN"), playground.SampleProjectKey,
+		u.RunsAPI, devValue(firstToken(cfg), DevAPIToken, "a token from API_TOKENS"),
+		u.Gateway, devValue(firstToken(cfg), DevAPIToken, "$TOKEN"), playground.SampleProjectKey,
 		u.SMTPSink, mailNote(cfg, u.SMTPSink))
 }
 
@@ -320,11 +320,12 @@ func devValue(v, devDefault, name string) string {
 	return name
 }
 
-func firstOr(s []string) string {
-	if len(s) == 0 {
-		return ""
+// firstToken is the secret of the first runs API token.
+func firstToken(cfg config.Config) string {
+	if ts := cfg.APITokenList(); len(ts) > 0 {
+		return ts[0].Token
 	}
-	return s[0]
+	return ""
 }
 
 // mailNote says where the worker's email goes.
@@ -367,9 +368,13 @@ const DevSigningSecret = "deploybot-dev-signing-secret"
 // can be pointed at the gateway with it.
 const DevSonarQubeWebhookSecret = "deploybot-dev-sonarqube-secret"
 
-// DevAPIToken is API_TOKENS in dev when not set: the bearer token of the
-// runs API (`deploybot sast wait --token`).
+// DevAPIToken is the runs API's bearer token in dev when API_TOKENS is not
+// set (`deploybot sast wait --token`); it decides as bob (DevAPITokens).
 const DevAPIToken = "dev-api-token"
+
+// DevAPITokens is API_TOKENS in dev when not set: DevAPIToken, named dev and
+// bound to bob, so decisions through the API are bob's, "via token dev".
+const DevAPITokens = "dev@U0BOB:" + DevAPIToken
 
 // Dev email settings when not set: the worker sends to the SMTP sink.
 const (
@@ -426,7 +431,7 @@ func applyDevDefaults(cfg *config.Config, sinkAddr string) error {
 		cfg.SonarQubeWebhookSecret = DevSonarQubeWebhookSecret
 	}
 	if len(cfg.APITokens) == 0 {
-		cfg.APITokens = []string{DevAPIToken}
+		cfg.APITokens = []string{DevAPITokens}
 	}
 	// A user's SMTP_HOST is a real server: keep it with its port and TLS.
 	if cfg.SMTPHost == "" {

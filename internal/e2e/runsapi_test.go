@@ -16,8 +16,8 @@ import (
 )
 
 // TestRunsAPIApprovesADeploy: a deploy asked for in Slack is approved by
-// another tool through the runs API, with the same rules as a click
-// (alice, who asked, is not an approver in dev), and ends Healthy.
+// another tool through the runs API with the dev token, which decides as
+// bob only (never as alice, who asked), and ends Healthy.
 func TestRunsAPIApprovesADeploy(t *testing.T) {
 	e := startEnv(t)
 	api, err := runsapi.NewClient(e.urls.Gateway, devenv.DevAPIToken, nil)
@@ -39,8 +39,8 @@ func TestRunsAPIApprovesADeploy(t *testing.T) {
 
 	_, err = api.Decide(ctx, "deploy-frontend", runsapi.DecisionRequest{Decision: runsapi.DecisionApprove, User: "U0ALICE"})
 	var apiErr *runsapi.APIError
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || !strings.Contains(apiErr.Message, "not an approver") {
-		t.Fatalf("self-approval through the API: %v, want 403 saying why", err)
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusForbidden || !strings.Contains(apiErr.Message, "token dev decides as U0BOB only") {
+		t.Fatalf("deciding as alice with bob's token: %v, want 403 saying why", err)
 	}
 	res, err := api.Decide(ctx, "deploy-frontend", runsapi.DecisionRequest{Decision: runsapi.DecisionApprove, User: "U0BOB", UserName: "bob"})
 	if err != nil || res.Outcome != "approved" {
@@ -60,7 +60,7 @@ func TestRunsAPIApprovesADeploy(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if run.Outcome != "succeeded" || run.DecidedBy == nil || run.DecidedBy.ID != "U0BOB" {
+	if run.Outcome != "succeeded" || run.DecidedBy == nil || run.DecidedBy.ID != "U0BOB" || run.DecidedBy.Via != "token dev" {
 		t.Errorf("finished run: %+v", run)
 	}
 	if _, err := api.Decide(ctx, "deploy-frontend", runsapi.DecisionRequest{Decision: runsapi.DecisionReject, User: "U0BOB"}); !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusConflict {

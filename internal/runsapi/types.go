@@ -35,6 +35,8 @@ const (
 type User struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Via says how a decision came when it was not a click ("token ci").
+	Via string `json:"via,omitempty"`
 }
 
 // Run is a deploy or quality-gate run.

@@ -583,17 +583,10 @@ func runText(s *AppStatus) string {
 	_, label := statusHeadline(&DeployStatus{Step: st.Step, Action: st.Action, Outcome: st.Outcome})
 	line := fmt.Sprintf(":hourglass_flowing_sand: *%s* %s in flight: %s", Escape(string(st.Action)), code(st.App), label)
 	var who []string
-	if m := st.RequestedBy.Mention(); m != "" {
-		if st.RequestedBy.ID == "" {
-			m = Escape(m)
-		}
+	if m := Who(&st.RequestedBy); m != "" {
 		who = append(who, "requested by "+m)
 	}
-	if st.DecidedBy != nil && st.DecidedBy.Mention() != "" {
-		m := st.DecidedBy.Mention()
-		if st.DecidedBy.ID == "" {
-			m = Escape(m)
-		}
+	if m := Who(st.DecidedBy); m != "" {
 		who = append(who, "approved by "+m)
 	}
 	if !st.StartedAt.IsZero() {

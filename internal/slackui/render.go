@@ -463,13 +463,8 @@ func decisionButtons(r *DeployRequest) slack.Block {
 // no longer pending.
 func requestOutcome(r *DeployRequest) string {
 	by := ""
-	if r.DecidedBy != nil {
-		if m := r.DecidedBy.Mention(); m != "" {
-			if r.DecidedBy.ID == "" {
-				m = Escape(m)
-			}
-			by = " by " + m
-		}
+	if m := Who(r.DecidedBy); m != "" {
+		by = " by " + m
 	}
 	note := Escape(strings.TrimSpace(r.Note))
 	var line string
@@ -500,11 +495,8 @@ func requestOutcome(r *DeployRequest) string {
 // plainOutcome is requestOutcome for the fallback text.
 func plainOutcome(r *DeployRequest) string {
 	by := ""
-	if r.DecidedBy != nil && r.DecidedBy.Mention() != "" {
-		by = " by " + r.DecidedBy.Mention()
-		if r.DecidedBy.ID == "" {
-			by = " by " + Escape(r.DecidedBy.Name)
-		}
+	if m := Who(r.DecidedBy); m != "" {
+		by = " by " + m
 	}
 	switch r.State {
 	case RequestApproved:

@@ -206,11 +206,7 @@ func sastButtons(r *SASTRequest) slack.Block {
 // sastOutcome replaces the buttons once the request is decided or closed.
 func sastOutcome(r *SASTRequest) string {
 	by := ""
-	if r.DecidedBy != nil && r.DecidedBy.Mention() != "" {
-		m := r.DecidedBy.Mention()
-		if r.DecidedBy.ID == "" {
-			m = Escape(m)
-		}
+	if m := Who(r.DecidedBy); m != "" {
 		by = " by " + m
 	}
 	when := ""
@@ -244,13 +240,8 @@ func sastOutcome(r *SASTRequest) string {
 func SASTOutcomeText(state RequestState, by *contract.User) string {
 	who := ""
 	if by != nil {
-		switch {
-		case by.Name != "" && by.ID != "":
-			who = " by " + by.Name + " (" + by.ID + ")"
-		case by.Name != "":
-			who = " by " + by.Name
-		case by.ID != "":
-			who = " by " + by.ID
+		if w := PlainWho(*by); w != "" {
+			who = " by " + w
 		}
 	}
 	switch state {

@@ -93,3 +93,40 @@ type Message struct {
 	// SASTRequest is a failed quality gate awaiting a decision (sast.go).
 	SASTRequest *SASTRequest `json:"sastRequest,omitempty"`
 }
+
+// Who renders a person in a Slack message: a mention, or the escaped name
+// when there is no id, followed by how a decision arrived ("via token ci").
+// "" for nobody.
+func Who(u *contract.User) string {
+	if u == nil || u.Mention() == "" {
+		return ""
+	}
+	m := u.Mention()
+	if u.ID == "" {
+		m = Escape(contract.CleanName(m))
+	}
+	if u.Via != "" {
+		m += " via " + Escape(contract.CleanName(u.Via))
+	}
+	return m
+}
+
+// PlainWho renders a person in plain text (fallback text, emails, logs):
+// "Bob (U0BOB) via token ci". Names are cleaned, so a line break in one
+// cannot forge a line of an email.
+func PlainWho(u contract.User) string {
+	name, via := contract.CleanName(u.Name), contract.CleanName(u.Via)
+	var s string
+	switch {
+	case name != "" && u.ID != "":
+		s = name + " (" + u.ID + ")"
+	case name != "":
+		s = name
+	default:
+		s = u.ID
+	}
+	if via != "" {
+		s += " via " + via
+	}
+	return s
+}
