@@ -31,4 +31,3 @@ func TestWho(t *testing.T) {
 		t.Errorf("requestOutcome = %q, want the token named", got)
 	}
 }
-
