@@ -206,9 +206,24 @@ func (s *Server) alreadyRunning(cmd command.Command, info RunInfo) string {
 		what, cmd.App, by, where, cmd.String())
 }
 
+// slackMaxRetries is how often Slack redelivers an event that was not
+// acknowledged with a 2xx (X-Slack-Retry-Num 1 to 3).
+const slackMaxRetries = 3
+
 // temporalDown answers a request that could not reach Temporal: the user is
-// told, never left with silence.
+// told, never left with silence. When Temporal is only busy (no answer in
+// time), a mention is handed back to Slack to redeliver while it still
+// will: the event id makes that safe, and a later delivery may get through.
 func (s *Server) temporalDown(log *slog.Logger, r request, cmd command.Command, err error) string {
+	if temporalBusy(err) {
+		if r.via == "mention" && r.retry < slackMaxRetries {
+			log.Warn("Temporal did not answer in time; asking Slack to deliver the mention again", "command", cmd.String(), "retry", r.retry, "error", err)
+			return outcomeRedeliver
+		}
+		log.Warn("Temporal did not answer in time; request not started", "command", cmd.String(), "error", err)
+		s.replyTo(r, fmt.Sprintf(":hourglass: Temporal, deploybot's workflow engine, did not answer within %s (it is overloaded or hard to reach), so `%s` was not started. Nothing happened; please try again in a moment.", s.opts.TemporalTimeout, cmd.String()))
+		return outcomeBusy
+	}
 	log.Error("Temporal is unreachable; request not started", "command", cmd.String(), "error", err)
 	s.replyTo(r, fmt.Sprintf(":warning: I could not reach Temporal, deploybot's workflow engine, so `%s` was not started. Nothing happened; please try again in a minute, and tell your deploybot admins if it keeps failing.", cmd.String()))
 	return outcomeUnavailable

@@ -490,17 +490,41 @@ func TestHangingTemporalStillAcksInsideSlacksBudget(t *testing.T) {
 	t.Cleanup(tc.Close)
 	h := newHarness(t, tc)
 	for _, text := range []string{"sync guestbook", "status guestbook"} {
+		// A Temporal that does not answer in time is busy, not down (Step 7,
+		// defect 10): Slack is asked to deliver the event again (non-2xx;
+		// the event id keeps a late success from starting twice) ...
 		start := time.Now()
 		m, ack := h.mention(alice, text)
 		took := time.Since(start)
-		if ack.code != 200 || took >= 3*time.Second {
-			t.Errorf("%q: ack %d after %v, want 200 inside 3s", text, ack.code, took)
+		if ack.code != http.StatusServiceUnavailable || took >= 3*time.Second {
+			t.Errorf("%q: ack %d after %v, want 503 inside 3s", text, ack.code, took)
 		}
 		h.settle()
-		if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "could not reach Temporal") {
-			t.Errorf("%q: reply = %+v", text, th)
+		if th := h.thread(m.ts); len(th) != 0 {
+			t.Errorf("%q: replied while Slack will redeliver: %+v", text, th)
+		}
+		// ... and its last redelivery tells the user to try again.
+		ack = h.postEvent(m.body(), "X-Slack-Retry-Num", "3", "X-Slack-Retry-Reason", "http_error")
+		if ack.code != 200 {
+			t.Errorf("%q: last redelivery ack %d, want 200", text, ack.code)
+		}
+		h.settle()
+		if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "did not answer within 2s") || !strings.Contains(th[0].Text, "try again") {
+			t.Errorf("%q: reply = %+v, want one saying Temporal is busy", text, th)
 		}
 		t.Logf("%q with a hanging Temporal: ack after %v", text, took)
+	}
+	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/events", "code", "503", "outcome", "temporal_busy_retry"); got != 2 {
+		t.Errorf("requests{temporal_busy_retry} = %v, want 2", got)
+	}
+	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/events", "code", "200", "outcome", "temporal_busy"); got != 2 {
+		t.Errorf("requests{temporal_busy} = %v, want 2", got)
+	}
+	// A slash command is not redelivered: the user is told at once.
+	trigger, _ := h.slash(alice, "status guestbook")
+	h.settle()
+	if got := h.responses.texts(trigger); len(got) != 1 || !strings.Contains(got[0], "did not answer within 2s") {
+		t.Errorf("slash reply = %q", got)
 	}
 }
 

@@ -91,6 +91,11 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 		user:    contract.User{ID: ev.User},
 		channel: ev.Channel, threadTS: thread, text: ev.Text,
 	})
+	if outcome == outcomeRedeliver {
+		// Not a 2xx: Slack delivers the event again, and its event id
+		// keeps a delivery that did get through from starting twice.
+		return eventResult{status: http.StatusServiceUnavailable, body: gin.H{"error": "Temporal is busy; deliver this event again"}, outcome: outcome}
+	}
 	return eventResult{status: http.StatusOK, outcome: outcome}
 }
 

@@ -220,6 +220,12 @@ func withoutActions(blocks []slack.Block, note string) []slack.Block {
 }
 
 func (s *Server) clickTemporalDown(log *slog.Logger, c click, err error) string {
+	if temporalBusy(err) {
+		log.Warn("Temporal did not answer in time; click not delivered", "error", err)
+		s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
+			Text: fmt.Sprintf(":hourglass: Temporal, deploybot's workflow engine, did not answer within %s (it is overloaded or hard to reach), so your click was not recorded. Please click again in a moment.", s.opts.TemporalTimeout)}, false)
+		return outcomeBusy
+	}
 	log.Error("Temporal is unreachable; click not delivered", "error", err)
 	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
 		Text: ":warning: I could not reach Temporal, deploybot's workflow engine, so your click was not recorded. Please click again in a minute."}, false)

@@ -108,6 +108,11 @@ func (s *Server) handleSocketEvent(ctx context.Context, evt socketmode.Event, ac
 		}
 		outcome = s.handleSlash(ctx, sc)
 	}
+	if outcome == outcomeRedeliver {
+		// Unacknowledged, Slack delivers the envelope again.
+		s.record("socketmode/"+string(evt.Type), "not_acked", outcome, time.Since(start))
+		return
+	}
 	code := "ack"
 	actx, cancel := context.WithTimeout(ctx, ackTimeout)
 	defer cancel()

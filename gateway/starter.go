@@ -344,6 +344,25 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 
 // temporalUnavailable reports errors that mean Temporal could not be
 // reached in time, as opposed to Temporal answering "no".
+// temporalBusy reports whether Temporal did not answer within the gateway's
+// deadline, or said it is overloaded: a server that is up but behind (at
+// load, the local dev server), which a moment later may answer.
+func temporalBusy(err error) bool {
+	if err == nil {
+		return false
+	}
+	var exhausted *serviceerror.ResourceExhausted
+	var deadline *serviceerror.DeadlineExceeded
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &exhausted) || errors.As(err, &deadline) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
 func temporalUnavailable(err error) bool {
 	if err == nil {
 		return false
