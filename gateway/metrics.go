@@ -44,7 +44,7 @@ const (
 	outcomeSignalled      = "signalled"       // a decision was delivered
 	outcomeNotWaiting     = "not_waiting"     // a click on a run that is no longer waiting
 	outcomeUnavailable    = "temporal_unavailable"
-	outcomeBusy           = "temporal_busy"      // Temporal did not answer in time; the user was told to try again
+	outcomeBusy           = "temporal_busy"       // Temporal did not answer in time; the user was told to try again
 	outcomeRedeliver      = "temporal_busy_retry" // Temporal did not answer in time; Slack will redeliver the event
 	outcomeError          = "error"
 	// SonarQube webhooks.
