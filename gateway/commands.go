@@ -88,10 +88,10 @@ func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, c
 	id := contract.DeployWorkflowID(cmd.App)
 	// A retry or replay of a request whose run has already ended would
 	// otherwise start it again: the id is free once the run closes.
-	if info, err := s.starter.DescribeRun(ctx, id, ""); err == nil && info.RequestID == r.id && r.id != "" {
-		log.Info("request already handled; staying silent", "workflowId", id, "runId", info.RunID)
+	if handled, err := s.requestHandled(ctx, id, r.id); handled != nil {
+		log.Info("request already handled; staying silent", "workflowId", id, "runId", handled.RunID)
 		return outcomeDuplicate
-	} else if err != nil && !errors.Is(err, ErrNotFound) {
+	} else if err != nil {
 		if temporalUnavailable(err) {
 			return s.temporalDown(log, r, cmd, err)
 		}
@@ -130,6 +130,42 @@ func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, c
 		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
 		return outcomeError
 	}
+}
+
+// replayWindow is how far back a request's runs are looked for: a signed
+// request is accepted up to MaxClockSkew after Slack signed it, and Slack's
+// own retries come within minutes, so twice that covers every delivery.
+const replayWindow = 2 * MaxClockSkew
+
+// requestHandled finds a run of workflowID that requestID already started:
+// the latest run (always seen at once), or any run started within the
+// replay window (visibility), since a newer run of the app may have come
+// after it. nil when there is none, or when requestID is empty.
+func (s *Server) requestHandled(ctx context.Context, workflowID, requestID string) (*RunInfo, error) {
+	if requestID == "" {
+		return nil, nil
+	}
+	latest, err := s.starter.DescribeRun(ctx, workflowID, "")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil // no run ever: nothing to look through
+	case err != nil:
+		return nil, err
+	case latest.RequestID == requestID:
+		return &latest, nil
+	}
+	since := time.Now().Add(-replayWindow).UTC().Format(time.RFC3339)
+	// workflowID is deploy-<app> of a validated app name: nothing to escape.
+	runs, err := s.starter.ListRuns(ctx, fmt.Sprintf("WorkflowId = '%s' AND StartTime > '%s'", workflowID, since), 50)
+	if err != nil {
+		return nil, err
+	}
+	for i := range runs {
+		if runs[i].RequestID == requestID {
+			return &runs[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // startCommand starts the read-only workflow that answers cmd.

@@ -591,3 +591,33 @@ func TestCraftedUserIDsAreRefused(t *testing.T) {
 		t.Errorf("slash with a crafted user counted %v times as bad_request, want 1", n)
 	}
 }
+
+// TestReplayAfterANewerRunStartsNothing (Step 7, defect 8): a signed event
+// replayed inside Slack's window, after a newer request of the same app has
+// run, must not start a third run: a Slack request id starts at most one
+// run, whichever run of the app is the latest.
+func TestReplayAfterANewerRunStartsNothing(t *testing.T) {
+	h := newHarness(t, temporalClient(t))
+	h.startWorker()
+	app := uniq("replay")
+	id := contract.DeployWorkflowID(app)
+	first, _ := h.mention(alice, "sync "+app)
+	h.click(bob, "deploybot.reject", id, "")
+	h.result(id, &contract.Decision{})
+	h.mention(alice, "sync "+app) // a newer request of the same app
+	h.click(bob, "deploybot.reject", id, "")
+	h.result(id, &contract.Decision{})
+	if n := h.runs(id); n != 2 {
+		t.Fatalf("%d runs of %s before the replay, want 2", n, id)
+	}
+	if ack := h.postEvent(first.body()); ack.code != 200 {
+		t.Fatalf("replay ack = %d %s", ack.code, ack.body)
+	}
+	h.settle()
+	if n := h.runs(id); n != 2 {
+		t.Errorf("%d runs of %s after replaying the first request, want still 2", n, id)
+	}
+	if th := h.thread(first.ts); len(th) != 0 {
+		t.Errorf("the replay was answered: %+v", th)
+	}
+}
