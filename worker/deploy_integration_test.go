@@ -330,3 +330,51 @@ func TestAutoSyncOnRestoresWhatTheRollbackRemoved(t *testing.T) {
 		t.Errorf("Patch calls = %d, want 2 (off by the rollback, on by autosync)", n)
 	}
 }
+
+// TestDeployRaceEndToEnd (Step 7, defect 6) on a real server: four
+// decisions sent at once — bob three times and the requester withdrawing —
+// end with exactly one decision, at most one Argo CD operation, and every
+// losing clicker told who decided.
+func TestDeployRaceEndToEnd(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("frontend")
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("frontend", contract.ActionSync, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	bob, alice := contract.User{ID: "U0BOB", Name: "bob"}, contract.User{ID: "U0ALICE", Name: "alice"}
+	errs := make(chan error, 4)
+	for _, d := range []contract.Decision{{Approve: true, User: bob}, {Approve: false, User: alice}, {Approve: true, User: bob}, {Approve: true, User: bob}} {
+		go func() { errs <- s.tc.SignalWorkflow(ctx, id, "", contract.SignalDecision, d) }()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res contract.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	syncs := s.sim.Calls("Sync", "frontend")
+	switch {
+	case res.DecidedBy == nil:
+		t.Fatalf("result = %+v, want a decision", res)
+	case res.Outcome == contract.OutcomeRejected && syncs != 0, res.Outcome != contract.OutcomeRejected && syncs != 1:
+		t.Errorf("outcome %s with %d Sync calls", res.Outcome, syncs)
+	}
+	var answered int
+	for _, m := range s.slack.Thread(deployChannel, st.RequestTS) {
+		if m.Ephemeral && strings.Contains(m.Text, "was already") && strings.Contains(m.Text, res.DecidedBy.Mention()) {
+			answered++
+		}
+	}
+	if answered != 3 {
+		t.Errorf("%d losing clicks told who decided, want 3", answered)
+	}
+	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_race_answered")
+}

@@ -25,7 +25,21 @@ type approvals struct {
 	takenID int
 	// decidedBy is who decided, for the answer to a late API decision.
 	decidedBy *contract.User
+	// decided is the decision taken (nil: none, the wait expired or was
+	// cancelled), for the answer to a late click.
+	decided *contract.Decision
+	// refuse answers a click that does not count (set by addTo).
+	refuse func(workflow.Context, contract.Decision, string)
+	// answerLate is on when late clicks are answered (lateDecisionsVersion).
+	answerLate bool
+	// answering counts late answers in flight, which the end waits for.
+	answering int
 }
+
+// lateDecisionsVersion marks runs that answer every click arriving after
+// the wait closed ("already approved by @bob") instead of leaving it
+// unhandled; runs begun before it replay without those answers.
+const lateDecisionsVersion = "answer-late-decisions"
 
 // apiDecision is an UpdateDecide waiting for the wait loop.
 type apiDecision struct {
@@ -99,24 +113,54 @@ func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.
 // open starts accepting decisions.
 func (a *approvals) open() { a.waiting = true }
 
-// close stops accepting decisions; d is the one taken, if any.
-func (a *approvals) close(d *contract.Decision) {
+// close stops accepting decisions; d is the one taken, if any. From then
+// on every click that arrives is answered that the run no longer waits,
+// until the run ends (finishHandlers answers the last ones).
+func (a *approvals) close(ctx workflow.Context, d *contract.Decision) {
 	a.waiting = false
 	if d != nil {
-		u := d.User
-		a.decidedBy = &u
+		u, dd := d.User, *d
+		a.decidedBy, a.decided = &u, &dd
 	}
+	if workflow.GetVersion(ctx, lateDecisionsVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	a.answerLate = true
+	// Disconnected: a cancelled run still answers who clicked.
+	lctx, _ := workflow.NewDisconnectedContext(ctx)
+	workflow.Go(lctx, func(gctx workflow.Context) {
+		for {
+			var d contract.Decision
+			a.signals.Receive(gctx, &d)
+			a.late(gctx, d)
+		}
+	})
+}
+
+// late answers a click that came after the wait closed.
+func (a *approvals) late(ctx workflow.Context, d contract.Decision) {
+	if a.refuse == nil {
+		return
+	}
+	a.answering++
+	defer func() { a.answering-- }()
+	var outcome contract.Outcome
+	if a.decided != nil {
+		outcome = a.result(*a.decided).Outcome
+	}
+	a.refuse(ctx, d, slackui.LateDecision(outcome, a.decidedBy))
 }
 
 // addTo lets sel deliver the next decision, from either source, to got.
 // A decision the rules refuse is reported through refuse (Slack only: an
 // API decision was validated already) and got is not called.
-func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(contract.Decision), refuse func(contract.Decision, string)) {
+func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(contract.Decision), refuse func(workflow.Context, contract.Decision, string)) {
+	a.refuse = refuse
 	sel.AddReceive(a.signals, func(c workflow.ReceiveChannel, _ bool) {
 		var d contract.Decision
 		c.Receive(ctx, &d)
 		if why := a.mayNotDecide(d); why != "" {
-			refuse(d, why)
+			refuse(ctx, d, why)
 			return
 		}
 		got(d)
@@ -132,8 +176,19 @@ func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(
 	})
 }
 
-// finishHandlers lets in-flight update handlers answer before the run ends.
+// finishHandlers lets in-flight update handlers answer before the run
+// ends, and answers every click still queued, so none is left unhandled.
 func (a *approvals) finishHandlers(ctx workflow.Context) {
 	a.waiting = false
+	if a.answerLate {
+		for {
+			var d contract.Decision
+			if !a.signals.ReceiveAsync(&d) {
+				break
+			}
+			a.late(ctx, d)
+		}
+		_ = workflow.Await(ctx, func() bool { return a.answering == 0 })
+	}
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 }

@@ -216,7 +216,7 @@ func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, cont
 			expired bool
 		)
 		sel := workflow.NewSelector(ctx)
-		r.approvals.addTo(ctx, sel, func(dec contract.Decision) { d, got = dec, true }, func(dec contract.Decision, why string) {
+		r.approvals.addTo(ctx, sel, func(dec contract.Decision) { d, got = dec, true }, func(ctx workflow.Context, dec contract.Decision, why string) {
 			r.ephemeral(ctx, dec.User.ID, why)
 		})
 		sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
@@ -224,13 +224,13 @@ func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, cont
 		sel.Select(ctx)
 		switch {
 		case got:
-			r.approvals.close(&d)
+			r.approvals.close(ctx, &d)
 			return d, ""
 		case ctx.Err() != nil:
-			r.approvals.close(nil)
+			r.approvals.close(ctx, nil)
 			return contract.Decision{}, contract.OutcomeCancelled
 		case expired:
-			r.approvals.close(nil)
+			r.approvals.close(ctx, nil)
 			return contract.Decision{}, contract.OutcomeExpired
 		}
 	}

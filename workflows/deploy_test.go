@@ -615,3 +615,50 @@ func TestDeployDecidedThroughTheAPI(t *testing.T) {
 		t.Errorf("starts %d, ephemerals %+v; want one start and no Slack refusals", len(h.starts), h.ephemerals)
 	}
 }
+
+// TestDeployRaceLosersAreAnswered (Step 7, defect 6): four approvals at
+// the same moment, or an approval racing the requester's withdrawal: the
+// first decides, and every other clicker is told who decided, both while
+// the run goes on and for clicks still queued when it ends.
+func TestDeployRaceLosersAreAnswered(t *testing.T) {
+	carol := contract.User{ID: "U0CAROL", Name: "carol"}
+	dave := contract.User{ID: "U0DAVE", Name: "dave"}
+	t.Run("four approvals at once", func(t *testing.T) {
+		h := newHarness(t)
+		h.states = healthyTimeline()
+		for _, u := range []contract.User{bob, carol, dave, bob} {
+			h.click(time.Minute, u, true)
+		}
+		// A late click while the run follows Argo CD.
+		h.click(time.Minute+time.Second, carol, true)
+		in := input(contract.ActionSync, 0)
+		in.Policy.Approvers = []string{bob.ID, carol.ID, dave.ID}
+		res := h.run(in)
+		if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != bob.ID {
+			t.Fatalf("result = %+v, want succeeded, approved by bob", res)
+		}
+		if len(h.starts) != 1 {
+			t.Errorf("%d Argo CD operations, want exactly 1", len(h.starts))
+		}
+		if len(h.ephemerals) != 4 {
+			t.Fatalf("%d answers to the losing clicks, want 4: %+v", len(h.ephemerals), h.ephemerals)
+		}
+		for _, e := range h.ephemerals {
+			if !strings.Contains(e.Text, "already approved by <@U0BOB>") {
+				t.Errorf("answer to %s = %q, want who approved", e.User, e.Text)
+			}
+		}
+	})
+	t.Run("approval races the withdrawal", func(t *testing.T) {
+		h := newHarness(t)
+		h.click(time.Minute, alice, false) // the requester withdraws
+		h.click(time.Minute, bob, true)
+		res := h.run(input(contract.ActionSync, 0))
+		if res.Outcome != contract.OutcomeRejected || len(h.starts) != 0 {
+			t.Fatalf("result = %+v with %d operations, want withdrawn and nothing done", res, len(h.starts))
+		}
+		if len(h.ephemerals) != 1 || h.ephemerals[0].User != bob.ID || !strings.Contains(h.ephemerals[0].Text, "already rejected by <@U0ALICE>") {
+			t.Errorf("answers = %+v, want bob told it was already rejected by alice", h.ephemerals)
+		}
+	})
+}

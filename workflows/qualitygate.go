@@ -166,7 +166,7 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 			if d.Approve {
 				end.outcome = contract.OutcomeAccepted
 			}
-		}, func(d contract.Decision, why string) {
+		}, func(ctx workflow.Context, d contract.Decision, why string) {
 			r.msg.ephemeral(ctx, d.User.ID, r.status.RequestTS, why)
 		})
 		sel.AddReceive(superseded, func(c workflow.ReceiveChannel, _ bool) {
@@ -195,13 +195,13 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 		sel.Select(ctx)
 		switch {
 		case end.outcome == contract.OutcomeAccepted || end.outcome == contract.OutcomeRejected:
-			r.approvals.close(&end.decision)
+			r.approvals.close(ctx, &end.decision)
 			return end
 		case ctx.Err() != nil:
-			r.approvals.close(nil)
+			r.approvals.close(ctx, nil)
 			return waitEnd{outcome: contract.OutcomeCancelled}
 		case end.outcome != "":
-			r.approvals.close(nil)
+			r.approvals.close(ctx, nil)
 			return end
 		}
 	}

@@ -21,7 +21,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no recorded histories in workflows/testdata: record them with UPDATE_HISTORIES=1 go test ./worker -run EndToEnd")
+		t.Fatal("no recorded histories in workflows/testdata: record them with UPDATE_HISTORIES=1 go test ./worker")
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

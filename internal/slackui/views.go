@@ -5,6 +5,7 @@
 package slackui
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/deploybot/deploybot/internal/contract"
@@ -129,4 +130,14 @@ func PlainWho(u contract.User) string {
 		s += " via " + via
 	}
 	return s
+}
+
+// LateDecision answers a click on a request that no longer waits: who
+// decided what (outcome is the run's outcome of the decision taken), or
+// that nobody did.
+func LateDecision(outcome contract.Outcome, by *contract.User) string {
+	if outcome == "" || by == nil {
+		return ":information_source: This request is no longer waiting for a decision, so your click was not counted."
+	}
+	return fmt.Sprintf(":information_source: This request was already %s by %s, so your click was not counted.", outcome, Who(by))
 }
