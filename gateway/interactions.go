@@ -73,20 +73,25 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 		user.Name = contract.CleanName(cb.User.Name)
 	}
 	click := clickOf(cb)
-	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", action.Value)
-	// The button carries the workflow id; anything that is not the id of
-	// a run of the button's kind did not come from deploybot's buttons.
-	app, err := buttonTarget(button, action.Value)
+	// The button carries the run it decides (the workflow id alone on
+	// messages posted before buttons named the run); anything else did not
+	// come from deploybot's buttons.
+	workflowID, runID := contract.ParseButtonValue(action.Value)
+	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", workflowID, "runId", runID)
+	app, err := buttonTarget(button, workflowID)
+	if err == nil && runID != "" && (len(runID) > 64 || !printable(runID)) {
+		err = fmt.Errorf("%q is not a run id", runID)
+	}
 	if err != nil || user.ID == "" {
-		log.Warn("click with a value that is not a run id of its button ignored", "error", err)
+		log.Warn("click with a value that is not a run of its button ignored", "error", err)
 		return outcomeBadRequest
 	}
-	workflowID := action.Value
-	d := contract.Decision{Approve: button.approve, User: user, Source: "slack"}
+	// The run counts the click only if it is on its own request message.
+	d := contract.Decision{Approve: button.approve, User: user, Source: "slack", MessageTS: click.messageTS}
 
 	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	defer cancel()
-	info, err := s.starter.DescribeRun(ctx, workflowID, "")
+	info, err := s.starter.DescribeRun(ctx, workflowID, runID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return s.notWaiting(log, click, "this request no longer exists in Temporal")
@@ -97,7 +102,7 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 		info = RunInfo{Run: Run{WorkflowID: workflowID}, Running: true}
 	case !info.Running:
 		return s.notWaiting(log, click, "it ended: "+info.Ended())
-	case !button.sast && !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
+	case runID == "" && !button.sast && !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
 		// A deploy id is per app, so an old message's buttons name the
 		// app's current run; the message predates that run, so it is not
 		// the request this run waits on. (A quality-gate id is per
@@ -150,9 +155,6 @@ type click struct {
 	channel   string
 	messageTS string // the message holding the buttons
 	threadTS  string // its thread, if it is in one
-	ephemeral bool
-	text      string
-	blocks    []slack.Block
 }
 
 func clickOf(cb slack.InteractionCallback) click {
@@ -161,9 +163,6 @@ func clickOf(cb slack.InteractionCallback) click {
 		channel:   cb.Container.ChannelID,
 		messageTS: cb.Container.MessageTs,
 		threadTS:  cb.Container.ThreadTs,
-		ephemeral: cb.Container.IsEphemeral,
-		text:      cb.Message.Text,
-		blocks:    cb.Message.Blocks.BlockSet,
 	}
 	if c.channel == "" {
 		c.channel = cb.Channel.ID
@@ -188,35 +187,13 @@ func (c click) postedBefore(t time.Time) bool {
 }
 
 // notWaiting answers a click on a request that no longer waits: the clicker
-// is told why, and the message loses its buttons so nobody else tries.
+// is told why. The message itself is the run's to edit: the gateway never
+// rewrites it from the click payload's copy, which the clicker controls.
 func (s *Server) notWaiting(log *slog.Logger, c click, why string) string {
 	log.Info("click on a request that is no longer waiting", "why", why)
 	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
 		Text: fmt.Sprintf(":information_source: This request is no longer waiting (%s), so your click changed nothing.", why)}, false)
-	if c.channel != "" && c.messageTS != "" && !c.ephemeral {
-		blocks := withoutActions(c.blocks, "No longer waiting: "+why+".")
-		text := c.text
-		if text == "" {
-			text = "This request is no longer waiting."
-		}
-		s.async("remove the buttons of a request that no longer waits", func(ctx context.Context) error {
-			return s.replier.Update(ctx, c.channel, c.messageTS, text, blocks)
-		}, "channel", c.channel, "ts", c.messageTS)
-	}
 	return outcomeNotWaiting
-}
-
-// withoutActions is blocks minus every actions block (the buttons), plus a
-// context line saying why.
-func withoutActions(blocks []slack.Block, note string) []slack.Block {
-	out := make([]slack.Block, 0, len(blocks)+1)
-	for _, b := range blocks {
-		if b.BlockType() != slack.MBTAction {
-			out = append(out, b)
-		}
-	}
-	return append(out, slack.NewContextBlock(slackui.BlockIDOutcome,
-		slack.NewTextBlockObject(slack.MarkdownType, ":information_source: "+note, false, false)))
 }
 
 func (s *Server) clickTemporalDown(log *slog.Logger, c click, err error) string {

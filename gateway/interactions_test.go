@@ -114,7 +114,9 @@ func TestApproveAndRejectClicksDeliverDecisions(t *testing.T) {
 		}
 		var got contract.Decision
 		h.result(id, &got)
-		want := contract.Decision{Approve: tc.approve, User: contract.User{ID: bob, Name: "bob"}, Source: "slack"}
+		// The click's message goes with it: the run counts only clicks on
+		// its own request message.
+		want := contract.Decision{Approve: tc.approve, User: contract.User{ID: bob, Name: "bob"}, Source: "slack", MessageTS: ts}
 		if got != want {
 			t.Errorf("%s: decision %+v, want %+v", tc.path, got, want)
 		}
@@ -132,7 +134,8 @@ func TestApproveAndRejectClicksDeliverDecisions(t *testing.T) {
 }
 
 // A click on a request that no longer waits is answered ephemerally with
-// how it ended, and the message loses its buttons.
+// how it ended. The message is left to the run: the gateway never rewrites
+// it from the click payload's copy (Step 7, defect 7).
 func TestClickOnAFinishedRunSaysItIsNoLongerWaiting(t *testing.T) {
 	h := newHarness(t, temporalClient(t))
 	h.startWorker()
@@ -151,10 +154,8 @@ func TestClickOnAFinishedRunSaysItIsNoLongerWaiting(t *testing.T) {
 	if len(e) != 1 || !strings.Contains(e[0], "no longer waiting (it ended: rejected)") {
 		t.Errorf("ephemeral replies to bob = %q", e)
 	}
-	msg, _ := h.slack.Message(testChannel, ts)
-	if !msg.Edited || strings.Contains(string(msg.Blocks), slackui.ActionApprove) ||
-		!strings.Contains(string(msg.Blocks), "No longer waiting: it ended: rejected.") || !strings.Contains(string(msg.Blocks), slackui.BlockIDRequest) {
-		t.Errorf("request message after the late click: edited=%v blocks=%s", msg.Edited, msg.Blocks)
+	if msg, _ := h.slack.Message(testChannel, ts); msg.Edited {
+		t.Errorf("the gateway rewrote the request message from the click: %s", msg.Blocks)
 	}
 
 	// A button naming a run that never existed.
@@ -288,5 +289,40 @@ func TestSASTClickWithTemporalDownIsReported(t *testing.T) {
 	h.settle()
 	if e := h.ephemerals(bob); len(e) != 1 || !strings.Contains(e[0], "could not reach Temporal") {
 		t.Errorf("ephemeral replies = %q", e)
+	}
+}
+
+// TestClickNamesItsRun (Step 7, defect 7): a button names the exact run it
+// decides; a click naming another run of the same workflow id reaches
+// nothing, and the run id must look like one.
+func TestClickNamesItsRun(t *testing.T) {
+	h := newHarness(t, temporalClient(t))
+	h.startWorker()
+	app := uniq("exact")
+	id := contract.DeployWorkflowID(app)
+	h.mention(alice, "sync "+app)
+	ts, _ := h.requestMessage(id)
+	run := h.describe(id)
+	stale := contract.ButtonValue(id, "0193a3c0-0000-7000-8000-000000000000")
+	if ack := h.click(bob, slackui.ActionApprove, stale, ts); ack.code != 200 {
+		t.Fatalf("ack = %d", ack.code)
+	}
+	h.settle()
+	if e := h.ephemerals(bob); len(e) != 1 || !strings.Contains(e[0], "no longer exists") {
+		t.Errorf("a click naming another run of %s: replies %q", id, e)
+	}
+	if ack := h.click(bob, slackui.ActionApprove, contract.ButtonValue(id, "run\n1"), ts); ack.code != 200 {
+		t.Fatalf("ack = %d", ack.code)
+	}
+	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/interactions", "code", "200", "outcome", "bad_request"); got != 1 {
+		t.Errorf("a run id with a line break counted %v times as bad_request, want 1", got)
+	}
+	if ack := h.click(bob, slackui.ActionApprove, contract.ButtonValue(id, run.RunID), ts); ack.code != 200 {
+		t.Fatalf("ack = %d", ack.code)
+	}
+	var d contract.Decision
+	h.result(id, &d)
+	if !d.Approve || d.User.ID != bob || d.MessageTS != ts {
+		t.Errorf("decision through the exact run's button = %+v", d)
 	}
 }

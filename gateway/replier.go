@@ -42,8 +42,6 @@ type Replier interface {
 	Reply(ctx context.Context, r Reply) error
 	// Replied reports whether a reply with key is already in the thread.
 	Replied(ctx context.Context, channel, threadTS, key string) (bool, error)
-	// Update replaces the text and blocks of the bot's message ts.
-	Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error
 }
 
 // SlackReplier is the Replier over the Slack Web API (slack-go) and
@@ -145,11 +143,4 @@ func (s *SlackReplier) Replied(ctx context.Context, channel, threadTS, key strin
 		}
 	}
 	return false, nil
-}
-
-// Update implements Replier.
-func (s *SlackReplier) Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
-	_, _, _, err := s.api.UpdateMessageContext(ctx, channel, ts,
-		slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
-	return err
 }

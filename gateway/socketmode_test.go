@@ -160,7 +160,7 @@ func TestSocketModeServesEventsCommandsAndClicks(t *testing.T) {
 	send("env-click", "interactive", click, 0)
 	var d contract.Decision
 	h.result(deployID, &d)
-	if d != (contract.Decision{Approve: true, User: contract.User{ID: bob, Name: "bob"}, Source: "slack"}) {
+	if d != (contract.Decision{Approve: true, User: contract.User{ID: bob, Name: "bob"}, Source: "slack", MessageTS: ts}) {
 		t.Errorf("decision = %+v", d)
 	}
 

@@ -34,6 +34,8 @@ type approvals struct {
 	answerLate bool
 	// answering counts late answers in flight, which the end waits for.
 	answering int
+	// requestTS is the request message's ts: clicks count only there.
+	requestTS string
 }
 
 // lateDecisionsVersion marks runs that answer every click arriving after
@@ -110,8 +112,12 @@ func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.
 	return a.result(d), nil
 }
 
-// open starts accepting decisions.
-func (a *approvals) open() { a.waiting = true }
+// open starts accepting decisions, made on the request message requestTS.
+func (a *approvals) open(requestTS string) { a.waiting, a.requestTS = true, requestTS }
+
+// notThisRequest is why a click on another message does not count: a
+// button decides the run of the request it is on, whatever its value says.
+const notThisRequest = "That button is not on this run's request message, so your click was not counted: click the buttons of the request itself."
 
 // close stops accepting decisions; d is the one taken, if any. From then
 // on every click that arrives is answered that the run no longer waits,
@@ -159,6 +165,10 @@ func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(
 	sel.AddReceive(a.signals, func(c workflow.ReceiveChannel, _ bool) {
 		var d contract.Decision
 		c.Receive(ctx, &d)
+		if d.MessageTS != "" && a.requestTS != "" && d.MessageTS != a.requestTS {
+			refuse(ctx, d, notThisRequest)
+			return
+		}
 		if why := a.mayNotDecide(d); why != "" {
 			refuse(ctx, d, why)
 			return

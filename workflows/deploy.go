@@ -160,6 +160,7 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 	r.status.ExpiresAt = workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
 	r.request = slackui.DeployRequest{
 		WorkflowID:       info.WorkflowExecution.ID,
+		RunID:            info.WorkflowExecution.RunID,
 		RunURL:           r.runURL,
 		App:              r.in.Request.App,
 		Project:          prep.Project,
@@ -208,7 +209,7 @@ func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, cont
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
 	timer := workflow.NewTimer(timerCtx, r.in.Policy.ApprovalTimeout)
-	r.approvals.open()
+	r.approvals.open(r.status.RequestTS)
 	for {
 		var (
 			d       contract.Decision

@@ -662,3 +662,37 @@ func TestDeployRaceLosersAreAnswered(t *testing.T) {
 		}
 	})
 }
+
+// TestDeployCountsClicksOnItsOwnRequestOnly (Step 7, defect 7): a signed
+// click whose button names this run but sits on another message (another
+// app's request, an old request) is refused; a click on the run's own
+// request message counts, and so does a decision without a message (the
+// runs API).
+func TestDeployCountsClicksOnItsOwnRequestOnly(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(contract.SignalDecision, contract.Decision{Approve: true, User: bob, Source: "slack", MessageTS: "1700000000.000100"})
+	}, time.Minute)
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(contract.QueryStatus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st contract.DeployStatus
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		h.env.SignalWorkflow(contract.SignalDecision, contract.Decision{Approve: true, User: bob, Source: "slack", MessageTS: st.RequestTS})
+	}, 2*time.Minute)
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeSucceeded || len(h.starts) != 1 {
+		t.Fatalf("result = %+v with %d operations", res, len(h.starts))
+	}
+	if len(h.ephemerals) != 1 || !strings.Contains(h.ephemerals[0].Text, "not on this run's request message") {
+		t.Errorf("answers = %+v, want the click on another message refused", h.ephemerals)
+	}
+	if req := h.posts[0].Message.DeployRequest; req == nil || req.RunID == "" {
+		t.Errorf("the request view has no run id for its buttons: %+v", req)
+	}
+}

@@ -95,7 +95,7 @@ func newGateRun(ctx workflow.Context, in contract.QualityGateInput) *gateRun {
 			Revision:   in.Analysis.Revision,
 		},
 	}
-	r.request = slackui.SASTRequest{WorkflowID: info.WorkflowExecution.ID, RunURL: r.runURL, Analysis: in.Analysis, State: slackui.RequestPending}
+	r.request = slackui.SASTRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, RunURL: r.runURL, Analysis: in.Analysis, State: slackui.RequestPending}
 	return r
 }
 
@@ -157,7 +157,7 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 	reminder := workflow.NewTimer(timerCtx, timeout/2)
 	superseded := workflow.GetSignalChannel(ctx, contract.SignalSuperseded)
 	reminded := false
-	r.approvals.open()
+	r.approvals.open(r.status.RequestTS)
 	for {
 		var end waitEnd
 		sel := workflow.NewSelector(ctx)

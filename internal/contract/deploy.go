@@ -100,6 +100,26 @@ func (u User) Mention() string {
 	return "<@" + u.ID + ">"
 }
 
+// buttonRunSep separates the workflow id from the run id in a button value;
+// no workflow id deploybot makes contains it.
+const buttonRunSep = "#"
+
+// ButtonValue is the value of a decision button: exactly the run it
+// decides, "<workflowID>#<runID>".
+func ButtonValue(workflowID, runID string) string {
+	if runID == "" {
+		return workflowID
+	}
+	return workflowID + buttonRunSep + runID
+}
+
+// ParseButtonValue splits a button value; runID is "" for the older form
+// (the workflow id only) of messages posted before buttons named the run.
+func ParseButtonValue(v string) (workflowID, runID string) {
+	workflowID, runID, _ = strings.Cut(v, buttonRunSep)
+	return workflowID, runID
+}
+
 // DeployRequest is what someone asked for, as the gateway parsed it.
 type DeployRequest struct {
 	App    string `json:"app"`
@@ -148,6 +168,9 @@ type Decision struct {
 	User    User `json:"user"`
 	// Source says where it came from ("slack", "api").
 	Source string `json:"source,omitempty"`
+	// MessageTS is the ts of the message whose button was clicked; a run
+	// counts a click only on its own request message. "" for the API.
+	MessageTS string `json:"messageTs,omitempty"`
 }
 
 // Step is where a deploy run is.

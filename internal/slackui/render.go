@@ -296,7 +296,7 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	if r.App == "" || r.Action == "" {
 		return "", nil, errors.New("slackui: DeployRequest needs App and Action")
 	}
-	if err := checkRequest("DeployRequest", r.State, r.WorkflowID,
+	if err := checkRequest("DeployRequest", r.State, r.WorkflowID, r.RunID,
 		RequestPending, RequestApproved, RequestRejected, RequestExpired, RequestCancelled, RequestRefused); err != nil {
 		return "", nil, err
 	}
@@ -379,7 +379,7 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 
 // checkRequest checks a request view's state against the valid ones and,
 // when it is pending, the workflow id its buttons carry.
-func checkRequest(kind string, state RequestState, workflowID string, valid ...RequestState) error {
+func checkRequest(kind string, state RequestState, workflowID, runID string, valid ...RequestState) error {
 	switch {
 	case state == "":
 		return fmt.Errorf("slackui: %s.State is empty: set it, e.g. slackui.RequestPending", kind)
@@ -387,9 +387,9 @@ func checkRequest(kind string, state RequestState, workflowID string, valid ...R
 		return fmt.Errorf("slackui: unknown %s.State %q", kind, state)
 	case state == RequestPending && workflowID == "":
 		return fmt.Errorf("slackui: a pending %s needs WorkflowID: its buttons carry it", kind)
-	case utf8.RuneCountInString(workflowID) > maxButtonValue:
+	case utf8.RuneCountInString(contract.ButtonValue(workflowID, runID)) > maxButtonValue:
 		// Cutting the id would route clicks nowhere, so refuse instead.
-		return fmt.Errorf("slackui: WorkflowID is longer than a button value may be (%d characters)", maxButtonValue)
+		return fmt.Errorf("slackui: WorkflowID and RunID are longer than a button value may be (%d characters)", maxButtonValue)
 	}
 	return nil
 }
@@ -452,9 +452,10 @@ func decisionButtons(r *DeployRequest) slack.Block {
 		plain(Truncate("Approve", maxConfirmButton)),
 		plain(Truncate("Cancel", maxConfirmButton)),
 	).WithStyle(slack.StylePrimary)
-	approve := slack.NewButtonBlockElement(ActionApprove, r.WorkflowID, plain(Truncate("Approve", maxButtonText))).
+	value := contract.ButtonValue(r.WorkflowID, r.RunID)
+	approve := slack.NewButtonBlockElement(ActionApprove, value, plain(Truncate("Approve", maxButtonText))).
 		WithStyle(slack.StylePrimary).WithConfirm(confirm)
-	reject := slack.NewButtonBlockElement(ActionReject, r.WorkflowID, plain(Truncate("Reject", maxButtonText))).
+	reject := slack.NewButtonBlockElement(ActionReject, value, plain(Truncate("Reject", maxButtonText))).
 		WithStyle(slack.StyleDanger)
 	return slack.NewActionBlock(BlockIDDecision, approve, reject)
 }

@@ -36,6 +36,7 @@ const maxConditionRows = 30
 // and, while pending, the Accept risk / Reject buttons.
 type SASTRequest struct {
 	WorkflowID string            `json:"workflowId"`
+	RunID      string            `json:"runId,omitempty"` // in the buttons with WorkflowID
 	RunURL     string            `json:"runUrl,omitempty"`
 	Analysis   contract.Analysis `json:"analysis"`
 	ExpiresAt  time.Time         `json:"expiresAt"`
@@ -54,7 +55,7 @@ func renderSASTRequest(r *SASTRequest) (string, []slack.Block, error) {
 	if a.ProjectKey == "" {
 		return "", nil, errors.New("slackui: SASTRequest needs Analysis.ProjectKey")
 	}
-	if err := checkRequest("SASTRequest", r.State, r.WorkflowID,
+	if err := checkRequest("SASTRequest", r.State, r.WorkflowID, r.RunID,
 		RequestPending, RequestAccepted, RequestRejected, RequestExpired, RequestSuperseded, RequestCancelled); err != nil {
 		return "", nil, err
 	}
@@ -196,9 +197,9 @@ func sastButtons(r *SASTRequest) slack.Block {
 		plain(Truncate("Accept risk", maxConfirmButton)),
 		plain(Truncate("Cancel", maxConfirmButton)),
 	).WithStyle(slack.StyleDanger)
-	accept := slack.NewButtonBlockElement(ActionSASTAccept, r.WorkflowID, plain("Accept risk")).
+	accept := slack.NewButtonBlockElement(ActionSASTAccept, contract.ButtonValue(r.WorkflowID, r.RunID), plain("Accept risk")).
 		WithStyle(slack.StyleDanger).WithConfirm(confirm)
-	reject := slack.NewButtonBlockElement(ActionSASTReject, r.WorkflowID, plain("Reject")).
+	reject := slack.NewButtonBlockElement(ActionSASTReject, contract.ButtonValue(r.WorkflowID, r.RunID), plain("Reject")).
 		WithStyle(slack.StylePrimary)
 	return slack.NewActionBlock(BlockIDDecision, accept, reject)
 }

@@ -39,11 +39,14 @@ type Param struct {
 
 // DeployRequest is the approval request posted in the channel.
 type DeployRequest struct {
-	WorkflowID string          `json:"workflowId"`
-	RunURL     string          `json:"runUrl,omitempty"`
-	App        string          `json:"app"`
-	Project    string          `json:"project,omitempty"`
-	Action     contract.Action `json:"action"`
+	WorkflowID string `json:"workflowId"`
+	// RunID goes into the buttons with WorkflowID, so a click decides this
+	// run and no other.
+	RunID   string          `json:"runId,omitempty"`
+	RunURL  string          `json:"runUrl,omitempty"`
+	App     string          `json:"app"`
+	Project string          `json:"project,omitempty"`
+	Action  contract.Action `json:"action"`
 	// FromRevision is what runs now; ToRevision is what the action deploys.
 	FromRevision string `json:"fromRevision,omitempty"`
 	ToRevision   string `json:"toRevision,omitempty"`
