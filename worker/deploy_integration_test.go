@@ -378,3 +378,82 @@ func TestDeployRaceEndToEnd(t *testing.T) {
 	}
 	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_race_answered")
 }
+
+// TestDeployArgoCDOutageAtApprovalEndToEnd (Step 7, defect 3) on a real
+// server: Argo CD is down for 20 s right after the approval; the run waits
+// for it, says so in the thread, and then syncs exactly once.
+func TestDeployArgoCDOutageAtApprovalEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a 20 s outage")
+	}
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("guestbook")
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("guestbook", contract.ActionSync, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	s.sim.SetDown(true)
+	decide(t, s.tc, id, contract.User{ID: "U0BOB", Name: "bob"}, true)
+	// While Argo CD is down, the status message in the thread says so.
+	told := false
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		for _, m := range s.slack.Thread(deployChannel, st.RequestTS) {
+			if strings.Contains(m.Text+string(m.Blocks), "Waiting for Argo CD") {
+				told = true
+			}
+		}
+	}
+	s.sim.SetDown(false)
+	var res contract.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("outcome %s (%s), want succeeded after the outage", res.Outcome, res.Message)
+	}
+	if n := s.sim.Calls("Sync", "guestbook"); n != 1 {
+		t.Errorf("%d Sync calls, want exactly 1", n)
+	}
+	if !told {
+		t.Error("the thread was never told deploybot waits for Argo CD")
+	}
+	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_argocd_outage")
+}
+
+// TestDeploySlackRateLimitedEndToEnd (Step 7, defect 4) on a real server:
+// chat.update answers 429 for a while after the approval; the sync is
+// followed and reported from Argo CD as usual, and the final report arrives.
+func TestDeploySlackRateLimitedEndToEnd(t *testing.T) {
+	s := startStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	id := contract.DeployWorkflowID("search")
+	run, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: s.taskQueue},
+		contract.WorkflowDeploy, deployInput("search", contract.ActionSync, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := waitStep(t, s.tc, id, contract.StepAwaitingApproval)
+	s.slack.RateLimitNext("chat.update", 5, 3*time.Second)
+	decide(t, s.tc, id, contract.User{ID: "U0BOB", Name: "bob"}, true)
+	var res contract.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != contract.OutcomeSucceeded || s.sim.Calls("Sync", "search") != 1 {
+		t.Fatalf("outcome %s with %d Sync calls, want succeeded with 1", res.Outcome, s.sim.Calls("Sync", "search"))
+	}
+	final := ""
+	for _, m := range s.slack.Thread(deployChannel, st.RequestTS) {
+		if m.TS != st.RequestTS && !m.Ephemeral {
+			final = m.Text + string(m.Blocks)
+		}
+	}
+	if !strings.Contains(final, "Synced and Healthy") {
+		t.Errorf("the final report did not arrive: last message %q", final)
+	}
+}

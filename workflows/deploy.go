@@ -36,6 +36,12 @@ type deployRun struct {
 	// baseline is the start time of the last Argo CD operation before ours,
 	// so the follow loop can tell our operation from an older one.
 	baseline time.Time
+	// edits keeps the status message current without holding up the run
+	// (runs begun before asyncStatusVersion edit it in line).
+	edits statusEdits
+	// requestUpdated is the pending edit of the approval request, waited
+	// for at the end rather than before following Argo CD.
+	requestUpdated workflow.Future
 }
 
 // DeployWorkflow carries one sync or rollback request from "someone asked"
@@ -92,8 +98,12 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	// does not wait on Slack before the operation starts.
 	statusPosted := r.postStatus(ctx)
 	startErr := r.callStart(ctx)
-	r.awaitStatusPost(ctx, statusPosted)
-	r.await(ctx, requestUpdated, "update the approval request")
+	if r.edits.async {
+		r.requestUpdated = requestUpdated // Slack never holds up Argo CD
+	} else {
+		r.awaitStatusPost(ctx, statusPosted)
+		r.await(ctx, requestUpdated, "update the approval request")
+	}
 
 	if outcome, msg := r.startOperation(ctx, prep, startErr); outcome != "" {
 		return r.end(ctx, outcome, msg)
@@ -327,19 +337,62 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 	return "", ""
 }
 
-// callStart takes a fresh baseline and starts the operation.
+// callStart takes a fresh baseline and starts the operation, riding out an
+// Argo CD outage (see outlast).
 func (r *deployRun) callStart(ctx workflow.Context) error {
 	var st activities.AppStateResult
-	rctx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
-	if err := workflow.ExecuteActivity(rctx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st); err != nil {
+	err := r.outlast(ctx, readOnlyActivityOptions, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st)
+	})
+	if err != nil {
 		return err
 	}
 	r.baseline = st.OperationStartedAt
-	sctx := workflow.WithActivityOptions(ctx, startOperationOptions)
 	var res activities.StartOperationResult
-	return workflow.ExecuteActivity(sctx, argoActivities.StartOperation, activities.StartOperationInput{
-		App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
-	}).Get(ctx, &res)
+	// StartOperation is safe to retry: it checks whether an earlier attempt
+	// already reached Argo CD, so the outage costs no second operation.
+	return r.outlast(ctx, startOperationOptions, func(actx workflow.Context) error {
+		return workflow.ExecuteActivity(actx, argoActivities.StartOperation, activities.StartOperationInput{
+			App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
+		}).Get(ctx, &res)
+	})
+}
+
+// argoOutageVersion marks runs that ride out an Argo CD outage after the
+// approval instead of failing once the first round of retries is spent (an
+// approved sync was thrown away by 20 s of downtime). Runs begun before it
+// replay failing as they did.
+const argoOutageVersion = "ride-out-argocd-outage"
+
+// outlast runs call with opts; if Argo CD stays unreachable through that
+// first round, it says so in the status message and keeps trying for as
+// long as the health timeout leaves.
+func (r *deployRun) outlast(ctx workflow.Context, opts workflow.ActivityOptions, call func(workflow.Context) error) error {
+	err := call(workflow.WithActivityOptions(ctx, opts))
+	if err == nil || errType(err) != string(argocd.KindUnavailable) || r.approvedAt.IsZero() {
+		return err
+	}
+	if workflow.GetVersion(ctx, argoOutageVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return err
+	}
+	deadline := r.approvedAt.Add(r.in.Policy.HealthTimeout)
+	remaining := deadline.Sub(workflow.Now(ctx))
+	if remaining <= 0 {
+		return err
+	}
+	r.view.Message = fmt.Sprintf("Waiting for Argo CD, which does not answer (%s); deploybot keeps trying until %s (HEALTH_TIMEOUT).",
+		errMessage(err), deadline.UTC().Format("15:04 UTC"))
+	r.updateStatus(ctx)
+	long := opts
+	long.ScheduleToCloseTimeout = remaining
+	retry := *opts.RetryPolicy
+	retry.MaximumAttempts = 0 // until the deadline
+	retry.MaximumInterval = 30 * time.Second
+	long.RetryPolicy = &retry
+	err = call(workflow.WithActivityOptions(ctx, long))
+	r.view.Message = ""
+	r.updateStatus(ctx)
+	return err
 }
 
 // disableAutoSync removes the automated sync policy with a merge patch and
@@ -460,7 +513,14 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 			r.view.Message = msg
 		}
 		r.view.Elapsed = res.Duration
-		r.updateStatus(ctx)
+		if r.edits.async {
+			r.finalStatus(ctx)
+		} else {
+			r.updateStatus(ctx)
+		}
+	}
+	if r.requestUpdated != nil {
+		r.await(ctx, r.requestUpdated, "update the approval request")
 	}
 	r.upsert(ctx, contract.SearchAttrDeployOutcome.ValueSet(string(outcome)))
 	r.approvals.finishHandlers(ctx)
@@ -470,14 +530,19 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 // postStatus starts posting the status message in the thread; it is edited
 // from then on. awaitStatusPost collects its timestamp.
 func (r *deployRun) postStatus(ctx workflow.Context) workflow.Future {
+	r.edits.async = workflow.GetVersion(ctx, asyncStatusVersion, workflow.DefaultVersion, 1) == 1
 	r.status.Step = contract.StepStarting
 	r.view.Step = contract.StepStarting
 	v := r.view
 	r.shown = v
 	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
-	return workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+	posted := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
 		Channel: r.in.Request.Channel, ThreadTS: r.thread(), Message: slackui.Message{DeployStatus: &v}, Key: r.key + "/status",
 	})
+	if r.edits.async {
+		r.startStatusEdits(ctx, posted)
+	}
+	return posted
 }
 
 func (r *deployRun) awaitStatusPost(ctx workflow.Context, f workflow.Future) {
@@ -490,11 +555,16 @@ func (r *deployRun) awaitStatusPost(ctx workflow.Context, f workflow.Future) {
 }
 
 func (r *deployRun) updateStatus(ctx workflow.Context) {
-	if r.status.StatusTS == "" {
-		return
-	}
 	if !r.approvedAt.IsZero() {
 		r.view.Elapsed = workflow.Now(ctx).Sub(r.approvedAt).Round(time.Second)
+	}
+	if r.edits.async {
+		v := r.view
+		r.edits.pending = &v // the editor shows it when Slack lets it
+		return
+	}
+	if r.status.StatusTS == "" {
+		return
 	}
 	if sameStatus(r.view, r.shown) {
 		return

@@ -696,3 +696,70 @@ func TestDeployCountsClicksOnItsOwnRequestOnly(t *testing.T) {
 		t.Errorf("the request view has no run id for its buttons: %+v", req)
 	}
 }
+
+// TestDeploySlackRateLimitedDoesNotChangeTheOutcome (Step 7, defect 4):
+// while chat.update answers 429 for minutes, the run still follows Argo CD
+// at its own pace and its outcome comes from Argo CD alone; the final
+// report arrives once Slack takes edits again.
+func TestDeploySlackRateLimitedDoesNotChangeTheOutcome(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	// The first 12 edits are refused, 30s apart: six minutes of 429s,
+	// longer than the health timeout.
+	refused := 0
+	h.updateErr = func() error {
+		if refused < 12 {
+			refused++
+			return temporal.NewApplicationErrorWithOptions("slack chat.update: rate limited, retrying after 30s", activities.SlackRateLimitedErrorType,
+				temporal.ApplicationErrorOptions{NextRetryDelay: 30 * time.Second})
+		}
+		return nil
+	}
+	in := input(contract.ActionSync, 0)
+	in.Policy.HealthTimeout = 3 * time.Minute
+	res := h.run(in)
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("outcome %s (%s) while Slack was rate limited, want succeeded: Argo CD says Healthy", res.Outcome, res.Message)
+	}
+	if h.polls < len(healthyTimeline()) {
+		t.Errorf("polled Argo CD %d times, want the whole timeline", h.polls)
+	}
+	last := h.lastStatus()
+	if last == nil || last.Outcome != contract.OutcomeSucceeded {
+		t.Errorf("final status message = %+v, want the success shown once Slack took edits again", last)
+	}
+}
+
+// TestDeployRidesOutAnArgoCDOutageAfterApproval (Step 7, defect 3): Argo CD
+// unreachable right after the approval, for longer than the first round of
+// retries, does not throw the approval away: the thread says deploybot is
+// waiting for Argo CD, and once it answers exactly one operation starts.
+func TestDeployRidesOutAnArgoCDOutageAfterApproval(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	// The first 8 reads fail: more than readOnlyActivityOptions' 5 attempts.
+	h.pollErr = func(n int) error {
+		if n <= 8 {
+			return temporal.NewApplicationError("get guestbook: Argo CD is unavailable (connection refused)", string(argocd.KindUnavailable))
+		}
+		return nil
+	}
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("outcome %s (%s), want succeeded after the outage", res.Outcome, res.Message)
+	}
+	if len(h.starts) != 1 {
+		t.Errorf("%d operations started, want exactly 1", len(h.starts))
+	}
+	waited := false
+	for _, u := range h.updates {
+		if s := u.Message.DeployStatus; s != nil && strings.Contains(s.Message, "Waiting for Argo CD") {
+			waited = true
+		}
+	}
+	if !waited {
+		t.Error("the thread was never told deploybot waits for Argo CD")
+	}
+}

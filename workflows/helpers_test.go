@@ -18,6 +18,8 @@ type slackRecorder struct {
 	posts      []activities.PostMessageInput
 	updates    []activities.UpdateMessageInput
 	ephemerals []activities.PostEphemeralInput
+	// updateErr, if set, answers UpdateMessage (nil = the edit is done).
+	updateErr func() error
 }
 
 // mockSlack registers the Slack activities on env, answered by r.
@@ -35,6 +37,11 @@ func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
 		func(_ context.Context, in activities.UpdateMessageInput) (activities.UpdateMessageResult, error) {
 			r.mu.Lock()
 			defer r.mu.Unlock()
+			if r.updateErr != nil {
+				if err := r.updateErr(); err != nil {
+					return activities.UpdateMessageResult{}, err
+				}
+			}
 			r.updates = append(r.updates, in)
 			return activities.UpdateMessageResult{}, nil
 		}).Maybe()
