@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
@@ -33,14 +35,21 @@ type SupersedeOlderResult struct {
 	// Signalled are the workflow ids of the runs signalled, sorted. Each run
 	// decides itself whether the newer analysis really is newer than its own.
 	Signalled []string
+	// Newer is the latest run of the branch that comes after the caller
+	// (contract.GateOrder), running or ended: the caller's delivery is not
+	// the gate's current state. nil when the caller is the latest.
+	Newer *contract.Supersede
 }
 
-// supersedeScan bounds the pending runs of one branch that are read; more
-// than a handful means something else is wrong.
+// supersedeScan bounds the runs of one branch that are read; the newest
+// come first, and older ones ended long ago.
 const supersedeScan = 200
 
-// SupersedeOlder sends SignalSuperseded to every running quality-gate run
-// of the same project and branch, except the newer analysis' own run.
+// SupersedeOlder places the caller among the quality-gate runs of the same
+// project and branch: it sends SignalSuperseded to every running run that
+// comes before it, and reports the latest run that comes after it, if any.
+// Runs are ordered by contract.GateOrder from their memo and start time;
+// a run without the memo (started before it was set) is taken as older.
 // Signalling twice is harmless (a run that has ended is skipped; a run
 // takes the first supersede), so the activity can simply be retried.
 func (t *Temporal) SupersedeOlder(ctx context.Context, in SupersedeOlderInput) (SupersedeOlderResult, error) {
@@ -54,34 +63,56 @@ func (t *Temporal) SupersedeOlder(ctx context.Context, in SupersedeOlderInput) (
 	if ns == "" {
 		ns = activity.GetInfo(ctx).WorkflowNamespace
 	}
+	self := in.Newer.Order()
 	// Branch names may hold characters a visibility query cannot quote, so
 	// the branch is compared here rather than in the query.
-	query := fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running' AND %s = %s",
+	query := fmt.Sprintf("WorkflowType = '%s' AND %s = %s",
 		contract.WorkflowQualityGate, contract.SearchAttrSASTProject.GetName(), quoteQuery(in.Project))
-	var ids []string
+	var older []string
+	var res SupersedeOlderResult
+	var newest contract.GateOrder
 	var token []byte
-	for len(ids) < supersedeScan {
+	for scanned := 0; scanned < supersedeScan; {
 		resp, err := t.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: ns, Query: query, PageSize: 100, NextPageToken: token,
 		})
 		if err != nil {
-			return SupersedeOlderResult{}, temporalError("list pending quality-gate runs of "+in.Project, err)
+			return SupersedeOlderResult{}, temporalError("list the quality-gate runs of "+in.Project, err)
 		}
 		for _, e := range resp.Executions {
+			scanned++
 			id := e.GetExecution().GetWorkflowId()
 			if id == in.Newer.WorkflowID || keywordAttr(e.GetSearchAttributes().GetIndexedFields(), contract.SearchAttrSASTBranch.GetName()) != in.Branch {
 				continue
 			}
-			ids = append(ids, id)
+			running := e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			at, ok := memoTime(e.GetMemo().GetFields(), contract.MemoSASTEvaluatedAt)
+			if !ok {
+				if running {
+					older = append(older, id)
+				}
+				continue
+			}
+			o := contract.GateOrder{EvaluatedAt: at, StartedAt: e.GetStartTime().AsTime(), WorkflowID: id}
+			switch {
+			case o.After(self):
+				if res.Newer == nil || o.After(newest) {
+					newest = o
+					res.Newer = &contract.Supersede{WorkflowID: id, EvaluatedAt: at, StartedAt: o.StartedAt,
+						Revision:   keywordAttr(e.GetSearchAttributes().GetIndexedFields(), contract.SearchAttrSASTRevision.GetName()),
+						GatePassed: keywordAttr(e.GetSearchAttributes().GetIndexedFields(), contract.SearchAttrSASTOutcome.GetName()) == string(contract.OutcomePassed)}
+				}
+			case running:
+				older = append(older, id)
+			}
 		}
 		token = resp.NextPageToken
 		if len(token) == 0 {
 			break
 		}
 	}
-	sort.Strings(ids)
-	var res SupersedeOlderResult
-	for _, id := range ids {
+	sort.Strings(older)
+	for _, id := range older {
 		err := t.Client.SignalWorkflow(ctx, id, "", contract.SignalSuperseded, in.Newer)
 		var notFound *serviceerror.NotFound
 		switch {
@@ -94,6 +125,20 @@ func (t *Temporal) SupersedeOlder(ctx context.Context, in SupersedeOlderInput) (
 		res.Signalled = append(res.Signalled, id)
 	}
 	return res, nil
+}
+
+// memoTime decodes an RFC 3339 timestamp from a memo field.
+func memoTime(fields map[string]*commonpb.Payload, key string) (time.Time, bool) {
+	p, ok := fields[key]
+	if !ok {
+		return time.Time{}, false
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
 }
 
 // quoteQuery quotes a value for a visibility query.

@@ -154,7 +154,7 @@ func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
 			r.Step = string(st.Step)
 			analysed(r, st.Analysis.ProjectKey, contract.SASTBranchAttr(st.Analysis), st.Analysis.Revision)
 			decided(r, st.DecidedBy, st.Outcome, st.Message)
-			r.ExpiresAt = st.ExpiresAt
+			r.ExpiresAt, r.SupersededBy = st.ExpiresAt, st.SupersededBy
 			if st.Step == contract.SASTStepAwaitingDecision {
 				r.State = runsapi.StateWaiting
 			}
@@ -185,6 +185,7 @@ func (s *Server) readResult(ctx context.Context, info RunInfo, r *runsapi.Run) {
 		if err = s.starter.Result(ctx, info.WorkflowID, info.RunID, &res); err == nil {
 			analysed(r, res.ProjectKey, "", res.Revision)
 			decided(r, res.DecidedBy, res.Outcome, res.Message)
+			r.SupersededBy = res.SupersededBy
 		}
 	}
 	if err != nil {

@@ -134,7 +134,7 @@ func TestSonarQubeWebhookStartsOneRunPerAnalysis(t *testing.T) {
 	}{
 		{"branch_error.json", "sast-deploybot:payments-api~branch-release%2F2024.03~task-AYx1XdE2Fq0bOqu1Xy9A", "release/2024.03", "ERROR"},
 		{"doc_task_ok.json", "sast-myproject~default~task-AVh21JS2JepAEhwQ-b3u", "", "OK"},
-		{"issue_change_error_no_task.json", "sast-deploybot:payments-api~branch-main~rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z", "main", "ERROR"},
+		{"issue_change_error_no_task.json", "sast-deploybot:payments-api~branch-main~rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z~chg-20240305T164002.000Z-error", "main", "ERROR"},
 		{"pull_request_ok.json", "sast-deploybot:payments-api~pr-482~task-AYx2PrQ7Fq0bOqu1Xz3B", "pr-482", "OK"},
 	} {
 		body := sonarTestdata(t, tc.file)

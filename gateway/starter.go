@@ -188,6 +188,9 @@ func (t *TemporalStarter) StartQualityGate(ctx context.Context, in contract.Qual
 		// Set at start, not only by the workflow, so visibility (the runs
 		// API, `sast wait`) finds the run as soon as the webhook is answered.
 		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SASTSearchAttributes(a)...),
+		// Orders the runs of a branch (which delivery is the gate's current
+		// state) from visibility alone, for the runs that supersede others.
+		Memo: map[string]any{contract.MemoSASTEvaluatedAt: a.EvaluatedAt().UTC().Format(time.RFC3339Nano)},
 	}
 	return t.start(ctx, opts, contract.WorkflowQualityGate, in)
 }

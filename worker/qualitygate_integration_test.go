@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackui"
 	"github.com/deploybot/deploybot/internal/smtpsink"
@@ -66,20 +66,16 @@ func gateInput(a contract.Analysis) contract.QualityGateInput {
 	}}
 }
 
-// startGate starts a run the way the gateway does (id from the analysis,
-// search attributes at start).
+// startGate starts a run exactly as the gateway does (its own starter: id
+// from the analysis, search attributes and memo at start).
 func startGate(t testing.TB, s *stack, in contract.QualityGateInput) client.WorkflowRun {
 	t.Helper()
-	a := in.Analysis
-	run, err := s.tc.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
-		ID: contract.SASTWorkflowID(a.Key), TaskQueue: s.taskQueue,
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SASTSearchAttributes(a)...),
-	}, contract.WorkflowQualityGate, in)
+	st := &gateway.TemporalStarter{Client: s.tc, TaskQueue: s.taskQueue}
+	run, err := st.StartQualityGate(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return run
+	return s.tc.GetWorkflow(context.Background(), run.WorkflowID, run.RunID)
 }
 
 func waitGateStep(t testing.TB, tc client.Client, id string, step contract.SASTStep) contract.QualityGateStatus {
@@ -233,4 +229,128 @@ func splitHostPort(t testing.TB, addr string) (string, int) {
 		t.Fatal(err)
 	}
 	return host, n
+}
+
+// delivery is the payload in file, changed by change, as the gateway reads it.
+func delivery(t testing.TB, file string, change func(*sonarqube.Payload)) contract.Analysis {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "internal", "sonarqube", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := sonarqube.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(&p)
+	return p.Analysis()
+}
+
+// evaluation is the analysis in file re-evaluated by an issue change: no
+// taskId, the gate's status gate and a changedAt that much later.
+func evaluation(t testing.TB, file, gate string, changed time.Duration) contract.Analysis {
+	t.Helper()
+	return delivery(t, file, func(p *sonarqube.Payload) {
+		p.TaskID = ""
+		p.ChangedAt = sonarqube.Time{Time: p.AnalysedAt.Add(changed)}
+		p.Gate.Status = gate
+	})
+}
+
+func gateResult(t *testing.T, ctx context.Context, run client.WorkflowRun) contract.QualityGateResult {
+	t.Helper()
+	var res contract.QualityGateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestQualityGateFailsAgainAfterPassing (Step 7, defect 1): an analysis
+// fails, an issue change makes it pass, another makes it fail again: the
+// third delivery is a new run waiting for a decision, not a "duplicate"
+// of the passing one — in order and out of order.
+func TestQualityGateFailsAgainAfterPassing(t *testing.T) {
+	s, _ := startMailStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	first := analysis(t, "branch_error.json")
+	run1 := startGate(t, s, gateInput(first))
+	waitGateStep(t, s.tc, run1.GetID(), contract.SASTStepAwaitingDecision)
+	run2 := startGate(t, s, gateInput(evaluation(t, "branch_error.json", contract.GateOK, time.Minute)))
+	if res := gateResult(t, ctx, run2); res.Outcome != contract.OutcomePassed {
+		t.Fatalf("the passing evaluation ended %s, want passed", res.Outcome)
+	}
+	if res := gateResult(t, ctx, run1); res.Outcome != contract.OutcomeSuperseded {
+		t.Errorf("the first failure ended %s, want superseded", res.Outcome)
+	}
+	third := evaluation(t, "branch_error.json", contract.GateError, 2*time.Minute)
+	if third.Key == evaluation(t, "branch_error.json", contract.GateOK, time.Minute).Key {
+		t.Fatal("the failing-again evaluation has the passing one's key")
+	}
+	run3 := startGate(t, s, gateInput(third))
+	waitGateStep(t, s.tc, run3.GetID(), contract.SASTStepAwaitingDecision)
+
+	// Out of order: a later failure arrives before the pass it follows.
+	late := evaluation(t, "branch_error.json", contract.GateOK, 90*time.Second)
+	run4 := startGate(t, s, gateInput(late))
+	if res := gateResult(t, ctx, run4); res.Outcome != contract.OutcomeSuperseded || res.SupersededBy != run3.GetID() {
+		t.Errorf("a late pass older than the pending failure ended %+v, want superseded by %s", res, run3.GetID())
+	}
+	if st := waitGateStep(t, s.tc, run3.GetID(), contract.SASTStepAwaitingDecision); st.Outcome != "" {
+		t.Errorf("the failure that is the gate's current state ended: %+v", st)
+	}
+	saveHistory(t, s.tc, run4.GetID(), run4.GetRunID(), "qualitygate_late_superseded")
+}
+
+// TestQualityGateLookAlikeDeliveriesKeepOnePending (Step 7, defect 2): a
+// taskId delivery and a taskless one with the same analysedAt (and two
+// taskIds evaluated in the same second) arrive together: exactly one of
+// each pair stays pending; the other is superseded.
+func TestQualityGateLookAlikeDeliveriesKeepOnePending(t *testing.T) {
+	s, _ := startMailStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for n, pair := range [][2]func(*sonarqube.Payload){
+		{func(*sonarqube.Payload) {}, func(p *sonarqube.Payload) { p.TaskID = "" }},
+		{func(*sonarqube.Payload) {}, func(p *sonarqube.Payload) { p.TaskID = "AYother" }},
+	} {
+		// A project of its own per pair.
+		project := func(change func(*sonarqube.Payload)) func(*sonarqube.Payload) {
+			return func(p *sonarqube.Payload) { p.Project.Key += "-" + strconv.Itoa(n); change(p) }
+		}
+		a, b := delivery(t, "branch_error.json", project(pair[0])), delivery(t, "branch_error.json", project(pair[1]))
+		runs := make([]client.WorkflowRun, 2)
+		done := make(chan int, 2)
+		for i, an := range []contract.Analysis{a, b} {
+			go func() { runs[i] = startGate(t, s, gateInput(an)); done <- i }()
+		}
+		<-done
+		<-done
+		pending := 0
+		for _, run := range runs {
+			st := waitStatus(t, s.tc, run.GetID(), func(st contract.QualityGateStatus) bool {
+				return st.Step == contract.SASTStepAwaitingDecision || st.Step == contract.SASTStepDone
+			})
+			if st.Step == contract.SASTStepAwaitingDecision {
+				pending++
+			}
+		}
+		// Both may still be settling: the superseded one ends within moments.
+		deadline := time.Now().Add(30 * time.Second)
+		for pending > 1 && time.Now().Before(deadline) {
+			pending = 0
+			for _, run := range runs {
+				var st contract.QualityGateStatus
+				if v, err := s.tc.QueryWorkflow(ctx, run.GetID(), "", contract.QueryStatus); err == nil && v.Get(&st) == nil && st.Step == contract.SASTStepAwaitingDecision {
+					pending++
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if pending != 1 {
+			t.Errorf("%s and %s: %d pending, want exactly 1", a.Key, b.Key, pending)
+		}
+	}
 }

@@ -26,7 +26,13 @@ type gateRun struct {
 	msg       messenger
 	approvals *approvals
 	result    contract.QualityGateResult
+	// gateOrder: this run orders deliveries by contract.GateOrder.
+	gateOrder bool
 }
+
+// gateOrderVersion marks runs that order a branch's deliveries by
+// contract.GateOrder (evaluation time, then start, then id).
+const gateOrderVersion = "sast-gate-order"
 
 // QualityGateWorkflow carries one SonarQube analysis from the webhook to a
 // recorded decision:
@@ -48,10 +54,20 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 	if r.approvals, err = handleQueries(ctx, &r.status, r.mayNotDecide, sastDecisionResult); err != nil {
 		return contract.QualityGateResult{}, err
 	}
+	// Runs of this version order the deliveries of a branch by when their
+	// gate was evaluated (contract.GateOrder), so a gate that fails again
+	// after passing gets a request again and exactly one of two look-alike
+	// deliveries stays pending; older runs replay as they were.
+	r.gateOrder = workflow.GetVersion(ctx, gateOrderVersion, workflow.DefaultVersion, 1) == 1
 	a := in.Analysis
 	upsert(ctx, contract.SASTSearchAttributes(a)...)
 
-	r.supersedeOlder(ctx)
+	newer := r.supersedeOlder(ctx)
+	if r.gateOrder && newer != nil {
+		// A later evaluation of the branch exists: this delivery is not the
+		// gate's current state, whatever it says.
+		return r.supersededBy(ctx, *newer)
+	}
 	if a.GateStatus == contract.GateOK {
 		msg := "The quality gate passed: nothing to decide."
 		if n := len(r.result.Superseded); n > 0 {
@@ -99,30 +115,40 @@ func newGateRun(ctx workflow.Context, in contract.QualityGateInput) *gateRun {
 	return r
 }
 
-// supersedeOlder tells the pending runs of older analyses of this branch.
-// It is best effort: a failure leaves an older request to expire or be
-// decided, which is logged but does not hold up this analysis.
-func (r *gateRun) supersedeOlder(ctx workflow.Context) {
-	a := r.in.Analysis
+// supersedeOlder tells the pending runs of older analyses of this branch,
+// and returns the run of a later one if there is one. It is best effort: a
+// failure leaves an older request to expire or be decided, which is logged
+// but does not hold up this analysis.
+func (r *gateRun) supersedeOlder(ctx workflow.Context) *contract.Supersede {
 	actx := workflow.WithActivityOptions(ctx, supersedeOptions)
 	var res activities.SupersedeOlderResult
 	err := workflow.ExecuteActivity(actx, temporalActivities.SupersedeOlder, activities.SupersedeOlderInput{
-		Project: a.ProjectKey,
-		Branch:  contract.SASTBranchAttr(a),
-		Newer: contract.Supersede{
-			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
-			Revision:   a.Revision,
-			AnalysedAt: a.AnalysedAt,
-			GatePassed: a.GateStatus == contract.GateOK,
-			RunURL:     r.runURL,
-		},
+		Project:   r.in.Analysis.ProjectKey,
+		Branch:    contract.SASTBranchAttr(r.in.Analysis),
+		Newer:     r.self(ctx),
 		Namespace: r.in.Policy.Namespace,
 	}).Get(ctx, &res)
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not tell older pending analyses they are superseded", "error", err)
-		return
+		return nil
 	}
 	r.result.Superseded = res.Signalled
+	return res.Newer
+}
+
+// self describes this run's analysis to the runs it supersedes.
+func (r *gateRun) self(ctx workflow.Context) contract.Supersede {
+	a := r.in.Analysis
+	info := workflow.GetInfo(ctx)
+	return contract.Supersede{
+		WorkflowID:  info.WorkflowExecution.ID,
+		Revision:    a.Revision,
+		AnalysedAt:  a.AnalysedAt,
+		EvaluatedAt: a.EvaluatedAt(),
+		StartedAt:   info.WorkflowStartTime,
+		GatePassed:  a.GateStatus == contract.GateOK,
+		RunURL:      r.runURL,
+	}
 }
 
 // askForDecision posts the request with Accept risk / Reject buttons.
@@ -172,9 +198,13 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 		sel.AddReceive(superseded, func(c workflow.ReceiveChannel, _ bool) {
 			var s contract.Supersede
 			c.Receive(ctx, &s)
-			// Deliveries can arrive out of order: only a newer (or the
-			// same, re-evaluated) analysis supersedes this one.
-			if s.WorkflowID != "" && !s.AnalysedAt.Before(r.in.Analysis.AnalysedAt) {
+			// Deliveries can arrive out of order: only a later one
+			// supersedes this one.
+			newer := !s.AnalysedAt.Before(r.in.Analysis.AnalysedAt)
+			if r.gateOrder {
+				newer = s.Order().After(r.self(ctx).Order())
+			}
+			if s.WorkflowID != "" && newer {
 				end = waitEnd{outcome: contract.OutcomeSuperseded, supersede: s}
 			}
 		})

@@ -237,15 +237,26 @@ func waitSAST(ctx context.Context, api runLister, o sastWaitOptions) int {
 	}
 }
 
-// newestRun returns the run started last (the first of equals: the API
-// lists newest first), or nil. A newer analysis of the same revision
-// supersedes the older ones, so it is the one to follow.
+// newestRun returns the run that holds the gate's current state: the run
+// started last (the first of equals: the API lists newest first), or, when
+// that one was superseded by a later evaluation of the same revision that
+// arrived earlier (deliveries come out of order), the run that superseded
+// it. nil when there is none.
 func newestRun(runs []runsapi.Run) *runsapi.Run {
 	var newest *runsapi.Run
+	byID := map[string]*runsapi.Run{}
 	for i := range runs {
+		byID[runs[i].ID] = &runs[i]
 		if newest == nil || runs[i].StartedAt.After(newest.StartedAt) {
 			newest = &runs[i]
 		}
+	}
+	for hops := 0; newest != nil && newest.SupersededBy != "" && hops < len(runs); hops++ {
+		next, ok := byID[newest.SupersededBy]
+		if !ok {
+			break // a later revision's run: this revision is superseded
+		}
+		newest = next
 	}
 	return newest
 }

@@ -456,3 +456,33 @@ func TestSastWaitInterrupted(t *testing.T) {
 		t.Errorf("--json on interrupt: stdout %q (%v), want the last run", out.String(), err)
 	}
 }
+
+// TestNewestRunFollowsTheGatesCurrentState (Step 7, defect 1): when the run
+// started last was superseded by a later evaluation that arrived earlier,
+// sast wait follows that one, so a gate failing now is never read as passed.
+func TestNewestRunFollowsTheGatesCurrentState(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	runs := []runsapi.Run{
+		{ID: "late-pass", StartedAt: t0.Add(time.Minute), Outcome: "superseded", SupersededBy: "fail-again"},
+		{ID: "fail-again", StartedAt: t0, State: runsapi.StateWaiting},
+		{ID: "first", StartedAt: t0.Add(-time.Minute), Outcome: "superseded", SupersededBy: "late-pass"},
+	}
+	got := newestRun(runs)
+	if got == nil || got.ID != "fail-again" {
+		t.Fatalf("newestRun = %+v, want the pending failure", got)
+	}
+	if _, done := sastVerdict(got); done {
+		t.Error("a pending failure counts as decided")
+	}
+	// Superseded by another revision's run (not in this revision's list):
+	// this revision's gate is superseded.
+	other := []runsapi.Run{{ID: "old", StartedAt: t0, Outcome: "superseded", SupersededBy: "newer-revision"}}
+	if got := newestRun(other); got == nil || got.ID != "old" {
+		t.Errorf("newestRun = %+v, want the superseded run itself", got)
+	}
+	// A cycle (never written by deploybot) does not hang.
+	cycle := []runsapi.Run{{ID: "a", SupersededBy: "b"}, {ID: "b", SupersededBy: "a"}}
+	if newestRun(cycle) == nil {
+		t.Error("newestRun on a cycle = nil")
+	}
+}

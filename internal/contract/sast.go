@@ -91,11 +91,28 @@ type Analysis struct {
 	IsMain      bool      `json:"isMain,omitempty"`
 	Revision    string    `json:"revision,omitempty"`
 	AnalysedAt  time.Time `json:"analysedAt"`
-	GateName    string    `json:"gateName,omitempty"`
+	// ChangedAt is when the gate was last evaluated: a delivery for an
+	// issue change has the analysis' AnalysedAt and a new ChangedAt.
+	ChangedAt time.Time `json:"changedAt,omitzero"`
+	GateName  string    `json:"gateName,omitempty"`
 	// GateStatus is GateOK or GateError.
 	GateStatus string          `json:"gateStatus"`
 	Conditions []GateCondition `json:"conditions,omitempty"`
 }
+
+// EvaluatedAt orders the deliveries of a branch: the gate's current state
+// is the delivery evaluated last (ChangedAt, else AnalysedAt).
+func (a Analysis) EvaluatedAt() time.Time {
+	if !a.ChangedAt.IsZero() {
+		return a.ChangedAt
+	}
+	return a.AnalysedAt
+}
+
+// MemoSASTEvaluatedAt is the memo key under which a quality-gate run
+// records its Analysis.EvaluatedAt (RFC 3339), so the runs of a branch can
+// be ordered from visibility alone.
+const MemoSASTEvaluatedAt = "sast_evaluated_at"
 
 // Failed returns the conditions whose status is ERROR, in order.
 func (a Analysis) Failed() []GateCondition {
@@ -167,9 +184,43 @@ type Supersede struct {
 	WorkflowID string    `json:"workflowId"`
 	Revision   string    `json:"revision,omitempty"`
 	AnalysedAt time.Time `json:"analysedAt"`
+	// EvaluatedAt and StartedAt (the run's start) order the analyses of a
+	// branch; see Supersedes.
+	EvaluatedAt time.Time `json:"evaluatedAt,omitzero"`
+	StartedAt   time.Time `json:"startedAt,omitzero"`
 	// GatePassed is true when the newer analysis passed the gate.
 	GatePassed bool   `json:"gatePassed"`
 	RunURL     string `json:"runUrl,omitempty"`
+}
+
+// GateOrder places a quality-gate run among the runs of its branch: by when
+// its gate was evaluated, then when the run started, then its workflow id,
+// so any two runs compare the same way from either side and exactly one of
+// two look-alike deliveries stays pending.
+type GateOrder struct {
+	EvaluatedAt time.Time
+	StartedAt   time.Time
+	WorkflowID  string
+}
+
+// After reports whether o comes strictly after p.
+func (o GateOrder) After(p GateOrder) bool {
+	switch {
+	case !o.EvaluatedAt.Equal(p.EvaluatedAt):
+		return o.EvaluatedAt.After(p.EvaluatedAt)
+	case !o.StartedAt.Equal(p.StartedAt):
+		return o.StartedAt.After(p.StartedAt)
+	}
+	return o.WorkflowID > p.WorkflowID
+}
+
+// Order is the order of the analysis s describes.
+func (s Supersede) Order() GateOrder {
+	at := s.EvaluatedAt
+	if at.IsZero() {
+		at = s.AnalysedAt
+	}
+	return GateOrder{EvaluatedAt: at, StartedAt: s.StartedAt, WorkflowID: s.WorkflowID}
 }
 
 // SASTStep is where a quality-gate run is.
@@ -215,7 +266,8 @@ type QualityGateResult struct {
 	// EmailMessageID is the Message-ID of the decision email, if one was sent.
 	EmailMessageID string `json:"emailMessageId,omitempty"`
 	// EmailError says why the decision email could not be sent.
-	EmailError   string `json:"emailError,omitempty"`
+	EmailError string `json:"emailError,omitempty"`
+	// SupersededBy is the workflow id of the run of the newer analysis.
 	SupersededBy string `json:"supersededBy,omitempty"`
 	// Superseded lists the older runs this analysis superseded.
 	Superseded []string `json:"superseded,omitempty"`

@@ -60,6 +60,9 @@ type Run struct {
 	Project  string `json:"project,omitempty"`
 	Branch   string `json:"branch,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// SupersededBy is the id of the run of a later evaluation of the branch
+	// (outcome superseded): that run is the gate's current state.
+	SupersededBy string `json:"supersededBy,omitempty"`
 
 	RequestedBy *User `json:"requestedBy,omitempty"`
 	DecidedBy   *User `json:"decidedBy,omitempty"`

@@ -199,7 +199,8 @@ const maxRunKey = 400
 // where <branch> is "branch-<name>", "pr-<id>", or "default" when the
 // server sends no branch (editions without branch support), and <analysis>
 // is "task-<taskId>", or for deliveries without a task (issue changes that
-// flip the gate) "rev-<revision>@<analysedAt as UTC 20060102T150405Z>".
+// flip the gate) "rev-<revision>@<analysedAt as UTC 20060102T150405Z>"
+// followed by "~chg-<changedAt, to the millisecond>" and "-<gate status>".
 //
 // Each component is escaped: bytes outside [A-Za-z0-9._:-] become %XX, so
 // the key is ASCII without spaces, slashes or '~' inside components (it can
@@ -223,7 +224,16 @@ func (p Payload) RunKey() string {
 	if p.TaskID != "" {
 		analysis = "task-" + escape(p.TaskID)
 	} else {
+		// An issue change re-evaluates the gate of the same analysis: each
+		// evaluation (changedAt) and result is its own delivery, so a gate
+		// that fails again after passing gets a request again.
 		analysis = "rev-" + escape(p.Revision) + "@" + p.AnalysedAt.UTC().Format("20060102T150405Z")
+		if !p.ChangedAt.IsZero() {
+			analysis += "~chg-" + p.ChangedAt.UTC().Format("20060102T150405.000Z")
+		}
+		if p.Gate != nil && p.Gate.Status != "" {
+			analysis += "-" + escape(strings.ToLower(p.Gate.Status))
+		}
 	}
 	key := escape(p.Project.Key) + "~" + branch + "~" + analysis
 	if len(key) > maxRunKey {
@@ -308,6 +318,7 @@ func (p Payload) Analysis() contract.Analysis {
 		DashboardURL: p.Project.URL,
 		Revision:     p.Revision,
 		AnalysedAt:   p.AnalysedAt.UTC(),
+		ChangedAt:    p.ChangedAt.UTC(),
 		GateStatus:   GateOK,
 	}
 	if p.Branch != nil {

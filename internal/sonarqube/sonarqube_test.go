@@ -104,9 +104,46 @@ func TestParseWithoutTaskID(t *testing.T) {
 	if p.TaskID != "" || !p.Failed() || p.ChangedAt.IsZero() {
 		t.Errorf("payload = %+v", p)
 	}
-	want := "deploybot:payments-api~branch-main~rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z"
+	want := "deploybot:payments-api~branch-main~rev-9f2c1b7e5a3d4c6b8a0e1f2d3c4b5a6978675645@20240305T140211Z~chg-20240305T164002.000Z-error"
 	if got := p.RunKey(); got != want {
 		t.Errorf("RunKey() = %q, want %q", got, want)
+	}
+}
+
+// TestRunKeyOfEachEvaluation (Step 7, defect 1): an analysis that fails,
+// passes after an issue change, and fails again after another gives three
+// runs, never a "duplicate" for the third; a repeated delivery of one
+// evaluation stays one run.
+func TestRunKeyOfEachEvaluation(t *testing.T) {
+	failed, err := Parse(readPayload(t, "branch_error.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := Parse(readPayload(t, "issue_change_error_no_task.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	passed := base
+	passed.Gate = &QualityGate{Name: base.Gate.Name, Status: GateOK}
+	passed.ChangedAt = Time{base.ChangedAt.Add(time.Minute)}
+	failedAgain := base
+	failedAgain.ChangedAt = Time{base.ChangedAt.Add(2 * time.Minute)}
+	keys := map[string]bool{}
+	for _, p := range []Payload{failed, passed, failedAgain} {
+		keys[p.RunKey()] = true
+	}
+	if len(keys) != 3 {
+		t.Errorf("three evaluations got %d distinct keys: %v", len(keys), keys)
+	}
+	again := failedAgain
+	if again.RunKey() != failedAgain.RunKey() {
+		t.Error("a redelivery of one evaluation changed its key")
+	}
+	// Same changedAt, other result: two evaluations.
+	flipped := failedAgain
+	flipped.Gate = &QualityGate{Name: base.Gate.Name, Status: GateOK}
+	if flipped.RunKey() == failedAgain.RunKey() {
+		t.Error("a passing and a failing evaluation share a key")
 	}
 }
 
