@@ -48,15 +48,7 @@ func startMailStack(t testing.TB) (*stack, *smtpsink.Sink) {
 // analysis reads one of sonarqube's documented payloads as the gateway would.
 func analysis(t testing.TB, file string) contract.Analysis {
 	t.Helper()
-	body, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "internal", "sonarqube", "testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := sonarqube.Parse(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.Analysis()
+	return delivery(t, file, func(*sonarqube.Payload) {})
 }
 
 func gateInput(a contract.Analysis) contract.QualityGateInput {
