@@ -37,7 +37,12 @@ type messenger struct {
 
 // post posts a message (in thread if given); key makes retries idempotent.
 func (m messenger) post(ctx workflow.Context, thread string, msg slackui.Message, key string) (string, error) {
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	return m.postWith(ctx, slackActivityOptions, thread, msg, key)
+}
+
+// postWith is post with its own activity options.
+func (m messenger) postWith(ctx workflow.Context, opts workflow.ActivityOptions, thread string, msg slackui.Message, key string) (string, error) {
+	actx := workflow.WithActivityOptions(ctx, opts)
 	var res activities.PostMessageResult
 	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
 		Channel: m.channel, ThreadTS: thread, Message: msg, Key: m.key + "/" + key,
@@ -47,7 +52,12 @@ func (m messenger) post(ctx workflow.Context, thread string, msg slackui.Message
 
 // updateAsync starts editing a message; the future ends with the edit.
 func (m messenger) updateAsync(ctx workflow.Context, ts string, msg slackui.Message) workflow.Future {
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	return m.updateWith(ctx, slackActivityOptions, ts, msg)
+}
+
+// updateWith is updateAsync with its own activity options.
+func (m messenger) updateWith(ctx workflow.Context, opts workflow.ActivityOptions, ts string, msg slackui.Message) workflow.Future {
+	actx := workflow.WithActivityOptions(ctx, opts)
 	return workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
 		Channel: m.channel, TS: ts, Message: msg,
 	})

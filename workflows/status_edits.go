@@ -76,11 +76,7 @@ func (r *deployRun) startStatusEdits(ctx workflow.Context, posted workflow.Futur
 			if sameStatus(v, r.shown) {
 				continue
 			}
-			actx := workflow.WithActivityOptions(ctx, statusEditOptions)
-			err := workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
-				Channel: r.msg.channel, TS: r.status.StatusTS, Message: slackui.Message{DeployStatus: &v},
-			}).Get(ctx, nil)
-			if err != nil {
+			if err := r.msg.updateWith(ctx, statusEditOptions, r.status.StatusTS, slackui.Message{DeployStatus: &v}).Get(ctx, nil); err != nil {
 				workflow.GetLogger(ctx).Warn("status message not updated; a later state will be", "error", err)
 				continue
 			}
@@ -96,18 +92,13 @@ func (r *deployRun) finalStatus(ctx workflow.Context) {
 	r.edits.pending, r.edits.closing = nil, true
 	_ = workflow.Await(ctx, func() bool { return r.edits.done })
 	v := r.view
-	actx := workflow.WithActivityOptions(ctx, finalReportOptions)
+	msg := slackui.Message{DeployStatus: &v}
 	var err error
 	if r.status.StatusTS != "" {
-		err = workflow.ExecuteActivity(actx, slackActivities.UpdateMessage, activities.UpdateMessageInput{
-			Channel: r.msg.channel, TS: r.status.StatusTS, Message: slackui.Message{DeployStatus: &v},
-		}).Get(ctx, nil)
+		err = r.msg.updateWith(ctx, finalReportOptions, r.status.StatusTS, msg).Get(ctx, nil)
 	} else {
-		var res activities.PostMessageResult
-		err = workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
-			Channel: r.msg.channel, ThreadTS: r.thread(), Message: slackui.Message{DeployStatus: &v}, Key: r.key + "/status",
-		}).Get(ctx, &res)
-		r.status.StatusTS = res.TS
+		// The same key as the first post: a post that did arrive is found.
+		r.status.StatusTS, err = r.msg.postWith(ctx, finalReportOptions, r.thread(), msg, "status")
 	}
 	if err != nil {
 		workflow.GetLogger(ctx).Error("could not report the outcome in Slack", "error", err)
