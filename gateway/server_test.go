@@ -2,23 +2,19 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/deploybot/deploybot/internal/testenv"
 )
 
 func get(t *testing.T, url string) (int, map[string]any, string) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	code, b := testenv.Get(t, url)
 	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return resp.StatusCode, m, string(b)
+	_ = json.Unmarshal([]byte(b), &m)
+	return code, m, b
 }
 
 func TestHealthReadyAndMetricsWithTemporalUp(t *testing.T) {

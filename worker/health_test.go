@@ -3,7 +3,6 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,17 +16,6 @@ import (
 	"github.com/deploybot/deploybot/internal/testenv"
 	"github.com/deploybot/deploybot/worker"
 )
-
-func getBody(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // TestHealth: on a real dev server, /readyz is 503 until the worker runs and
 // Temporal has seen it poll its task queue, 200 while it does, 503 again
@@ -59,11 +47,11 @@ func TestHealth(t *testing.T) {
 	hs := httptest.NewServer(health.Handler())
 	defer hs.Close()
 
-	if code, body := getBody(t, hs.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not running") {
+	if code, body := testenv.Get(t, hs.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "not running") {
 		t.Errorf("/readyz before start = %d %s, want 503 not running", code, body)
 	}
 	for _, p := range []string{"/healthz", "/health"} {
-		if code, body := getBody(t, hs.URL+p); code != 200 || !strings.Contains(body, `"ok"`) {
+		if code, body := testenv.Get(t, hs.URL+p); code != 200 || !strings.Contains(body, `"ok"`) {
 			t.Errorf("%s = %d %s", p, code, body)
 		}
 	}
@@ -83,7 +71,7 @@ func TestHealth(t *testing.T) {
 	var code int
 	var body string
 	for time.Now().Before(deadline) {
-		if code, body = getBody(t, hs.URL+"/readyz"); code == 200 {
+		if code, body = testenv.Get(t, hs.URL+"/readyz"); code == 200 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -99,11 +87,11 @@ func TestHealth(t *testing.T) {
 	other.SetStarted(true)
 	otherSrv := httptest.NewServer(other.Handler())
 	defer otherSrv.Close()
-	if code, body := getBody(t, otherSrv.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "has not seen this worker") {
+	if code, body := testenv.Get(t, otherSrv.URL+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "has not seen this worker") {
 		t.Errorf("/readyz for an identity that does not poll = %d %s", code, body)
 	}
 
-	_, m := getBody(t, hs.URL+"/metrics")
+	_, m := testenv.Get(t, hs.URL+"/metrics")
 	for _, want := range []string{"temporal_request_total{", "temporal_long_request_total{", "deploybot_build_info{", "go_goroutines ", "process_resident_memory_bytes "} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -115,7 +103,7 @@ func TestHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped = true
-	if code, body := getBody(t, hs.URL+"/readyz"); code != http.StatusServiceUnavailable {
+	if code, body := testenv.Get(t, hs.URL+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz after stop = %d %s, want 503", code, body)
 	}
 }

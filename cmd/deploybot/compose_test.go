@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -585,14 +584,9 @@ func TestComposeServicesRun(t *testing.T) {
 	}
 	// Both processes serve the SDK's metrics next to runtime, process and build info.
 	for _, name := range []string{"gateway", "worker"} {
-		resp, err := http.Get("http://127.0.0.1:" + own[name] + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, body := testenv.Get(t, "http://127.0.0.1:"+own[name]+"/metrics")
 		for _, want := range []string{`deploybot_build_info{commit=`, `component="` + name + `"`, "temporal_request_total{", "go_goroutines ", "process_resident_memory_bytes "} {
-			if !strings.Contains(string(body), want) {
+			if !strings.Contains(body, want) {
 				t.Errorf("%s /metrics lacks %q", name, want)
 			}
 		}

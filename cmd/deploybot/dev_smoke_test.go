@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,14 +146,8 @@ func TestDevSmoke(t *testing.T) {
 	defer cancel()
 
 	// The gateway is ready only when Temporal answers it.
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports.http))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/readyz = %d %s", resp.StatusCode, body)
+	if code, body := testenv.Get(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports.http)); code != http.StatusOK {
+		t.Fatalf("/readyz = %d %s", code, body)
 	}
 
 	// The Temporal UI is served.
