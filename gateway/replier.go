@@ -109,23 +109,22 @@ func (s *SlackReplier) respond(ctx context.Context, url, text string) error {
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 != 2 {
-		e := &responseURLError{status: resp.StatusCode, text: resp.Status + ": " + string(msg)}
-		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
-			e.retryAfter = max(time.Duration(secs)*time.Second, time.Second)
-		}
-		return e
+		return fmt.Errorf("response_url answered %s: %s: %w", resp.Status, msg, responseURLCause(resp))
 	}
 	return nil
 }
 
-// responseURLError is a response_url's non-2xx answer.
-type responseURLError struct {
-	status     int
-	retryAfter time.Duration // Retry-After of a 429; 0 when absent
-	text       string
+// responseURLCause is a response_url's non-2xx answer as the error slack-go
+// gives for the same answer from the Web API, so that slackerr classifies
+// both alike.
+func responseURLCause(resp *http.Response) error {
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			return &slack.RateLimitedError{RetryAfter: time.Duration(secs) * time.Second}
+		}
+	}
+	return slack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
 }
-
-func (e *responseURLError) Error() string { return "response_url answered " + e.text }
 
 // Replied implements Replier by reading the thread's replies with their
 // metadata. Only the first page is read: a retry comes within minutes of

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/deploybot/deploybot/internal/slackerr"
@@ -105,16 +104,6 @@ func (s *Server) async(what string, f func(ctx context.Context) error, logArgs .
 // after how long: Slack's Retry-After when it gave one, else a backoff.
 func replyRetry(err error, attempt int) (time.Duration, bool) {
 	backoff := min(time.Second<<(attempt-1), maxReplyBackoff)
-	var re *responseURLError
-	if errors.As(err, &re) {
-		switch {
-		case re.status == http.StatusTooManyRequests && re.retryAfter > 0:
-			return re.retryAfter, true
-		case re.status == http.StatusTooManyRequests || re.status >= 500:
-			return backoff, true
-		}
-		return 0, false
-	}
 	f := slackerr.Classify(err)
 	switch {
 	case !f.Retryable():
