@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -127,9 +126,6 @@ var apiDecisions = map[string]bool{
 	runsapi.DecisionReject:  false,
 }
 
-// slackUserRE matches Slack user ids (U… or, in Enterprise Grid, W…).
-var slackUserRE = regexp.MustCompile(`^[UW][A-Z0-9]{2,31}$`)
-
 // apiDecide serves POST /api/v1/runs/:id/decision: the decision is sent as
 // the run's decide update, so the caller learns whether the run took it
 // (the approver rules are the run's, exactly as for a click). Every
@@ -225,7 +221,7 @@ func decisionRequest(c *gin.Context) (runsapi.DecisionRequest, error) {
 		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "decision %q is not one of %s, %s, %s",
 			req.Decision, runsapi.DecisionApprove, runsapi.DecisionAccept, runsapi.DecisionReject)
 	}
-	if req.User != "" && !slackUserRE.MatchString(req.User) {
+	if req.User != "" && !contract.IsSlackUserID(req.User) {
 		return req, apiErr(http.StatusBadRequest, outcomeBadRequest, "user %q is not a Slack user id; it may be left out: the token decides as the user API_TOKENS binds it to", req.User)
 	}
 	return req, nil

@@ -77,7 +77,7 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 	case env.EventID == "" || ev.Channel == "" || ev.TS == "":
 		s.log.Warn("mention without event_id, channel or ts ignored", "eventId", env.EventID)
 		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "event_id, channel and ts are required"}, outcome: outcomeBadRequest}
-	case !slackUserRE.MatchString(ev.User):
+	case !contract.IsSlackUserID(ev.User):
 		// Slack sends member ids only; anything else is not to be echoed.
 		s.log.Warn("mention whose user is not a Slack user id ignored", "eventId", env.EventID, "user", fmt.Sprintf("%q", ev.User))
 		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "event.user is not a Slack user id"}, outcome: outcomeBadRequest}

@@ -64,7 +64,7 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 	if action == nil {
 		return outcomeIgnored
 	}
-	if !slackUserRE.MatchString(cb.User.ID) {
+	if !contract.IsSlackUserID(cb.User.ID) {
 		s.log.Warn("click whose user is not a Slack user id ignored", "user", fmt.Sprintf("%q", cb.User.ID), "action", action.ActionID)
 		return outcomeBadRequest
 	}
@@ -79,7 +79,7 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 	workflowID, runID := contract.ParseButtonValue(action.Value)
 	log := s.log.With("via", "click", "action", action.ActionID, "user", user.ID, "channel", click.channel, "workflowId", workflowID, "runId", runID)
 	app, err := buttonTarget(button, workflowID)
-	if err == nil && runID != "" && (len(runID) > 64 || !printable(runID)) {
+	if err == nil && !runIDLike(runID) {
 		err = fmt.Errorf("%q is not a run id", runID)
 	}
 	if err != nil || user.ID == "" {

@@ -356,13 +356,19 @@ func checkRunID(id, runID string) error {
 	case id == "":
 		return apiErr(http.StatusBadRequest, outcomeBadRequest, "the run id is empty")
 	case len(id) > maxWorkflowID:
-		return apiErr(http.StatusBadRequest, outcomeBadRequest, "run id %q… is %d bytes; run ids are at most %d", id[:64], len(id), maxWorkflowID)
+		return apiErr(http.StatusBadRequest, outcomeBadRequest, "run id %q is %d bytes; run ids are at most %d", shown, len(id), maxWorkflowID)
 	case !printable(id):
 		return apiErr(http.StatusBadRequest, outcomeBadRequest, "run id %q has control characters or is not UTF-8; ids are like deploy-guestbook", shown)
-	case runID != "" && (len(runID) > 64 || !printable(runID)):
+	case !runIDLike(runID):
 		return apiErr(http.StatusBadRequest, outcomeBadRequest, "runId %q is not a Temporal run id (a UUID)", runID)
 	}
 	return nil
+}
+
+// runIDLike reports whether runID may be a Temporal run id (a UUID); ""
+// (the latest run) is.
+func runIDLike(runID string) bool {
+	return runID == "" || len(runID) <= 64 && printable(runID)
 }
 
 // printable reports whether s is UTF-8 without control characters.

@@ -20,7 +20,7 @@ func (s *Server) handleSlash(ctx context.Context, sc slack.SlashCommand) string 
 		s.log.Warn("slash command without trigger_id, user_id or channel_id ignored", "command", sc.Command)
 		return outcomeBadRequest
 	}
-	if !slackUserRE.MatchString(sc.UserID) {
+	if !contract.IsSlackUserID(sc.UserID) {
 		s.log.Warn("slash command whose user_id is not a Slack user id ignored", "user", fmt.Sprintf("%q", sc.UserID))
 		return outcomeBadRequest
 	}

@@ -345,8 +345,6 @@ func statusName(s enumspb.WorkflowExecutionStatus) string {
 	return "unknown"
 }
 
-// temporalUnavailable reports errors that mean Temporal could not be
-// reached in time, as opposed to Temporal answering "no".
 // temporalBusy reports whether Temporal did not answer within the gateway's
 // deadline, or said it is overloaded: a server that is up but behind (at
 // load, the local dev server), which a moment later may answer.
@@ -366,6 +364,8 @@ func temporalBusy(err error) bool {
 	return false
 }
 
+// temporalUnavailable reports errors that mean Temporal could not be
+// reached in time, as opposed to Temporal answering "no".
 func temporalUnavailable(err error) bool {
 	if err == nil {
 		return false

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 // APIToken is one entry of API_TOKENS: "name@U0BOB:token" decides as that
@@ -20,7 +22,7 @@ type APIToken struct {
 }
 
 // apiTokenName is "name" or "name@<Slack user id>".
-var apiTokenName = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?:@([UW][A-Z0-9]{2,}))?$`)
+var apiTokenName = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._-]{0,63})(?:@(` + contract.SlackUserIDPattern + `))?$`)
 
 // APITokenList parses API_TOKENS. A malformed entry is left out here; its
 // problem is reported by Load (checkFormats).

@@ -9,19 +9,16 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/logging"
 )
 
 const exampleBotToken = "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
-
-// slackUserID matches Slack member ids (U… for users, W… on Enterprise Grid).
-var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
 
 // typeProblem explains a value that does not parse as its field's type.
 // Secret values are never quoted (no typed field is secret today, but the
@@ -212,7 +209,7 @@ func (c *Config) checkFormats(ps *problems) {
 }
 
 func (c *Config) checkUserIDs(ps *problems, name string, ids []string) {
-	if bad := filter(ids, func(s string) bool { return !slackUserID.MatchString(s) }); len(bad) > 0 {
+	if bad := filter(ids, func(s string) bool { return !contract.IsSlackUserID(s) }); len(bad) > 0 {
 		ps.add(Problem{name, "has " + quoteList(bad) + ", not Slack user ids: use member ids (profile → ⋮ → Copy member ID), not names, separated by commas", "U012AB3CD,U045EF6GH"})
 	}
 }

@@ -73,3 +73,17 @@ func TestCleanName(t *testing.T) {
 		}
 	}
 }
+
+// TestIsSlackUserID: the one definition of a Slack member id that the
+// gateway, the runs API and config checks go by.
+func TestIsSlackUserID(t *testing.T) {
+	for id, want := range map[string]bool{
+		"U0ALICE": true, "W0CAROL": true, "U" + strings.Repeat("A", 31): true,
+		"": false, "U0": false, "u0alice": false, "B0BOT": false, "U0ALICE> <!channel": false,
+		"U" + strings.Repeat("A", 32): false,
+	} {
+		if got := contract.IsSlackUserID(id); got != want {
+			t.Errorf("IsSlackUserID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

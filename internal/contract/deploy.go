@@ -60,6 +60,16 @@ type User struct {
 	Via string `json:"via,omitempty"`
 }
 
+// SlackUserIDPattern is a Slack member id: U… for users, W… on Enterprise
+// Grid. Slack sends nothing else as a user, so anything else is refused
+// before it is echoed or recorded.
+const SlackUserIDPattern = `[UW][A-Z0-9]{2,31}`
+
+var slackUserID = regexp.MustCompile(`^` + SlackUserIDPattern + `$`)
+
+// IsSlackUserID reports whether s is a Slack member id.
+func IsSlackUserID(s string) bool { return slackUserID.MatchString(s) }
+
 // maxName bounds a display name taken from a request.
 const maxName = 80
 
