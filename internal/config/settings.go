@@ -266,22 +266,11 @@ var oldBotNames = []string{"FLASK_HOST", "FLASK_PORT", "VERIFICATION_TOKEN"}
 
 // fromOldBot reports whether the environment looks carried over from the old
 // bot, so notes can say what now behaves differently.
-func (c *Config) fromOldBot() bool {
-	if c.meta == nil {
-		return false
-	}
-	for _, n := range oldBotNames {
-		if c.meta.raw[n] != "" {
-			return true
-		}
-	}
-	return false
-}
+func (c *Config) fromOldBot() bool { return len(c.oldBotNamesSet()) > 0 }
 
-// MigrationNotes are the differences from the old Flask bot that bite an
-// environment carried over from it; none when nothing of it is seen.
-func (c *Config) MigrationNotes() []string {
-	if !c.fromOldBot() {
+// oldBotNamesSet lists the oldBotNames the environment sets.
+func (c *Config) oldBotNamesSet() []string {
+	if c.meta == nil {
 		return nil
 	}
 	var seen []string
@@ -289,6 +278,16 @@ func (c *Config) MigrationNotes() []string {
 		if c.meta.raw[n] != "" {
 			seen = append(seen, n)
 		}
+	}
+	return seen
+}
+
+// MigrationNotes are the differences from the old Flask bot that bite an
+// environment carried over from it; none when nothing of it is seen.
+func (c *Config) MigrationNotes() []string {
+	seen := c.oldBotNamesSet()
+	if len(seen) == 0 {
+		return nil
 	}
 	users := "ALLOWED_USERS lists " + strconv.Itoa(len(c.AllowedUsers)) + " user(s): only they may request changes"
 	if len(c.AllowedUsers) == 0 {
