@@ -535,10 +535,7 @@ func (r *deployRun) postStatus(ctx workflow.Context) workflow.Future {
 	r.view.Step = contract.StepStarting
 	v := r.view
 	r.shown = v
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
-	posted := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
-		Channel: r.in.Request.Channel, ThreadTS: r.thread(), Message: slackui.Message{DeployStatus: &v}, Key: r.key + "/status",
-	})
+	posted := r.msg.postAsync(ctx, slackActivityOptions, r.thread(), slackui.Message{DeployStatus: &v}, "status")
 	if r.edits.async {
 		r.startStatusEdits(ctx, posted)
 	}

@@ -42,12 +42,17 @@ func (m messenger) post(ctx workflow.Context, thread string, msg slackui.Message
 
 // postWith is post with its own activity options.
 func (m messenger) postWith(ctx workflow.Context, opts workflow.ActivityOptions, thread string, msg slackui.Message, key string) (string, error) {
-	actx := workflow.WithActivityOptions(ctx, opts)
 	var res activities.PostMessageResult
-	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
-		Channel: m.channel, ThreadTS: thread, Message: msg, Key: m.key + "/" + key,
-	}).Get(ctx, &res)
+	err := m.postAsync(ctx, opts, thread, msg, key).Get(ctx, &res)
 	return res.TS, err
+}
+
+// postAsync starts posting; the future ends with an activities.PostMessageResult.
+func (m messenger) postAsync(ctx workflow.Context, opts workflow.ActivityOptions, thread string, msg slackui.Message, key string) workflow.Future {
+	actx := workflow.WithActivityOptions(ctx, opts)
+	return workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+		Channel: m.channel, ThreadTS: thread, Message: msg, Key: m.key + "/" + key,
+	})
 }
 
 // updateAsync starts editing a message; the future ends with the edit.
