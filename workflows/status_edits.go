@@ -58,12 +58,10 @@ var finalReportOptions = workflow.ActivityOptions{
 func (r *deployRun) startStatusEdits(ctx workflow.Context, posted workflow.Future) {
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { r.edits.done = true }()
-		var res activities.PostMessageResult
-		if err := posted.Get(ctx, &res); err != nil {
-			workflow.GetLogger(ctx).Error("could not post the status message; progress will not be shown in Slack", "error", err)
-			return
+		r.awaitStatusPost(ctx, posted)
+		if r.status.StatusTS == "" {
+			return // not posted (logged): nothing to edit
 		}
-		r.status.StatusTS = res.TS
 		for {
 			if err := workflow.Await(ctx, func() bool { return r.edits.pending != nil || r.edits.closing }); err != nil {
 				return
