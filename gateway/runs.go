@@ -308,7 +308,8 @@ var listFilters = []struct{ param, attr string }{
 
 // listQuery builds the visibility query and the limit of a list. Values
 // go into the query between single quotes, so any value that could end
-// the quotes (a quote or a backslash) or is not printable is refused.
+// the quotes (a quote or a backslash) or is not printable is refused; so
+// is one that is not UTF-8, which gRPC cannot carry (a 500 otherwise).
 func listQuery(v url.Values) (string, int, error) {
 	var where []string
 	switch t := v.Get("type"); t {
@@ -326,7 +327,7 @@ func listQuery(v url.Values) (string, int, error) {
 		if val == "" {
 			continue
 		}
-		if len(val) > maxFilterLen || strings.ContainsAny(val, `'"\`+"`") || strings.IndexFunc(val, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		if len(val) > maxFilterLen || strings.ContainsAny(val, `'"\`+"`") || !printable(val) {
 			return "", 0, apiErr(http.StatusBadRequest, outcomeBadRequest, "%s %q cannot be searched for: at most %d printable characters, no quotes or backslashes", f.param, val, maxFilterLen)
 		}
 		where = append(where, fmt.Sprintf("%s = '%s'", f.attr, val))

@@ -126,6 +126,11 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("timestamp %q is not in SonarQube's layout %s", s, TimeLayout)
 		}
 	}
+	// The run's input carries it in UTC as RFC 3339, which has 4-digit
+	// years only: "0000-01-01T00:30:00+0100" would fail the run's start.
+	if y := parsed.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("timestamp %q is out of range (years 0000 to 9999 in UTC)", s)
+	}
 	*t = Time{parsed}
 	return nil
 }
