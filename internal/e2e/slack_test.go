@@ -108,6 +108,48 @@ func (e *env) waitFor(what string, ok func(slack.Message) bool) slack.Message {
 	return slack.Message{}
 }
 
+// playgroundMessage is a message as the playground page gets it, which
+// (unlike the Web API's history) includes the ephemeral ones of its viewer.
+type playgroundMessage struct {
+	TS        string `json:"ts"`
+	ThreadTS  string `json:"thread_ts"`
+	Text      string `json:"text"`
+	Ephemeral bool   `json:"ephemeral"`
+}
+
+// playgroundState returns the channel's messages as user sees them.
+func (e *env) playgroundState(user string) []playgroundMessage {
+	e.t.Helper()
+	resp, err := http.Get(e.urls.Playground + "/api/state?user=" + url.QueryEscape(user))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Messages []playgroundMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("playground state: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return st.Messages
+}
+
+// waitForEphemeral polls until user has an ephemeral message satisfying ok.
+func (e *env) waitForEphemeral(user, what string, ok func(playgroundMessage) bool) playgroundMessage {
+	e.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range e.playgroundState(user) {
+			if m.Ephemeral && ok(m) {
+				return m
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("never saw %s (ephemeral for %s)", what, user)
+	return playgroundMessage{}
+}
+
 func blocksText(m slack.Message) string {
 	b, _ := json.Marshal(m.Blocks)
 	return m.Text + string(b)
@@ -123,6 +165,19 @@ func TestSlashSyncApproveReachesHealthy(t *testing.T) {
 		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "guestbook")
 	})
 	e.click("U0MALLORY", "mallory", slackui.ActionApprove, "deploy-guestbook", req.Timestamp)
+	// Her refusal comes before bob clicks, so a click of hers that counted
+	// would show as "Approved by" her below.
+	refusal := e.waitForEphemeral("U0MALLORY", "mallory's refusal", func(m playgroundMessage) bool {
+		return strings.Contains(m.Text, "not an approver")
+	})
+	if refusal.ThreadTS != req.Timestamp {
+		t.Errorf("mallory's refusal is in thread %q, want the request's %q", refusal.ThreadTS, req.Timestamp)
+	}
+	for _, m := range e.playgroundState("U0BOB") {
+		if m.Ephemeral && strings.Contains(m.Text, "not an approver") {
+			t.Errorf("bob sees mallory's refusal: %+v", m)
+		}
+	}
 	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-guestbook", req.Timestamp)
 	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
 		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
@@ -130,6 +185,9 @@ func TestSlashSyncApproveReachesHealthy(t *testing.T) {
 	approved := e.waitFor("the request marked approved", func(m slack.Message) bool {
 		return m.Timestamp == req.Timestamp && strings.Contains(blocksText(m), "Approved by")
 	})
+	if s := blocksText(approved); !strings.Contains(s, "U0BOB") || strings.Contains(s, "U0MALLORY") {
+		t.Errorf("request = %s, want it approved by bob and mallory nowhere", s)
+	}
 	if strings.Contains(blocksText(approved), slackui.ActionApprove) {
 		t.Error("approved request still shows buttons")
 	}
