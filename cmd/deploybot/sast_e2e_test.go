@@ -111,8 +111,8 @@ func TestSASTWaitAgainstDev(t *testing.T) {
 			t.Fatalf("mallory's decision: %v, want 403", err)
 		}
 		res, err := api.Decide(ctx, id, runsapi.DecisionRequest{Decision: tc.decision, User: "U0BOB", UserName: "bob"})
-		if err != nil || !strings.Contains(tc.wantOut, res.Outcome) {
-			t.Fatalf("bob's decision: %+v, %v", res, err)
+		if err != nil || res.Outcome != tc.wantOut {
+			t.Fatalf("bob's decision: %+v, %v; want outcome %q", res, err, tc.wantOut)
 		}
 
 		got := wait()
