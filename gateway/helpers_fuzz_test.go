@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -15,7 +16,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc/codes"
@@ -209,7 +209,7 @@ type fzGateway struct {
 	gw  *gateway.Server
 	st  *fzStarter
 	rp  *fzReplier
-	reg *prometheus.Registry
+	log *fzLog
 }
 
 func newFzGateway(t testing.TB) *fzGateway {
@@ -225,8 +225,8 @@ func newFzGateway(t testing.TB) *fzGateway {
 	cfg.SASTApprovers = []string{fzBob}
 	cfg.SASTApprovalTimeout = 24 * time.Hour
 	cfg.APITokens = []string{"ci@" + fzBob + ":" + fzDecider, "dash:" + fzReader}
-	g := &fzGateway{st: &fzStarter{}, rp: &fzReplier{}, reg: prometheus.NewRegistry()}
-	gw, err := gateway.New(gateway.Options{Temporal: fzTemporal{}, Config: cfg, Starter: g.st, Replier: g.rp, Registry: g.reg})
+	g := &fzGateway{st: &fzStarter{}, rp: &fzReplier{}, log: &fzLog{}}
+	gw, err := gateway.New(gateway.Options{Temporal: fzTemporal{}, Config: cfg, Starter: g.st, Replier: g.rp, Logger: slog.New(g.log)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +240,8 @@ type fzResult struct {
 	body    []byte
 	calls   []fzCall
 	replies []gateway.Reply
+	// refusals are the reasons of the signature refusals logged.
+	refusals []string
 }
 
 // do serves req and waits for the replies it queued. It fails t on what
@@ -249,6 +251,7 @@ func (g *fzGateway) do(t *testing.T, req *http.Request) fzResult {
 	t.Helper()
 	g.st.reset()
 	g.rp.take()
+	g.log.take()
 	rec := httptest.NewRecorder()
 	g.gw.ServeHTTP(rec, req)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -256,7 +259,7 @@ func (g *fzGateway) do(t *testing.T, req *http.Request) fzResult {
 	if err := g.gw.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res := fzResult{code: rec.Code, body: rec.Body.Bytes(), replies: g.rp.take()}
+	res := fzResult{code: rec.Code, body: rec.Body.Bytes(), replies: g.rp.take(), refusals: g.log.take()}
 	var bad []string
 	res.calls, bad = g.st.snapshot()
 	if len(bad) > 0 {
@@ -296,27 +299,40 @@ func fzSlackHeaders(body []byte) http.Header {
 	}
 }
 
-// sigFailures reads deploybot_gateway_signature_failures_total{reason}.
-func (g *fzGateway) sigFailures(t *testing.T, reason string) float64 {
-	t.Helper()
-	mfs, err := g.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+// fzLog keeps the reasons of the gateway's "slack request refused" log
+// lines (the same call counts them in the metrics, which are far costlier
+// to read per input).
+type fzLog struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (h *fzLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h *fzLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "slack request refused" {
+		return nil
 	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != "deploybot_gateway_signature_failures_total" {
-			continue
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "reason" {
+			h.mu.Lock()
+			h.reasons = append(h.reasons, a.Value.String())
+			h.mu.Unlock()
 		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "reason" && lp.GetValue() == reason {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return n
+		return true
+	})
+	return nil
+}
+
+func (h *fzLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *fzLog) WithGroup(string) slog.Handler      { return h }
+
+func (h *fzLog) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := h.reasons
+	h.reasons = nil
+	return out
 }
 
 // slackTokenRE finds Slack's control sequences in mrkdwn: <@U…>, <!here>,
