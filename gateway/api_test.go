@@ -264,7 +264,7 @@ func TestRunsAPISASTDecisions(t *testing.T) {
 	}
 	// A token without a user only reads; one bound to a non-approver is
 	// refused by the run's own rules.
-	for tok, want := range map[string]string{apiToken2: "token #2 may read runs but not decide", apiToken3: "is not an approver"} {
+	for tok, want := range map[string]string{apiToken2: "token #2 may read runs but not decide", apiToken3: "You are not a security approver"} {
 		resp := h.api(http.MethodPost, runPath(id)+"/decision", tok, runsapi.DecisionRequest{Decision: "accept"})
 		if resp.code != http.StatusForbidden || !strings.Contains(resp.errorText(), want) {
 			t.Errorf("decision with token %s: %d %s, want 403 %q", tok, resp.code, resp.body, want)

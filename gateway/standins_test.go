@@ -1,24 +1,22 @@
 package gateway_test
 
 import (
-	"fmt"
-	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/workflows"
 )
 
 // The stand-ins below take the place of DeployWorkflow and
 // QualityGateWorkflow in the gateway's tests: they answer the status
 // query, take a decision as the SignalDecision signal or the decide
-// update (validated like the real workflows: DecisionInvalid,
-// DecisionNotWaiting, DecisionNotAllowed), record search attributes as the
-// real ones do, and end with the decision. They need no Argo CD, Slack or
-// SMTP, which the gateway's tests do not have.
+// update (validated by the real workflows' own validator and approver
+// rules, so the API is tested against what runs really answer), record
+// search attributes as the real ones do, and end with the decision. They
+// need no Argo CD, Slack or SMTP, which the gateway's tests do not have.
 
 // startRunsWorker runs a worker on the harness's task queue with the
 // stand-ins registered under the contract's names, plus the read-only
@@ -37,24 +35,21 @@ func (h *harness) startRunsWorker() {
 
 // decisionWait is a run waiting for one decision from its approvers.
 type decisionWait struct {
-	approvers []string
+	// mayNotDecide is the real run's approver rules.
+	mayNotDecide func(contract.Decision) string
 	// approved is what an approval makes of the request.
 	approved contract.Outcome
 	decision *contract.Decision
 	at       time.Time
 }
 
-// check refuses a decision the way the real workflows' validator does.
+// check is the real workflows' validator.
 func (w *decisionWait) check(d contract.Decision) error {
-	switch {
-	case d.User.ID == "":
-		return temporal.NewApplicationError("a decision needs the deciding user's Slack id", contract.DecisionInvalidErrorType)
-	case w.decision != nil:
-		return temporal.NewApplicationError(fmt.Sprintf("already decided by <@%s>", w.decision.User.ID), contract.DecisionNotWaitingErrorType)
-	case !slices.Contains(w.approvers, d.User.ID):
-		return temporal.NewApplicationError(fmt.Sprintf("<@%s> is not an approver of this request", d.User.ID), contract.DecisionNotAllowedErrorType)
+	var by *contract.User
+	if w.decision != nil {
+		by = &w.decision.User
 	}
-	return nil
+	return workflows.ValidateDecision(d, w.decision == nil, by, w.mayNotDecide)
 }
 
 func (w *decisionWait) outcome() contract.Outcome {
@@ -102,7 +97,8 @@ func standInDeploy(ctx workflow.Context, in contract.DeployInput) (contract.Depl
 		Step: contract.StepAwaitingApproval, App: r.App, Action: r.Action, RequestedBy: r.RequestedBy, Channel: r.Channel,
 		StartedAt: workflow.Now(ctx), ExpiresAt: workflow.Now(ctx).Add(in.Policy.ApprovalTimeout),
 	}
-	w := &decisionWait{approvers: in.Policy.Approvers, approved: contract.OutcomeApproved}
+	w := &decisionWait{approved: contract.OutcomeApproved,
+		mayNotDecide: func(d contract.Decision) string { return workflows.DeployMayNotDecide(in, d) }}
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.DeployStatus, error) {
 		if w.decision != nil {
 			st.DecidedBy, st.Outcome = &w.decision.User, w.outcome()
@@ -134,7 +130,8 @@ func standInQualityGate(ctx workflow.Context, in contract.QualityGateInput) (con
 		Step: contract.SASTStepAwaitingDecision, Analysis: a, Channel: in.Policy.Channel,
 		StartedAt: workflow.Now(ctx), ExpiresAt: workflow.Now(ctx).Add(in.Policy.ApprovalTimeout),
 	}
-	w := &decisionWait{approvers: in.Policy.Approvers, approved: contract.OutcomeAccepted}
+	w := &decisionWait{approved: contract.OutcomeAccepted,
+		mayNotDecide: func(d contract.Decision) string { return workflows.QualityGateMayNotDecide(in, d) }}
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.QualityGateStatus, error) {
 		if w.decision != nil {
 			st.DecidedBy, st.Outcome = &w.decision.User, w.outcome()

@@ -75,22 +75,34 @@ func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) str
 // validate refuses, before anything is written to history, a decision the
 // wait loop would not take.
 func (a *approvals) validate(_ workflow.Context, d contract.Decision) error {
+	return ValidateDecision(d, a.waiting, a.decidedBy, a.mayNotDecide)
+}
+
+// ValidateDecision is the decide update's validator of every run: the
+// error (a contract Decision*ErrorType) for a decision the run will not
+// take. waiting: the run waits for a decision; decidedBy: who decided it,
+// if anyone; mayNotDecide: the run's approver rules (DeployMayNotDecide,
+// QualityGateMayNotDecide). Exported so that the gateway's tests, whose
+// stand-in workflows need no Argo CD or Slack, refuse exactly as runs do.
+func ValidateDecision(d contract.Decision, waiting bool, decidedBy *contract.User, mayNotDecide func(contract.Decision) string) error {
 	if d.User.ID == "" {
 		return temporal.NewApplicationError("the decision names no user: pass the Slack user id it is made on behalf of, e.g. U0BOB", contract.DecisionInvalidErrorType)
 	}
-	if !a.waiting {
-		return a.notWaiting()
+	if !waiting {
+		return notWaiting(decidedBy)
 	}
-	if why := a.mayNotDecide(d); why != "" {
+	if why := mayNotDecide(d); why != "" {
 		return temporal.NewApplicationError(why, contract.DecisionNotAllowedErrorType)
 	}
 	return nil
 }
 
-func (a *approvals) notWaiting() error {
+func (a *approvals) notWaiting() error { return notWaiting(a.decidedBy) }
+
+func notWaiting(decidedBy *contract.User) error {
 	msg := "this run is not waiting for a decision"
-	if a.decidedBy != nil {
-		msg += ": it was already decided by " + slackui.PlainWho(*a.decidedBy)
+	if decidedBy != nil {
+		msg += ": it was already decided by " + slackui.PlainWho(*decidedBy)
 	}
 	return temporal.NewApplicationError(msg, contract.DecisionNotWaitingErrorType)
 }

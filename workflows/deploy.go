@@ -256,16 +256,20 @@ func deployDecisionResult(d contract.Decision) contract.DecisionResult {
 }
 
 // mayNotDecide applies the approver rules; "" means the decision counts.
-func (r *deployRun) mayNotDecide(d contract.Decision) string {
-	req := r.in.Request
+func (r *deployRun) mayNotDecide(d contract.Decision) string { return DeployMayNotDecide(r.in, d) }
+
+// DeployMayNotDecide applies a deploy run's approver rules to d: why it
+// does not count, or "" if it does.
+func DeployMayNotDecide(in contract.DeployInput, d contract.Decision) string {
+	req := in.Request
 	self := d.User.ID == req.RequestedBy.ID
 	if self && !d.Approve {
 		return "" // requesters may always withdraw their own request
 	}
-	if !contains(r.in.Policy.Approvers, d.User.ID) {
+	if !contains(in.Policy.Approvers, d.User.ID) {
 		return fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
 	}
-	if self && !r.in.Policy.AllowSelfApproval {
+	if self && !in.Policy.AllowSelfApproval {
 		return fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
 	}
 	return ""

@@ -238,9 +238,13 @@ func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
 }
 
 // mayNotDecide applies SAST_APPROVERS; "" means the decision counts.
-func (r *gateRun) mayNotDecide(d contract.Decision) string {
-	if !contains(r.in.Policy.Approvers, d.User.ID) {
-		return fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", r.in.Analysis.ProjectKey)
+func (r *gateRun) mayNotDecide(d contract.Decision) string { return QualityGateMayNotDecide(r.in, d) }
+
+// QualityGateMayNotDecide applies a quality-gate run's approver rules
+// (SAST_APPROVERS) to d: why it does not count, or "" if it does.
+func QualityGateMayNotDecide(in contract.QualityGateInput, d contract.Decision) string {
+	if !contains(in.Policy.Approvers, d.User.ID) {
+		return fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", in.Analysis.ProjectKey)
 	}
 	return ""
 }
