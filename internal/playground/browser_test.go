@@ -20,10 +20,21 @@ const chromium = "/usr/bin/chromium"
 
 func startEnv(t *testing.T) devenv.URLs { return devtest.Start(t) }
 
+// A hung Chromium must fail the test saying what it was doing, not sit
+// until go test's -timeout kills the whole package.
+const (
+	// browserLifetime bounds a browser's whole life (less if the test's
+	// own deadline comes first).
+	browserLifetime = 10 * time.Minute
+	// actionTimeout bounds starting the browser and each action in it.
+	actionTimeout = time.Minute
+)
+
 // browser is a headless Chromium on the playground page.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
+	t    *testing.T
+	ctx  context.Context // the browser's; it ends after life
+	life time.Duration
 }
 
 func newBrowser(t *testing.T, pageURL string) *browser {
@@ -43,10 +54,28 @@ func newBrowser(t *testing.T, pageURL string) *browser {
 		chromedp.NoFirstRun,
 		chromedp.WindowSize(1400, 900),
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	life := browserLifetime
+	if d, ok := t.Deadline(); ok && time.Until(d)-30*time.Second < life {
+		life = time.Until(d) - 30*time.Second
+	}
+	lctx, cancelLife := context.WithTimeout(context.Background(), life)
+	actx, cancelAlloc := chromedp.NewExecAllocator(lctx, opts...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx}
+	t.Cleanup(func() { cancelCtx(); cancelAlloc(); cancelLife() })
+	b := &browser{t: t, ctx: ctx, life: life}
+	// The first Run starts Chromium, and its context is the browser's:
+	// a shorter one would stop the browser once it ends. So it is watched.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(ctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("start Chromium: %v", err)
+		}
+	case <-time.After(actionTimeout):
+		cancelCtx()
+		t.Fatalf("Chromium did not start within %v", actionTimeout)
+	}
 	b.run("open the playground",
 		chromedp.Navigate(pageURL),
 		chromedp.WaitVisible(chromedp.CSS(`#composer`)),
@@ -57,19 +86,41 @@ func newBrowser(t *testing.T, pageURL string) *browser {
 	return b
 }
 
+// action returns a context for one action in the browser, bounded by
+// actionTimeout.
+func (b *browser) action() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, actionTimeout)
+}
+
+// failed fails the test for err, saying so when the browser hung.
+func (b *browser) failed(ctx context.Context, what string, err error) {
+	b.t.Helper()
+	switch {
+	case b.ctx.Err() != nil:
+		b.t.Fatalf("%s: the browser's lifetime (%v) ran out (%v)", what, b.life.Round(time.Second), err)
+	case ctx.Err() != nil:
+		b.t.Fatalf("%s: the browser did not answer within %v (%v)", what, actionTimeout, err)
+	}
+	b.t.Fatalf("%s: %v", what, err)
+}
+
 func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, chromedp.Steps(actions...)); err != nil {
-		b.t.Fatalf("%s: %v", what, err)
+	ctx, cancel := b.action()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Steps(actions...)); err != nil {
+		b.failed(ctx, what, err)
 	}
 }
 
 // eval runs a script that returns a boolean.
 func (b *browser) eval(what, js string) bool {
 	b.t.Helper()
-	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+	ctx, cancel := b.action()
+	defer cancel()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 	if err != nil {
-		b.t.Fatalf("%s: %v", what, err)
+		b.failed(ctx, what, err)
 	}
 	return ok
 }
@@ -106,7 +157,9 @@ func (b *browser) poll(what, js string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	body, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	ctx, cancel := b.action()
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	cancel()
 	b.shot("failure.png")
 	b.t.Fatalf("never saw %s; page:\n%s", what, body)
 }
@@ -121,7 +174,7 @@ func (b *browser) clickLast(sel, actionID string) {
 // shot saves a screenshot in the test's temp dir and returns it.
 func (b *browser) shot(name string) []byte {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
+	ctx, cancel := b.action()
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -291,6 +344,8 @@ func TestBrowserEmailsLinkTheMailCatcher(t *testing.T) {
 	case base = <-ready:
 	case err := <-done:
 		t.Fatalf("playground did not start: %v", err)
+	case <-time.After(actionTimeout):
+		t.Fatalf("playground did not start within %v", actionTimeout)
 	}
 	b := newBrowser(t, base+"/playground")
 	b.run("the mail catcher's link in the Emails panel",
