@@ -43,6 +43,12 @@ var _ ArgoCDClient = (*argocd.Client)(nil)
 // ArgoCD groups the activities that talk to Argo CD.
 type ArgoCD struct {
 	Client ArgoCDClient
+	// LookupConcurrency bounds RevisionHistory's parallel Helm parameter
+	// lookups (ARGOCD_LOOKUP_CONCURRENCY); <= 0 means DefaultLookupConcurrency.
+	LookupConcurrency int
+	// HelmParams remembers the Helm parameters of immutable revisions
+	// (ARGOCD_HELM_CACHE_SIZE); nil looks every one up.
+	HelmParams *HelmParamsCache
 }
 
 // ListAppsInput is the input of ArgoCD.ListApps.

@@ -107,7 +107,8 @@ type RevisionHistoryInput struct {
 	App string
 	// Fields are the Helm parameters to show per entry (ROLLBACK_TABLE_FIELDS).
 	Fields []string
-	// Concurrency bounds the parallel Helm parameter lookups; <= 0 means 4.
+	// Concurrency bounds the parallel Helm parameter lookups; <= 0 means
+	// the worker's ArgoCD.LookupConcurrency.
 	Concurrency int
 }
 
@@ -116,9 +117,11 @@ type RevisionHistoryResult struct {
 	Project string
 	// Rows are the history entries, newest first.
 	Rows []contract.RevisionRow
-	// Lookups is how many Helm parameter lookups were made (one per
-	// distinct source and revision); FailedLookups how many failed.
+	// Lookups is how many Helm parameter lookups were needed (one per
+	// distinct source and revision); CachedLookups how many of them the
+	// worker already knew; FailedLookups how many failed.
 	Lookups       int
+	CachedLookups int
 	FailedLookups int
 	// Note says why some rows show "n/a" ("" if none do).
 	Note string
@@ -127,9 +130,11 @@ type RevisionHistoryResult struct {
 // NotAvailable is the value shown for a Helm parameter whose lookup failed.
 const NotAvailable = "n/a"
 
-// defaultLookupConcurrency bounds parallel GetAppDetails calls: each makes
-// Argo CD's repo server render the chart, which is expensive.
-const defaultLookupConcurrency = 4
+// DefaultLookupConcurrency bounds parallel GetAppDetails calls
+// (ARGOCD_LOOKUP_CONCURRENCY's default): each makes Argo CD's repo server
+// render the chart, which is expensive, and its default parallelism is
+// unlimited, so deploybot bounds it.
+const DefaultLookupConcurrency = 8
 
 // RevisionHistory lists the app's deployment history, newest first, with
 // the Helm parameters named in Fields for each entry. The parameters are
@@ -158,6 +163,7 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 	// One lookup per distinct source-at-revision; rows point at theirs.
 	type lookup struct {
 		historyID int64
+		cacheKey  string // "" if the revision may move
 		params    map[string]string
 		err       error
 	}
@@ -165,10 +171,14 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 	byKey := map[string]*lookup{}
 	rowLookup := make([]*lookup, len(res.Rows))
 	for i, row := range res.Rows {
-		k := lookupKey(historyEntry(app, row.ID))
+		h := historyEntry(app, row.ID)
+		k := lookupKey(h)
 		l, ok := byKey[k]
 		if !ok {
 			l = &lookup{historyID: row.ID}
+			if immutableRevisions(h) {
+				l.cacheKey = app.Name + "\x00" + k
+			}
 			byKey[k] = l
 			lookups = append(lookups, l)
 		}
@@ -176,11 +186,19 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 	}
 	limit := in.Concurrency
 	if limit <= 0 {
-		limit = defaultLookupConcurrency
+		limit = a.LookupConcurrency
+	}
+	if limit <= 0 {
+		limit = DefaultLookupConcurrency
 	}
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
 	for _, l := range lookups {
+		if p, ok := a.HelmParams.get(l.cacheKey); ok {
+			l.params = p
+			res.CachedLookups++
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -192,6 +210,9 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 			}
 			defer func() { <-sem }()
 			l.params, l.err = a.Client.HelmParameters(ctx, app, l.historyID)
+			if l.err == nil {
+				a.HelmParams.add(l.cacheKey, l.params)
+			}
 		}()
 	}
 	wg.Wait()

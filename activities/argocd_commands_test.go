@@ -3,6 +3,8 @@ package activities_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/argocdsim/simtest"
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 func TestAppStatusReadsTheApp(t *testing.T) {
@@ -217,8 +220,78 @@ func TestRevisionHistoryBoundsConcurrency(t *testing.T) {
 	f.most = 0
 	mustRun[activities.RevisionHistoryResult](t, activityEnv(a), a.RevisionHistory,
 		activities.RevisionHistoryInput{App: "web", Fields: []string{"image.tag"}})
-	if f.most > 4 {
-		t.Errorf("%d lookups ran at once by default, want at most 4", f.most)
+	if f.most > activities.DefaultLookupConcurrency {
+		t.Errorf("%d lookups ran at once by default, want at most %d", f.most, activities.DefaultLookupConcurrency)
+	}
+	// The worker's setting applies when the workflow leaves it open.
+	f.most = 0
+	a.LookupConcurrency = 2
+	mustRun[activities.RevisionHistoryResult](t, activityEnv(a), a.RevisionHistory,
+		activities.RevisionHistoryInput{App: "web", Fields: []string{"image.tag"}})
+	if f.most != 2 {
+		t.Errorf("%d lookups ran at once with ARGOCD_LOOKUP_CONCURRENCY=2, want 2", f.most)
+	}
+}
+
+func TestRevisionHistoryRemembersCommitsNotBranches(t *testing.T) {
+	sha := func(c byte) string { return strings.Repeat(string(c), 40) }
+	// Two commits, a branch and a failing commit: only the good commits are
+	// remembered (a branch moves; a failure may be transient).
+	f := &historyFake{app: historyApp(sha('a'), "main", sha('b'), sha('c')), calls: map[int64]int{}, failFor: map[string]bool{sha('c'): true}}
+	a := &activities.ArgoCD{Client: f, HelmParams: activities.NewHelmParamsCache(100)}
+	in := activities.RevisionHistoryInput{App: "web", Fields: []string{"image.tag"}}
+	first := mustRun[activities.RevisionHistoryResult](t, activityEnv(a), a.RevisionHistory, in)
+	second := mustRun[activities.RevisionHistoryResult](t, activityEnv(a), a.RevisionHistory, in)
+	if first.CachedLookups != 0 || second.CachedLookups != 2 || a.HelmParams.Len() != 2 {
+		t.Errorf("cached lookups %d then %d, %d remembered; want 0, 2, 2", first.CachedLookups, second.CachedLookups, a.HelmParams.Len())
+	}
+	if want := map[int64]int{0: 1, 1: 2, 2: 1, 3: 2}; !maps.Equal(f.calls, want) {
+		t.Errorf("lookups per history id %v, want %v", f.calls, want)
+	}
+	if !slices.EqualFunc(first.Rows, second.Rows, func(x, y contract.RevisionRow) bool { return slices.Equal(x.Params, y.Params) }) {
+		t.Errorf("rows differ: %+v vs %+v", first.Rows, second.Rows)
+	}
+
+	// Another app with the same source and commit is looked up on its own:
+	// Argo CD checks each app's access to its source.
+	other := historyApp(sha('a'))
+	other.Name = "web-eu"
+	g := &historyFake{app: other, calls: map[int64]int{}}
+	b := &activities.ArgoCD{Client: g, HelmParams: a.HelmParams}
+	mustRun[activities.RevisionHistoryResult](t, activityEnv(b), b.RevisionHistory, activities.RevisionHistoryInput{App: "web-eu", Fields: []string{"image.tag"}})
+	if g.calls[0] != 1 {
+		t.Errorf("web-eu's commit was looked up %d times, want 1 (not web's cached answer)", g.calls[0])
+	}
+}
+
+// BenchmarkRollbackRevisionsLookups: `rollback_revisions ledger` (30 history
+// entries, 30 commits) with every Argo CD call 50 ms slow, one lookup at a
+// time, at the old bound of 4, at the default, and repeated with the cache.
+func BenchmarkRollbackRevisionsLookups(b *testing.B) {
+	c, sim := startSim(b, opDuration)
+	sim.SetLatency("*", 50*time.Millisecond)
+	in := activities.RevisionHistoryInput{App: "ledger", Fields: []string{"image.tag", "replicaCount"}}
+	for _, bc := range []struct {
+		name  string
+		limit int
+		cache bool
+	}{{"one-by-one", 1, false}, {"bound-4", 4, false}, {"default", 0, false}, {"default-cached", 0, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			a := &activities.ArgoCD{Client: c, LookupConcurrency: bc.limit}
+			if bc.cache {
+				a.HelmParams = activities.NewHelmParamsCache(1000)
+			}
+			env := activityEnv(a)
+			if bc.cache { // warm it: the first table pays, repeats do not
+				mustRun[activities.RevisionHistoryResult](b, env, a.RevisionHistory, in)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if res := mustRun[activities.RevisionHistoryResult](b, env, a.RevisionHistory, in); len(res.Rows) != 30 || res.FailedLookups != 0 {
+					b.Fatalf("%d rows, %d failed lookups", len(res.Rows), res.FailedLookups)
+				}
+			}
+		})
 	}
 }
 

@@ -32,7 +32,7 @@ const (
 )
 
 // startSim serves a simulator and returns a real client talking gRPC to it.
-func startSim(t *testing.T, d time.Duration) (*argocd.Client, *argocdsim.Server) {
+func startSim(t testing.TB, d time.Duration) (*argocd.Client, *argocdsim.Server) {
 	t.Helper()
 	addr, sim := simtest.Start(t, argocdsim.Options{OperationDuration: d})
 	c, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: argocdsim.DefaultToken, VerifySSL: true})
@@ -51,7 +51,7 @@ func activityEnv(a *activities.ArgoCD) *testsuite.TestActivityEnvironment {
 }
 
 // run executes one activity attempt and decodes its result.
-func run[R any](t *testing.T, env *testsuite.TestActivityEnvironment, fn, in any) (R, error) {
+func run[R any](t testing.TB, env *testsuite.TestActivityEnvironment, fn, in any) (R, error) {
 	t.Helper()
 	var res R
 	val, err := env.ExecuteActivity(fn, in)
@@ -64,7 +64,7 @@ func run[R any](t *testing.T, env *testsuite.TestActivityEnvironment, fn, in any
 	return res, nil
 }
 
-func mustRun[R any](t *testing.T, env *testsuite.TestActivityEnvironment, fn, in any) R {
+func mustRun[R any](t testing.TB, env *testsuite.TestActivityEnvironment, fn, in any) R {
 	t.Helper()
 	res, err := run[R](t, env, fn, in)
 	if err != nil {

@@ -29,6 +29,11 @@ type Deps struct {
 	// Email sends the quality-gate decision emails; nil (no SMTP_HOST)
 	// makes every send fail with a message naming SMTP_HOST.
 	Email activities.EmailSender
+	// ArgoCDLookupConcurrency (ARGOCD_LOOKUP_CONCURRENCY) and HelmParams
+	// (ARGOCD_HELM_CACHE_SIZE) shape rollback_revisions' chart renders;
+	// zero values mean the default bound and no cache.
+	ArgoCDLookupConcurrency int
+	HelmParams              *activities.HelmParamsCache
 }
 
 // NewEmailSender builds the SMTP sender from SMTP_*; nil when SMTP_HOST is
@@ -48,6 +53,34 @@ func NewEmailSender(cfg *config.Config) (activities.EmailSender, error) {
 	return s, nil
 }
 
+// NewFromConfig creates the worker a deploybot process runs: Slack, SMTP and
+// the tuning from cfg, Argo CD through argo, Temporal through tc. It warns
+// on log when emails are off or go unencrypted to another host.
+func NewFromConfig(cfg *config.Config, tc client.Client, argo activities.ArgoCDClient, log *slog.Logger) (sdkworker.Worker, error) {
+	email, err := NewEmailSender(cfg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case email == nil:
+		log.Warn("SMTP_HOST is not set: quality-gate decisions will not be emailed")
+	case cfg.PlaintextSMTPToRemoteHost():
+		log.Warn("SMTP_TLS=none: emails go to "+cfg.SMTPHost+" UNENCRYPTED across the network; use this for a mail catcher only, and SMTP_TLS=starttls or tls for real mail", "smtpHost", cfg.SMTPHost)
+	}
+	return New(Options{
+		Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log,
+		StopTimeout: cfg.WorkerStopTimeout, WorkflowCacheSize: cfg.WorkerWorkflowCacheSize,
+		Deps: Deps{
+			ArgoCD: argo,
+			Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
+			Email:  email,
+
+			ArgoCDLookupConcurrency: cfg.ArgoCDLookupConcurrency,
+			HelmParams:              activities.NewHelmParamsCache(cfg.ArgoCDHelmCacheSize),
+		},
+	})
+}
+
 // Options configures a worker.
 type Options struct {
 	Temporal  client.Client
@@ -58,6 +91,9 @@ type Options struct {
 	// this long to finish (keep it below the pod's grace period); 0 = the
 	// SDK's default.
 	StopTimeout time.Duration
+	// WorkflowCacheSize is WORKER_WORKFLOW_CACHE_SIZE: how many runs stay in
+	// memory between events (the SDK's sticky cache); 0 = the SDK's default.
+	WorkflowCacheSize int
 }
 
 // New creates a worker with every deploybot workflow and activity registered.
@@ -77,6 +113,10 @@ func New(opts Options) (sdkworker.Worker, error) {
 	if opts.Deps.Temporal == nil {
 		opts.Deps.Temporal = opts.Temporal
 	}
+	if opts.WorkflowCacheSize > 0 {
+		// Process-wide in the SDK: set before the worker starts polling.
+		sdkworker.SetStickyWorkflowCacheSize(opts.WorkflowCacheSize)
+	}
 	w := sdkworker.New(opts.Temporal, opts.TaskQueue, sdkworker.Options{WorkerStopTimeout: opts.StopTimeout})
 	Register(w, opts.Deps)
 	return w, nil
@@ -85,7 +125,7 @@ func New(opts Options) (sdkworker.Worker, error) {
 // Register adds every workflow and activity to r.
 func Register(r sdkworker.Registry, deps Deps) {
 	RegisterWorkflows(r)
-	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD})
+	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD, LookupConcurrency: deps.ArgoCDLookupConcurrency, HelmParams: deps.HelmParams})
 	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
 	r.RegisterActivity(&activities.Temporal{Client: deps.Temporal})
 	r.RegisterActivity(&activities.Email{Sender: deps.Email})

@@ -11,10 +11,6 @@ import (
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
-// historyLookupConcurrency bounds the parallel Helm parameter lookups of
-// `rollback_revisions` (each renders a chart on Argo CD's repo server).
-const historyLookupConcurrency = 4
-
 // historyActivityOptions: like readOnlyActivityOptions, but one attempt
 // may make dozens of (bounded-parallel) chart renders, so it gets longer.
 var historyActivityOptions = func() workflow.ActivityOptions {
@@ -58,7 +54,9 @@ func RollbackRevisionsWorkflow(ctx workflow.Context, in contract.CommandInput) (
 	var hist activities.RevisionHistoryResult
 	actx := workflow.WithActivityOptions(ctx, historyActivityOptions)
 	err := workflow.ExecuteActivity(actx, argoActivities.RevisionHistory, activities.RevisionHistoryInput{
-		App: in.App, Fields: in.RollbackFields, Concurrency: historyLookupConcurrency,
+		// The bound on parallel chart renders is the worker's
+		// (ARGOCD_LOOKUP_CONCURRENCY): it knows the Argo CD it talks to.
+		App: in.App, Fields: in.RollbackFields,
 	}).Get(ctx, &hist)
 	if err != nil {
 		res.Error, res.ErrorType, err = run.refuse(ctx, err)

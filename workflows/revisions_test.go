@@ -31,7 +31,7 @@ func ledgerHistory(n int) activities.RevisionHistoryResult {
 func TestRollbackRevisionsWorkflowPostsTheHistory(t *testing.T) {
 	h := newCmdHarness(t)
 	h.env.OnActivity(h.argo.RevisionHistory, mock.Anything, activities.RevisionHistoryInput{
-		App: "ledger", Fields: []string{"image.tag", "replicaCount"}, Concurrency: 4,
+		App: "ledger", Fields: []string{"image.tag", "replicaCount"},
 	}).Return(ledgerHistory(30), nil).Once()
 
 	var res workflows.RollbackRevisionsResult

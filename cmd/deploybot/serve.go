@@ -13,7 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
@@ -166,24 +165,7 @@ Run 'deploybot config check --for worker' first.`,
 				return err
 			}
 			defer tc.Close()
-			email, err := worker.NewEmailSender(cfg)
-			if err != nil {
-				return err
-			}
-			switch {
-			case email == nil:
-				log.Warn("SMTP_HOST is not set: quality-gate decisions will not be emailed")
-			case cfg.PlaintextSMTPToRemoteHost():
-				log.Warn("SMTP_TLS=none: emails go to "+cfg.SMTPHost+" UNENCRYPTED across the network; use this for a mail catcher only, and SMTP_TLS=starttls or tls for real mail", "smtpHost", cfg.SMTPHost)
-			}
-			w, err := worker.New(worker.Options{
-				Temporal: tc, TaskQueue: cfg.TemporalTaskQueue, Logger: log, StopTimeout: cfg.WorkerStopTimeout,
-				Deps: worker.Deps{
-					ArgoCD: argo,
-					Slack:  activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL),
-					Email:  email,
-				},
-			})
+			w, err := worker.NewFromConfig(cfg, tc, argo, log)
 			if err != nil {
 				return err
 			}

@@ -83,8 +83,8 @@ func (c *Config) checkFormats(ps *problems) {
 	if c.ArgoCDCAFile != "" && ok("ARGOCD_VERIFY_SSL") && !c.ArgoCDVerifySSL {
 		ps.add(Problem{"ARGOCD_VERIFY_SSL", "is false, but ARGOCD_CA_FILE is set: with verification off the CA is never used; remove ARGOCD_VERIFY_SSL=false so Argo CD's certificate is checked against ARGOCD_CA_FILE", "true"})
 	}
-	if n := c.ArgoCDLogTailLines; ok("ARGOCD_LOG_TAIL_LINES") && (n < 1 || n > 10000) {
-		ps.add(Problem{"ARGOCD_LOG_TAIL_LINES", fmt.Sprintf("is %d; it must be between 1 and 10000", n), "50"})
+	if ok("ARGOCD_LOG_TAIL_LINES") {
+		checkRange(ps, "ARGOCD_LOG_TAIL_LINES", c.ArgoCDLogTailLines, 1, 10000, "", "50")
 	}
 	if bad := filter(c.RollbackTableFields, func(s string) bool { return strings.ContainsAny(s, " \t") }); len(bad) > 0 {
 		ps.add(Problem{"ROLLBACK_TABLE_FIELDS", "has " + quoteList(bad) + ": Helm parameter names contain no spaces; separate names with commas", "image.tag,replicaCount"})
@@ -133,6 +133,15 @@ func (c *Config) checkFormats(ps *problems) {
 		if why := c.temporalTLSImpliedBy(); why != "" {
 			ps.add(Problem{"TEMPORAL_TLS", "is false, but " + why + " is set, which needs TLS: remove TEMPORAL_TLS=false or that setting", "true"})
 		}
+	}
+	if ok("WORKER_WORKFLOW_CACHE_SIZE") {
+		checkRange(ps, "WORKER_WORKFLOW_CACHE_SIZE", c.WorkerWorkflowCacheSize, 1, 100000, "", "2000")
+	}
+	if ok("ARGOCD_LOOKUP_CONCURRENCY") {
+		checkRange(ps, "ARGOCD_LOOKUP_CONCURRENCY", c.ArgoCDLookupConcurrency, 1, 64, "", "8")
+	}
+	if ok("ARGOCD_HELM_CACHE_SIZE") {
+		checkRange(ps, "ARGOCD_HELM_CACHE_SIZE", c.ArgoCDHelmCacheSize, 0, 100000, " (no cache)", "1000")
 	}
 	if ok("WORKER_STOP_TIMEOUT") && c.WorkerStopTimeout <= 0 {
 		ps.add(Problem{"WORKER_STOP_TIMEOUT", "is " + formatDuration(c.WorkerStopTimeout) + "; it must be longer than zero (running activities get this long to finish)", "20s"})
@@ -286,6 +295,13 @@ func checkHostPort(s string, needHost bool) string {
 
 // checkFile checks that a configured path names a readable regular file, so
 // a missing mount fails at start rather than at the first connection.
+// checkRange reports n outside lo..hi; loNote says what lo means, if anything.
+func checkRange(ps *problems, name string, n, lo, hi int, loNote, example string) {
+	if n < lo || n > hi {
+		ps.add(Problem{name, fmt.Sprintf("is %d; it must be between %d%s and %d", n, lo, loNote, hi), example})
+	}
+}
+
 func checkFile(ps *problems, name, path, example string) {
 	if path == "" {
 		return

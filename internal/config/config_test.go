@@ -55,26 +55,27 @@ func vars(ps []Problem) []string {
 func TestDefaults(t *testing.T) {
 	c := mustLoad(t, nil)
 	want := Config{
-		BotName:             "deploybot",
-		BotDescription:      "Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail.",
-		ArgoCDVerifySSL:     true,
-		ArgoCDLogTailLines:  50,
-		ApprovalTimeout:     30 * time.Minute,
-		HealthTimeout:       10 * time.Minute,
-		TemporalAddress:     "localhost:7233",
-		TemporalNamespace:   "default",
-		TemporalTaskQueue:   "deploybot",
-		TemporalUIURL:       "http://localhost:8233",
-		SASTApprovalTimeout: 24 * time.Hour,
-		SMTPPort:            587,
-		SMTPTLS:             "starttls",
-		HTTPHost:            "0.0.0.0",
-		HTTPPort:            8080,
-		WorkerStopTimeout:   20 * time.Second,
-		ArgoCDSimAddr:       "127.0.0.1:8081",
-		ArgoCDSimToken:      "dev-token",
-		LogLevel:            "info",
-		LogFormat:           "text",
+		BotName:                 "deploybot",
+		BotDescription:          "Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail.",
+		ArgoCDVerifySSL:         true,
+		ArgoCDLogTailLines:      50,
+		ApprovalTimeout:         30 * time.Minute,
+		HealthTimeout:           10 * time.Minute,
+		TemporalAddress:         "localhost:7233",
+		TemporalNamespace:       "default",
+		TemporalTaskQueue:       "deploybot",
+		TemporalUIURL:           "http://localhost:8233",
+		SASTApprovalTimeout:     24 * time.Hour,
+		SMTPPort:                587,
+		SMTPTLS:                 "starttls",
+		HTTPHost:                "0.0.0.0",
+		HTTPPort:                8080,
+		WorkerStopTimeout:       20 * time.Second,
+		WorkerWorkflowCacheSize: 2000, ArgoCDLookupConcurrency: 8, ArgoCDHelmCacheSize: 1000,
+		ArgoCDSimAddr:  "127.0.0.1:8081",
+		ArgoCDSimToken: "dev-token",
+		LogLevel:       "info",
+		LogFormat:      "text",
 	}
 	got := *c
 	got.meta = nil
@@ -117,7 +118,8 @@ func TestEveryVariable(t *testing.T) {
 		{"TEMPORAL_UI_URL", "http://localhost:8233"},
 		{"SONARQUBE_WEBHOOK_SECRET", ""}, {"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED", "false"}, {"SAST_CHANNEL", ""}, {"SAST_APPROVERS", "APPROVERS"}, {"SAST_APPROVAL_TIMEOUT", "24h"},
 		{"SMTP_HOST", ""}, {"SMTP_PORT", "587"}, {"SMTP_USERNAME", ""}, {"SMTP_PASSWORD", ""}, {"SMTP_FROM", ""}, {"SMTP_TLS", "starttls"}, {"SAST_EMAIL_TO", ""},
-		{"HTTP_HOST", "0.0.0.0"}, {"FLASK_HOST", ""}, {"HTTP_PORT", "8080"}, {"FLASK_PORT", ""}, {"WORKER_STOP_TIMEOUT", "20s"},
+		{"HTTP_HOST", "0.0.0.0"}, {"FLASK_HOST", ""}, {"HTTP_PORT", "8080"}, {"FLASK_PORT", ""}, {"WORKER_STOP_TIMEOUT", "20s"}, {"WORKER_WORKFLOW_CACHE_SIZE", "2000"},
+		{"ARGOCD_LOOKUP_CONCURRENCY", "8"}, {"ARGOCD_HELM_CACHE_SIZE", "1000"},
 		{"API_TOKENS", ""}, {"ARGOCD_SIM_ADDR", "127.0.0.1:8081"}, {"ARGOCD_SIM_TOKEN", "dev-token"},
 		{"LOG_LEVEL", "info"}, {"LOG_FORMAT", "text"},
 	}
@@ -165,6 +167,7 @@ func TestLoadValues(t *testing.T) {
 		"SMTP_HOST": "smtp.example.com", "SMTP_PORT": "465", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p",
 		"SMTP_FROM": "deploybot <bot@example.com>", "SMTP_TLS": "tls", "SONARQUBE_WEBHOOK_ALLOW_UNSIGNED": "false", "SAST_EMAIL_TO": "a@example.com, Dev Team <dev@example.com>",
 		"HTTP_HOST": "127.0.0.1", "HTTP_PORT": "9000", "WORKER_STOP_TIMEOUT": "45s", "API_TOKENS": "t1,t2",
+		"WORKER_WORKFLOW_CACHE_SIZE": "500", "ARGOCD_LOOKUP_CONCURRENCY": "16", "ARGOCD_HELM_CACHE_SIZE": "0",
 		"ARGOCD_SIM_ADDR": ":18081", "ARGOCD_SIM_TOKEN": "simtok", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "JSON",
 	}
 	c := mustLoad(t, env)
@@ -182,6 +185,7 @@ func TestLoadValues(t *testing.T) {
 		SMTPHost: "smtp.example.com", SMTPPort: 465, SMTPUsername: "u", SMTPPassword: "p",
 		SMTPFrom: "deploybot <bot@example.com>", SMTPTLS: "tls", SASTEmailTo: []string{"a@example.com", "Dev Team <dev@example.com>"},
 		HTTPHost: "127.0.0.1", HTTPPort: 9000, WorkerStopTimeout: 45 * time.Second, APITokens: []string{"t1", "t2"},
+		WorkerWorkflowCacheSize: 500, ArgoCDLookupConcurrency: 16, ArgoCDHelmCacheSize: 0,
 		ArgoCDSimAddr: ":18081", ArgoCDSimToken: "simtok", LogLevel: "warn", LogFormat: "json",
 	}
 	got := *c
@@ -341,6 +345,9 @@ func TestFormatProblems(t *testing.T) {
 		{"tail lines too low", map[string]string{"ARGOCD_LOG_TAIL_LINES": "0"}, []string{"ARGOCD_LOG_TAIL_LINES is 0; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines too high", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10001"}, []string{"ARGOCD_LOG_TAIL_LINES is 10001; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines bounds ok", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10000"}, nil},
+		{"lookups at once zero", map[string]string{"ARGOCD_LOOKUP_CONCURRENCY": "0"}, []string{"ARGOCD_LOOKUP_CONCURRENCY is 0; it must be between 1 and 64, e.g. 8"}},
+		{"helm cache negative", map[string]string{"ARGOCD_HELM_CACHE_SIZE": "-1"}, []string{"ARGOCD_HELM_CACHE_SIZE is -1; it must be between 0 (no cache) and 100000, e.g. 1000"}},
+		{"workflow cache too big", map[string]string{"WORKER_WORKFLOW_CACHE_SIZE": "100001"}, []string{"WORKER_WORKFLOW_CACHE_SIZE is 100001; it must be between 1 and 100000, e.g. 2000"}},
 
 		// Slack.
 		{"user token", map[string]string{"SLACK_TOKEN": "xoxp-123"}, []string{"SLACK_TOKEN holds a user token (xoxp-…): deploybot acts as a bot; use the Bot User OAuth Token (xoxb-…) from OAuth & Permissions, e.g. " + exampleBotToken}},

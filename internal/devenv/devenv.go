@@ -21,7 +21,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/gateway"
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
@@ -56,6 +55,14 @@ type Options struct {
 	// read the mail); nil = Run starts one on a free loopback port and
 	// stops it with everything else.
 	Mail *smtpsink.Sink
+	// ExtraApps adds generated apps app-001... to the Argo CD simulator (as
+	// `argocd-sim --extra-apps` does), e.g. one per run of `deploybot
+	// bench`; 0 = the demo apps only.
+	ExtraApps int
+	// NoWorker leaves the worker (built, but never started) to the caller,
+	// who runs its own on the task queue: `deploybot bench` pauses it while
+	// it measures the gateway alone.
+	NoWorker bool
 }
 
 // URLs are the addresses of a running local environment.
@@ -156,7 +163,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	cfg.TemporalUIURL = tsrv.UIURL
 	cfg.TemporalAPIKey, cfg.TemporalTLSCert, cfg.TemporalTLSKey = "", "", ""
 
-	sim, err := argocdsim.New(argocdsim.Options{Token: cfg.ArgoCDSimToken, Logger: log.With("component", "argocd-sim")})
+	sim, err := argocdsim.New(argocdsim.Options{Token: cfg.ArgoCDSimToken, ExtraApps: opts.ExtraApps, Logger: log.With("component", "argocd-sim")})
 	if err != nil {
 		return fmt.Errorf("create Argo CD simulator: %w", err)
 	}
@@ -219,15 +226,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer tc.Close()
 
-	email, err := worker.NewEmailSender(&cfg)
-	if err != nil {
-		return err
-	}
-	w, err := worker.New(worker.Options{
-		Temporal: tc, TaskQueue: cfg.TemporalTaskQueue,
-		Deps:   worker.Deps{ArgoCD: argo, Slack: activities.NewSlackClient(cfg.SlackToken, cfg.SlackAPIURL), Email: email},
-		Logger: log.With("component", "worker"),
-	})
+	w, err := worker.NewFromConfig(&cfg, tc, argo, log.With("component", "worker"))
 	if err != nil {
 		return err
 	}
@@ -253,7 +252,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		RunsAPI:          gwURL + runsapi.BasePath,
 	}
 
-	g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker"), nil) })
+	if !opts.NoWorker {
+		g.Go(func() error { return worker.Run(gctx, w, log.With("component", "worker"), nil) })
+	}
 	g.Go(func() error {
 		if err := gateway.Serve(gctx, gwLis, mux, log.With("component", "gateway")); err != nil {
 			return err
