@@ -160,7 +160,9 @@ Run 'deploybot config check --for worker' first.`,
 				return err
 			}
 			defer stopMetrics()
-			tc, err := temporalconn.Dial(ctx, ts)
+			// Lazy, like the gateway: a worker started while Temporal is down
+			// waits for it (not ready meanwhile) instead of crash-looping.
+			tc, err := temporalconn.DialLazy(ts)
 			if err != nil {
 				return err
 			}
@@ -173,7 +175,12 @@ Run 'deploybot config check --for worker' first.`,
 			log.Info("worker connecting", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "taskQueue", cfg.TemporalTaskQueue,
 				"identity", ts.Identity, "health", l.Addr().String(), "stopTimeout", cfg.WorkerStopTimeout.String(), "version", version.String())
 			g, gctx := errgroup.WithContext(ctx)
-			g.Go(func() error { return worker.Run(gctx, w, log, health) })
+			g.Go(func() error {
+				if err := awaitTemporal(gctx, tc, cfg, log); err != nil {
+					return err
+				}
+				return worker.Run(gctx, w, log, health)
+			})
 			g.Go(func() error { return httpserve.Serve(gctx, l, health.Handler(), nil) })
 			return g.Wait()
 		},
@@ -323,4 +330,22 @@ SAST_APPROVERS of the gateway and worker to match, and SAST_CHANNEL=C0DEPLOYS.`,
 	cmd.Flags().StringVar(&gatewayURL, "gateway-url", "http://127.0.0.1:8080", "the gateway's base URL, as this process reaches it")
 	cmd.Flags().StringVar(&mailUIURL, "mail-ui-url", "", "web page of the mail catcher that gets the worker's email, linked from the Emails panel")
 	return cmd
+}
+
+// awaitTemporal returns once Temporal answers for the namespace, saying
+// once that the worker waits; an error only when ctx ends first.
+func awaitTemporal(ctx context.Context, tc client.Client, cfg *config.Config, log *slog.Logger) error {
+	quick, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := temporalconn.WaitReady(quick, tc, cfg.TemporalNamespace)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	log.Warn("Temporal does not answer; the worker waits for it and polls once it does (/readyz says not ready meanwhile)",
+		"temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace, "error", err)
+	if err := temporalconn.WaitReady(ctx, tc, cfg.TemporalNamespace); err != nil {
+		return fmt.Errorf("cannot reach Temporal at %s: %w; check TEMPORAL_ADDRESS, e.g. temporal-frontend:7233", cfg.TemporalAddress, err)
+	}
+	log.Info("Temporal answers; the worker starts polling", "temporal", cfg.TemporalAddress)
+	return nil
 }

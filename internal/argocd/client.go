@@ -325,6 +325,11 @@ func preflight(rawURL string, ep endpoint, insecureTLS bool, caPEM []byte, ua st
 		return nil
 	case st.Code() == codes.Unavailable && fastDialFailure(st.Message()):
 		return nil
+	case st.Code() == codes.Unavailable && !transportFailure(st.Message()):
+		// A gRPC server (or the proxy in front of it) answered "unavailable":
+		// Argo CD is down, not misconfigured. A worker must start anyway and
+		// let its activities retry, or it crash-loops through the outage.
+		return nil
 	case st.Code() == codes.Unavailable || st.Code() == codes.DeadlineExceeded:
 		return fmt.Errorf("ARGOCD_URL=%s does not answer gRPC (%s): if Argo CD serves TLS use https://, "+
 			"if a proxy or ingress in front of it does not pass gRPC set ARGOCD_GRPC_WEB=true, "+
@@ -332,6 +337,12 @@ func preflight(rawURL string, ep endpoint, insecureTLS bool, caPEM []byte, ua st
 	default:
 		return nil // any gRPC status (Unimplemented, Unauthenticated, ...) means a gRPC server answered
 	}
+}
+
+// transportFailure reports an Unavailable that grpc-go made itself because
+// the connection failed (no HTTP/2, a bad preface), not one a server sent.
+func transportFailure(msg string) bool {
+	return strings.HasPrefix(msg, "connection error") || strings.Contains(msg, "transport:")
 }
 
 // fastDialFailure reports connection errors that apiclient's dial also

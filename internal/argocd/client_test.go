@@ -525,6 +525,27 @@ func TestNewSilentPeer(t *testing.T) {
 	}
 }
 
+// TestNewWhileArgoCDIsDown: a server that answers "unavailable" is down,
+// not misconfigured; New succeeds (a worker starting during an Argo CD
+// outage must not crash-loop) and calls work once it is back.
+func TestNewWhileArgoCDIsDown(t *testing.T) {
+	t.Parallel()
+	addr, sim := startSim(t)
+	sim.SetDown(true)
+	c, err := argocd.New(argocd.Options{URL: "http://" + addr, Token: testToken, VerifySSL: true})
+	if err != nil {
+		t.Fatalf("New while Argo CD is down: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := c.ListApps(ctxT(t)); err == nil {
+		t.Fatal("ListApps while down succeeded")
+	}
+	sim.SetDown(false)
+	if _, err := c.ListApps(ctxT(t)); err != nil {
+		t.Fatalf("ListApps once Argo CD is back: %v", err)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	t.Parallel()
 	addr, sim := startSim(t, func(o *argocdsim.Options) { o.TLS = true })
