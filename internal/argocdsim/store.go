@@ -25,6 +25,9 @@ type simApp struct {
 	outcome    Outcome
 	opSeq      int64      // bumped per operation; stale timers compare it
 	pending    *pendingOp // operation in flight (until health settles)
+	// requested counts the operations someone asked for (sync or rollback,
+	// not dry runs or auto-sync): what a duplicate would show up in.
+	requested int
 }
 
 // pendingOp is an operation between the API call and health settling.
@@ -105,6 +108,18 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// Operations returns how many syncs and rollbacks (dry runs and auto-sync
+// excluded) Argo CD started for app since the seed was loaded: unlike Calls,
+// refused and failed calls do not count.
+func (s *Server) Operations(app string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sa, ok := s.apps[app]; ok {
+		return sa.requested
+	}
+	return 0
+}
+
 // touchLocked recomputes derived status, bumps the resource version and
 // notifies watchers, like a controller write to the Application CR.
 func (s *Server) touchLocked(sa *simApp) {
@@ -175,6 +190,9 @@ func (s *Server) settleDelay() time.Duration { return s.dur - s.dur*6/10 }
 // cleared, like argo.SetAppOperation) and schedules the controller's work.
 func (s *Server) startOperationLocked(sa *simApp, op v1alpha1.Operation, target *commit, src v1alpha1.ApplicationSource, partial bool) {
 	sa.opSeq++
+	if !op.InitiatedBy.Automated && !op.DryRun() {
+		sa.requested++
+	}
 	p := &pendingOp{
 		seq: sa.opSeq, target: target, source: src, dryRun: op.DryRun(), partial: partial,
 		prevHealth: sa.health, outcome: sa.outcome,

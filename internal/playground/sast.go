@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/deploybot/deploybot/internal/smtpsink"
 	"github.com/deploybot/deploybot/internal/sonarqube"
@@ -110,6 +111,9 @@ func emailJSON(m smtpsink.Message) jsonEmail {
 type sonarQubeRequest struct {
 	// Gate is the quality gate's status in the sample: ERROR or OK.
 	Gate string `json:"gate"`
+	// Branch is the analysed branch; "" = SampleBranch (the main one).
+	// Analyses of one branch supersede each other; of two, they do not.
+	Branch string `json:"branch,omitempty"`
 }
 
 type sonarQubeAnswer struct {
@@ -144,7 +148,15 @@ func (h *handler) sonarqube(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, sonarQubeAnswer{Error: fmt.Sprintf("gate %q: want %q (a failed quality gate) or %q (a passing one)", req.Gate, sonarqube.GateError, sonarqube.GateOK)})
 		return
 	}
-	p := samplePayload(gate, time.Now())
+	branch := strings.TrimSpace(req.Branch)
+	if branch == "" {
+		branch = SampleBranch
+	}
+	if len(branch) > 200 || strings.ContainsFunc(branch, unicode.IsControl) {
+		writeJSON(w, http.StatusBadRequest, sonarQubeAnswer{Error: fmt.Sprintf("branch %q: use a git branch name of at most 200 characters, e.g. feature/login", req.Branch)})
+		return
+	}
+	p := samplePayload(gate, branch, time.Now())
 	body, err := json.Marshal(p)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, sonarQubeAnswer{Error: "encode the sample: " + err.Error()})
@@ -194,7 +206,7 @@ var buildNumber atomic.Int64
 // sample project's main branch: gate ERROR fails on security rating and
 // coverage of new code, gate OK passes every condition. Each has a fresh
 // task id and revision, as a new analysis would.
-func samplePayload(gate string, now time.Time) sonarqube.Payload {
+func samplePayload(gate, branch string, now time.Time) sonarqube.Payload {
 	projectURL := sampleServerURL + "/dashboard?id=" + url.QueryEscape(SampleProjectKey)
 	conditions := []sonarqube.Condition{
 		{Metric: "new_reliability_rating", Operator: "GREATER_THAN", Value: "1", Status: sonarqube.GateOK, ErrorThreshold: "1"},
@@ -216,8 +228,8 @@ func samplePayload(gate string, now time.Time) sonarqube.Payload {
 		Revision:   randomHex(20),
 		Project:    sonarqube.Project{Key: SampleProjectKey, Name: SampleProjectName, URL: projectURL},
 		Branch: &sonarqube.Branch{
-			Name: SampleBranch, Type: sonarqube.BranchTypeBranch, IsMain: true,
-			URL: projectURL + "&branch=" + url.QueryEscape(SampleBranch),
+			Name: branch, Type: sonarqube.BranchTypeBranch, IsMain: branch == SampleBranch,
+			URL: projectURL + "&branch=" + url.QueryEscape(branch),
 		},
 		Gate: &sonarqube.QualityGate{Name: "Sonar way", Status: gate, Conditions: conditions},
 		Properties: map[string]string{
