@@ -134,7 +134,7 @@ const NotAvailable = "n/a"
 // (ARGOCD_LOOKUP_CONCURRENCY's default): each makes Argo CD's repo server
 // render the chart, which is expensive, and its default parallelism is
 // unlimited, so deploybot bounds it.
-const DefaultLookupConcurrency = 8
+const DefaultLookupConcurrency = 10
 
 // RevisionHistory lists the app's deployment history, newest first, with
 // the Helm parameters named in Fields for each entry. The parameters are

@@ -138,7 +138,7 @@ func (c *Config) checkFormats(ps *problems) {
 		checkRange(ps, "WORKER_WORKFLOW_CACHE_SIZE", c.WorkerWorkflowCacheSize, 1, 100000, "", "2000")
 	}
 	if ok("ARGOCD_LOOKUP_CONCURRENCY") {
-		checkRange(ps, "ARGOCD_LOOKUP_CONCURRENCY", c.ArgoCDLookupConcurrency, 1, 64, "", "8")
+		checkRange(ps, "ARGOCD_LOOKUP_CONCURRENCY", c.ArgoCDLookupConcurrency, 1, 64, "", "10")
 	}
 	if ok("ARGOCD_HELM_CACHE_SIZE") {
 		checkRange(ps, "ARGOCD_HELM_CACHE_SIZE", c.ArgoCDHelmCacheSize, 0, 100000, " (no cache)", "1000")

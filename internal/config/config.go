@@ -92,7 +92,7 @@ type Config struct {
 	WorkerWorkflowCacheSize int `env:"WORKER_WORKFLOW_CACHE_SIZE" for:"worker" envDefault:"2000" help:"how many runs the worker keeps in memory between events (1..100000); more are replayed from Temporal's history when they wake"`
 	// ArgoCDLookupConcurrency and ArgoCDHelmCacheSize shape rollback_revisions'
 	// Helm parameter lookups: each renders a chart on Argo CD's repo server.
-	ArgoCDLookupConcurrency int `env:"ARGOCD_LOOKUP_CONCURRENCY" for:"worker" envDefault:"8" help:"how many Helm parameter lookups of rollback_revisions run at once against Argo CD's repo server (1..64)"`
+	ArgoCDLookupConcurrency int `env:"ARGOCD_LOOKUP_CONCURRENCY" for:"worker" envDefault:"10" help:"how many Helm parameter lookups of rollback_revisions run at once against Argo CD's repo server (1..64)"`
 	ArgoCDHelmCacheSize     int `env:"ARGOCD_HELM_CACHE_SIZE" for:"worker" envDefault:"1000" help:"how many (app, source, commit) Helm parameter lookups the worker remembers (0 = none, up to 100000); a commit never changes, so a repeated rollback_revisions is near-instant"`
 
 	APITokens []string `env:"API_TOKENS" for:"gateway" secret:"true" json:"-" help:"comma-separated bearer tokens of the runs API: name@U0BOB:token decides as that Slack user (recorded as via token name), name:token or a bare token only reads"`

@@ -71,7 +71,7 @@ func TestDefaults(t *testing.T) {
 		HTTPHost:                "0.0.0.0",
 		HTTPPort:                8080,
 		WorkerStopTimeout:       20 * time.Second,
-		WorkerWorkflowCacheSize: 2000, ArgoCDLookupConcurrency: 8, ArgoCDHelmCacheSize: 1000,
+		WorkerWorkflowCacheSize: 2000, ArgoCDLookupConcurrency: 10, ArgoCDHelmCacheSize: 1000,
 		ArgoCDSimAddr:  "127.0.0.1:8081",
 		ArgoCDSimToken: "dev-token",
 		LogLevel:       "info",
@@ -119,7 +119,7 @@ func TestEveryVariable(t *testing.T) {
 		{"SONARQUBE_WEBHOOK_SECRET", ""}, {"SONARQUBE_WEBHOOK_ALLOW_UNSIGNED", "false"}, {"SAST_CHANNEL", ""}, {"SAST_APPROVERS", "APPROVERS"}, {"SAST_APPROVAL_TIMEOUT", "24h"},
 		{"SMTP_HOST", ""}, {"SMTP_PORT", "587"}, {"SMTP_USERNAME", ""}, {"SMTP_PASSWORD", ""}, {"SMTP_FROM", ""}, {"SMTP_TLS", "starttls"}, {"SAST_EMAIL_TO", ""},
 		{"HTTP_HOST", "0.0.0.0"}, {"FLASK_HOST", ""}, {"HTTP_PORT", "8080"}, {"FLASK_PORT", ""}, {"WORKER_STOP_TIMEOUT", "20s"}, {"WORKER_WORKFLOW_CACHE_SIZE", "2000"},
-		{"ARGOCD_LOOKUP_CONCURRENCY", "8"}, {"ARGOCD_HELM_CACHE_SIZE", "1000"},
+		{"ARGOCD_LOOKUP_CONCURRENCY", "10"}, {"ARGOCD_HELM_CACHE_SIZE", "1000"},
 		{"API_TOKENS", ""}, {"ARGOCD_SIM_ADDR", "127.0.0.1:8081"}, {"ARGOCD_SIM_TOKEN", "dev-token"},
 		{"LOG_LEVEL", "info"}, {"LOG_FORMAT", "text"},
 	}
@@ -345,7 +345,7 @@ func TestFormatProblems(t *testing.T) {
 		{"tail lines too low", map[string]string{"ARGOCD_LOG_TAIL_LINES": "0"}, []string{"ARGOCD_LOG_TAIL_LINES is 0; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines too high", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10001"}, []string{"ARGOCD_LOG_TAIL_LINES is 10001; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines bounds ok", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10000"}, nil},
-		{"lookups at once zero", map[string]string{"ARGOCD_LOOKUP_CONCURRENCY": "0"}, []string{"ARGOCD_LOOKUP_CONCURRENCY is 0; it must be between 1 and 64, e.g. 8"}},
+		{"lookups at once zero", map[string]string{"ARGOCD_LOOKUP_CONCURRENCY": "0"}, []string{"ARGOCD_LOOKUP_CONCURRENCY is 0; it must be between 1 and 64, e.g. 10"}},
 		{"helm cache negative", map[string]string{"ARGOCD_HELM_CACHE_SIZE": "-1"}, []string{"ARGOCD_HELM_CACHE_SIZE is -1; it must be between 0 (no cache) and 100000, e.g. 1000"}},
 		{"workflow cache too big", map[string]string{"WORKER_WORKFLOW_CACHE_SIZE": "100001"}, []string{"WORKER_WORKFLOW_CACHE_SIZE is 100001; it must be between 1 and 100000, e.g. 2000"}},
 
