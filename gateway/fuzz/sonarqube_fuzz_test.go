@@ -1,4 +1,4 @@
-package gateway_test
+package fuzz
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 // a 401 and nothing starts.
 func FuzzSonarQubeWebhook(f *testing.F) {
 	for _, name := range []string{"doc_task_ok.json", "branch_error.json", "pull_request_ok.json", "issue_change_error_no_task.json"} {
-		b, err := os.ReadFile(filepath.Join("..", "internal", "sonarqube", "testdata", name))
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "sonarqube", "testdata", name))
 		if err != nil {
 			f.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package gateway_test
+package fuzz
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package gateway_test
+package fuzz
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 )
 
 // fzClick is the block_actions payload of a click on a decision button,
-// in the shape Slack sends (see clickPayload).
+// in the shape Slack sends (as gateway's clickPayload builds it).
 func fzClick(user, name, actionID, value string) string {
 	b, _ := json.Marshal(map[string]any{
 		"type":       "block_actions",
