@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,58 +30,30 @@ func TestGatewayStartsWithTemporalDown(t *testing.T) {
 		Users:    []slackapi.User{{ID: "U0ALICE", Name: "alice"}},
 		Channels: []slackapi.Channel{{ID: "C0DEPLOY", Name: "deploys"}},
 	})
-	httpPort := testenv.FreePort(t)
 	const secret = "lazy-signing-secret"
-	cmd := exec.Command(os.Args[0], "gateway")
-	cmd.Env = []string{"DEPLOYBOT_RUN_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+	gw := startChild(t, "gateway", []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
 		fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", temporalPort), "TEMPORAL_TASK_QUEUE=lazy",
 		"SLACK_TOKEN=xoxb-lazy", "SLACK_API_URL=" + sl.URL() + "/api/", "SIGNING_SECRET=" + secret,
-		"ALLOWED_USERS=U0ALICE", "HTTP_HOST=127.0.0.1", fmt.Sprintf("HTTP_PORT=%d", httpPort), "LOG_LEVEL=warn"}
-	out := &testenv.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{}) // closed once the process ended, with waitErr set
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("gateway output:\n%s", out.String())
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		"ALLOWED_USERS=U0ALICE", "LOG_LEVEL=warn"})
+	base := gw.base
 	readyz := func() map[string]string {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			select {
-			case <-exited:
-				t.Fatalf("the gateway exited while Temporal is down: %v", waitErr)
-			default:
-			}
-			resp, err := http.Get(base + "/readyz")
-			if err == nil {
-				defer resp.Body.Close()
-				var body map[string]string
-				_ = json.NewDecoder(resp.Body).Decode(&body)
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("/readyz = %d %v, want 200", resp.StatusCode, body)
-				}
-				return body
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the gateway never served: %v", err)
-			}
-			time.Sleep(100 * time.Millisecond)
+		select {
+		case <-gw.exited:
+			t.Fatalf("the gateway exited while Temporal is down: %v", gw.waitErr)
+		default:
 		}
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatalf("/readyz: %v", err)
+		}
+		defer resp.Body.Close()
+		var body map[string]string
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("/readyz = %d %v, want 200", resp.StatusCode, body)
+		}
+		return body
 	}
 	if body := readyz(); body["status"] != "degraded" || !strings.Contains(body["temporal"], "unreachable") {
 		t.Errorf("/readyz with Temporal down = %v, want degraded and why", body)
