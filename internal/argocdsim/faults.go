@@ -451,6 +451,9 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
+	if err == nil && s.opts.AfterCall != nil {
+		s.opts.AfterCall(method, appOf(info.FullMethod, req))
+	}
 	return resp, explainUnimplemented(err, info.FullMethod)
 }
 

@@ -58,6 +58,12 @@ type Options struct {
 	ExtraApps int
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
+	// AfterCall, if set, is called once a unary API call has succeeded
+	// and before its answer is sent, with the call's counter key ("Sync")
+	// and app. A test can act there, in the window where Argo CD has made
+	// the change but the caller has not heard: e.g. kill the caller, so
+	// that its retry must not make the change twice.
+	AfterCall func(method, app string)
 }
 
 // Server is an in-memory Argo CD API server (v2.14 semantics). It serves

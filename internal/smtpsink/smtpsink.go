@@ -41,6 +41,11 @@ type Options struct {
 	STARTTLS bool
 	// Domain is the name the server greets with; "" means localhost.
 	Domain string
+	// AfterAccept, if set, is called with each message once it is kept
+	// and before the client is told (250). A test can act there, in the
+	// window where the mail is delivered but the sender has not heard:
+	// e.g. kill the sender, and see whether its retry sends it again.
+	AfterAccept func(Message)
 }
 
 // Message is one accepted message.
@@ -252,9 +257,9 @@ func (ss *session) Data(r io.Reader) error {
 	}
 	s := ss.sink
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.failNext > 0 {
 		s.failNext--
+		s.mu.Unlock()
 		return errTempFailure
 	}
 	m := parse(ss.from, ss.to, raw)
@@ -265,6 +270,10 @@ func (ss *session) Data(r io.Reader) error {
 		case c <- struct{}{}:
 		default: // one pending notification covers this message too
 		}
+	}
+	s.mu.Unlock()
+	if s.opts.AfterAccept != nil {
+		s.opts.AfterAccept(m)
 	}
 	return nil
 }

@@ -162,6 +162,30 @@ func TestFailNext(t *testing.T) {
 	}
 }
 
+// TestAfterAccept: the hook sees a message once it is kept and before
+// the sender hears the 250, so a test can stop the sender in between.
+func TestAfterAccept(t *testing.T) {
+	held, release := make(chan Message, 1), make(chan struct{})
+	s := start(t, Options{AfterAccept: func(m Message) { held <- m; <-release }})
+	sent := make(chan error, 1)
+	go func() {
+		sent <- smtp.SendMail(s.Addr(), nil, "bot@example.com", []string{"a@example.com"}, []byte("Subject: held\r\n\r\nbody\r\n"))
+	}()
+	m := <-held
+	if m.Subject != "held" || len(s.Messages()) != 1 {
+		t.Errorf("in the hook: %+v, %d kept; want the message, kept", m, len(s.Messages()))
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("the sender heard (%v) before the hook returned", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCloseRightAfterStart(t *testing.T) {
 	// Close must not hang when Serve has not started accepting yet.
 	for range 20 {
