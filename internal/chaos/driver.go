@@ -86,12 +86,12 @@ func (d *driver) request(ctx context.Context, r *request) {
 	if !r.started || r.fate == fateExpire {
 		return
 	}
-	waiting := d.awaitStep(ctx, r.workflowID(), string(contract.StepAwaitingApproval), deadline)
+	expires, waiting := d.awaitStep(ctx, r.workflowID(), string(contract.StepAwaitingApproval), deadline)
 	if !waiting {
 		r.decideNote = "never seen waiting for approval"
 		return
 	}
-	sleep(ctx, r.decideIn)
+	deadline = decideMoment(ctx, expires, r.decideAt, r.late)
 	approve := r.fate == fateApprove
 	if r.via == viaAPI {
 		r.decided, r.decideNote = d.decideByAPI(ctx, r.workflowID(), approve, deadline)
@@ -123,11 +123,12 @@ func (d *driver) gate(ctx context.Context, g *gate) {
 	if g.workflowID == "" || g.fate == fateExpire {
 		return
 	}
-	if !d.awaitStep(ctx, g.workflowID, string(contract.SASTStepAwaitingDecision), deadline) {
+	expires, waiting := d.awaitStep(ctx, g.workflowID, string(contract.SASTStepAwaitingDecision), deadline)
+	if !waiting {
 		g.decideNote = "never seen waiting for a decision"
 		return
 	}
-	sleep(ctx, g.decideIn)
+	deadline = decideMoment(ctx, expires, g.decideAt, false)
 	g.decided, g.decideNote = d.decideByAPI(ctx, g.workflowID, g.fate == fateApprove, deadline)
 }
 
@@ -229,24 +230,39 @@ func (d *driver) status(ctx context.Context, id string) (contract.DeployStatus, 
 }
 
 // awaitStep waits until the run's status query says step (a deploy's or a
-// quality gate's: both answer {"step": ...}); false if it ended first.
-func (d *driver) awaitStep(ctx context.Context, id, step string, deadline time.Time) bool {
+// quality gate's: both answer {"step": ..., "expiresAt": ...}) and returns
+// when the request expires; false if the run ended first.
+func (d *driver) awaitStep(ctx context.Context, id, step string, deadline time.Time) (time.Time, bool) {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var st struct{ Step string }
+		var st struct {
+			Step      string
+			ExpiresAt time.Time
+		}
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		v, err := d.st.tc.QueryWorkflow(cctx, id, "", contract.QueryStatus)
 		cancel()
 		if err == nil && v.Get(&st) == nil {
 			switch st.Step {
 			case step:
-				return true
+				return st.ExpiresAt, true
 			case string(contract.StepDone): // "done" for both kinds
-				return false
+				return time.Time{}, false
 			}
 		}
 		sleep(ctx, 500*time.Millisecond)
 	}
-	return false
+	return time.Time{}, false
+}
+
+// decideMoment sleeps until frac of the time left before expires has gone
+// (late: until about the expiry) and returns how long to keep trying.
+func decideMoment(ctx context.Context, expires time.Time, frac float64, late bool) (deadline time.Time) {
+	at := time.Now().Add(time.Duration(frac * float64(time.Until(expires))))
+	if late {
+		at = expires.Add(time.Duration((frac/0.7*4 - 2) * float64(time.Second))) // expiry ± 2 s
+	}
+	sleepUntil(ctx, at)
+	return expires.Add(10 * time.Second)
 }
 
 func (d *driver) runExists(ctx context.Context, id string) (bool, error) {
@@ -330,7 +346,9 @@ func (d *driver) injectFaults(ctx context.Context, rng *rand.Rand, log *faultLog
 		do func()
 	}
 	var events []event
-	argoAt := start.Add(between(o.Window/10, o.Window-o.ArgoCDDown-o.Window/20))
+	// Argo CD goes away once most requests wait, so the outage meets
+	// approved runs (what must ride it out), not only new requests.
+	argoAt := start.Add(between(o.Window*4/10, max(o.Window-o.ArgoCDDown, o.Window*4/10)))
 	events = append(events,
 		event{argoAt, func() { d.st.sim.SetDown(true); log.add("Argo CD down for %s", o.ArgoCDDown) }},
 		event{argoAt.Add(o.ArgoCDDown), func() { d.st.sim.SetDown(false); log.add("Argo CD back") }},

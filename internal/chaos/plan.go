@@ -32,8 +32,12 @@ type request struct {
 	rollback bool
 	fate     fate
 	via      via
-	startAt  time.Duration // after the drill starts
-	decideIn time.Duration // after the request is waiting
+	startAt time.Duration // after the drill starts
+	// decideAt is when to decide, as a fraction of the time left until the
+	// request expires once it waits; late requests are decided around the
+	// expiry instead, where a decision may rightly not count.
+	decideAt float64
+	late     bool
 
 	// Filled by the driver.
 	started    bool
@@ -54,8 +58,8 @@ func (r *request) command() string {
 type gate struct {
 	branch    string // two gates share one: the later supersedes the earlier
 	deliverAt time.Duration
-	fate      fate // approve = accept the risk
-	decideIn  time.Duration
+	fate      fate    // approve = accept the risk
+	decideAt  float64 // as request.decideAt
 
 	workflowID string
 	decided    bool
@@ -91,19 +95,15 @@ func newPlan(rng *rand.Rand, o Options) *plan {
 		if rng.IntN(2) == 0 {
 			r.via = viaAPI
 		}
-		// Mostly inside the approval timeout; one in ten close to or past it.
-		r.decideIn = time.Duration(rng.Int64N(int64(o.ApprovalTimeout * 7 / 10)))
-		if rng.IntN(10) == 0 {
-			r.decideIn = o.ApprovalTimeout - 2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))
-		}
+		// Mostly well inside the approval timeout; one in ten around it.
+		r.decideAt, r.late = 0.7*rng.Float64(), rng.IntN(10) == 0
 		p.requests = append(p.requests, r)
 	}
 	// Gates come in pairs on a branch: the second analysis supersedes the
 	// first (whose decision, if any, then comes too late); the second is
 	// accepted or rejected, so every drill sends decision emails.
 	for i := range o.Gates {
-		g := &gate{branch: fmt.Sprintf("chaos-%d", i/2), deliverAt: time.Duration(rng.Int64N(int64(o.Window / 2))),
-			decideIn: time.Duration(rng.Int64N(int64(o.ApprovalTimeout / 2)))}
+		g := &gate{branch: fmt.Sprintf("chaos-%d", i/2), deliverAt: time.Duration(rng.Int64N(int64(o.Window / 2))), decideAt: 0.5 * rng.Float64()}
 		switch n := rng.IntN(3); {
 		case i%2 == 1:
 			g.deliverAt = p.gates[i-1].deliverAt + 2*time.Second + time.Duration(rng.Int64N(int64(8*time.Second)))
