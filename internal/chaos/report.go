@@ -28,6 +28,8 @@ type Report struct {
 	Messages, DuplicateMessages int
 	// Emails is how many decision emails arrived; DuplicateEmails repeats.
 	Emails, DuplicateEmails int
+	// ResentEmails are copies with a Message-ID already received.
+	ResentEmails int
 	// Faults is the timeline of what was broken when.
 	Faults []string
 	// WorkerKills counts SIGKILLs; WorkerExits workers that exited by
@@ -128,12 +130,23 @@ func (d *driver) settle(ctx context.Context) *Report {
 }
 
 func (d *driver) checkGates(ctx context.Context, deadline time.Time, rep *Report, violate func(string, ...any)) {
+	// An email is the same one when its Message-ID is: SMTP cannot tell a
+	// sender killed before the 250 that the message arrived, so a resend
+	// with the same id is at-least-once delivery, not a second email.
 	mails := map[string]int{}
+	seen := map[string]bool{}
 	for _, m := range d.st.emails() {
 		rep.Emails++
-		if m.Header != nil {
-			mails[m.Header.Get("X-Deploybot-Run")]++
+		if m.Header == nil {
+			continue
 		}
+		if id := m.Header.Get("Message-Id"); seen[id] {
+			rep.ResentEmails++
+			continue
+		} else {
+			seen[id] = true
+		}
+		mails[m.Header.Get("X-Deploybot-Run")]++
 	}
 	live := map[string]int{} // per branch: runs not superseded
 	for _, g := range d.plan.gates {
@@ -266,7 +279,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nquality gates: %s\n", outcomes(r.Gates))
 	fmt.Fprintf(w, "messages posted: %d, duplicated: %d\n", r.Messages, r.DuplicateMessages)
-	fmt.Fprintf(w, "decision emails: %d, duplicated: %d\n", r.Emails, r.DuplicateEmails)
+	fmt.Fprintf(w, "decision emails: %d, duplicated: %d, re-sent copies of one Message-ID: %d\n", r.Emails, r.DuplicateEmails, r.ResentEmails)
 	if len(r.Violations) == 0 {
 		fmt.Fprintln(w, "\nno violations")
 		return
