@@ -32,7 +32,7 @@ type request struct {
 	rollback bool
 	fate     fate
 	via      via
-	startAt time.Duration // after the drill starts
+	startAt  time.Duration // after the drill starts
 	// decideAt is when to decide, as a fraction of the time left until the
 	// request expires once it waits; late requests are decided around the
 	// expiry instead, where a decision may rightly not count.
