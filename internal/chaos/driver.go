@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -86,7 +87,7 @@ func (d *driver) request(ctx context.Context, r *request) {
 	if !r.started || r.fate == fateExpire {
 		return
 	}
-	expires, waiting := d.awaitStep(ctx, r.workflowID(), string(contract.StepAwaitingApproval), deadline)
+	expires, waiting := d.awaitRequest(ctx, deployChannel, r.workflowID(), deadline)
 	if !waiting {
 		r.decideNote = "never seen waiting for approval"
 		return
@@ -123,7 +124,7 @@ func (d *driver) gate(ctx context.Context, g *gate) {
 	if g.workflowID == "" || g.fate == fateExpire {
 		return
 	}
-	expires, waiting := d.awaitStep(ctx, g.workflowID, string(contract.SASTStepAwaitingDecision), deadline)
+	expires, waiting := d.awaitRequest(ctx, sastChannel, g.workflowID, deadline)
 	if !waiting {
 		g.decideNote = "never seen waiting for a decision"
 		return
@@ -171,7 +172,7 @@ func (d *driver) decideByClick(ctx context.Context, r *request, approve bool, de
 	}
 	last := "its request message never showed the button"
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		ts, value, ok := d.button(r.workflowID(), action)
+		ts, value, ok := d.button(deployChannel, r.workflowID(), action)
 		if !ok {
 			sleep(ctx, time.Second)
 			continue
@@ -180,7 +181,7 @@ func (d *driver) decideByClick(ctx context.Context, r *request, approve bool, de
 		if err := d.playground(ctx, "click", map[string]string{"user": approver, "message_ts": ts, "action_id": action, "value": value}); err != nil {
 			last = err.Error()
 		}
-		for wait := time.Now().Add(8 * time.Second); time.Now().Before(wait) && ctx.Err() == nil; sleep(ctx, 500*time.Millisecond) {
+		for wait := time.Now().Add(10 * time.Second); time.Now().Before(wait) && ctx.Err() == nil; sleep(ctx, 2*time.Second) {
 			st, err := d.status(ctx, r.workflowID())
 			switch {
 			case err != nil:
@@ -195,9 +196,10 @@ func (d *driver) decideByClick(ctx context.Context, r *request, approve bool, de
 	return false, "no click was recorded before the deadline (last: " + last + ")"
 }
 
-// button finds the request message of the run and the value of its button.
-func (d *driver) button(workflowID, action string) (ts, value string, ok bool) {
-	for _, m := range d.st.slack.Messages(deployChannel) {
+// button finds the request message of the run in channel and the value of
+// its button with action ("" = any of its buttons).
+func (d *driver) button(channel, workflowID, action string) (ts, value string, ok bool) {
+	for _, m := range d.st.slack.Messages(channel) {
 		var blocks []struct {
 			Elements []struct {
 				ActionID string `json:"action_id"`
@@ -209,7 +211,7 @@ func (d *driver) button(workflowID, action string) (ts, value string, ok bool) {
 		}
 		for _, b := range blocks {
 			for _, e := range b.Elements {
-				if wf, _ := contract.ParseButtonValue(e.Value); e.ActionID == action && wf == workflowID {
+				if wf, _ := contract.ParseButtonValue(e.Value); (action == "" || e.ActionID == action) && wf == workflowID {
 					ts, value, ok = m.TS, e.Value, true // the newest such message wins
 				}
 			}
@@ -229,29 +231,26 @@ func (d *driver) status(ctx context.Context, id string) (contract.DeployStatus, 
 	return st, err
 }
 
-// awaitStep waits until the run's status query says step (a deploy's or a
-// quality gate's: both answer {"step": ..., "expiresAt": ...}) and returns
-// when the request expires; false if the run ended first.
-func (d *driver) awaitStep(ctx context.Context, id, step string, deadline time.Time) (time.Time, bool) {
+// awaitRequest waits until the run's request message, with its buttons,
+// is in channel (as a person would) and returns when the request expires.
+// Watching Slack rather than querying the run keeps the drill from loading
+// the worker it is testing.
+func (d *driver) awaitRequest(ctx context.Context, channel, workflowID string, deadline time.Time) (time.Time, bool) {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var st struct {
-			Step      string
-			ExpiresAt time.Time
+		if ts, _, ok := d.button(channel, workflowID, ""); ok {
+			return slackTime(ts).Add(d.opts.ApprovalTimeout), true
 		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		v, err := d.st.tc.QueryWorkflow(cctx, id, "", contract.QueryStatus)
-		cancel()
-		if err == nil && v.Get(&st) == nil {
-			switch st.Step {
-			case step:
-				return st.ExpiresAt, true
-			case string(contract.StepDone): // "done" for both kinds
-				return time.Time{}, false
-			}
-		}
-		sleep(ctx, 500*time.Millisecond)
+		sleep(ctx, time.Second)
 	}
 	return time.Time{}, false
+}
+
+// slackTime is the time a message ts ("1733123456.000100") stands for.
+func slackTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, _ := strconv.ParseInt(sec, 10, 64)
+	us, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	return time.Unix(s, us*1000)
 }
 
 // decideMoment sleeps until frac of the time left before expires has gone
