@@ -17,7 +17,7 @@ HELM_VERSION         := v3.22.0
 ARGOCD_MODULE  := github.com/argoproj/argo-cd/v2
 ARGOCD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' $(ARGOCD_MODULE) 2>/dev/null)
 
-.PHONY: run test fuzz build image vet fmt-check tools clean
+.PHONY: run test fuzz chaos build image vet fmt-check tools clean
 
 ## run: build deploybot and start the local playground (Temporal dev server, Argo CD simulator, worker, gateway)
 run: build bin/temporal
@@ -46,6 +46,11 @@ fuzz:
 	    fi; \
 	  done; \
 	done
+
+## chaos: the full fault drill (100 runs; workers SIGKILLed, Temporal restarted, Argo CD down 60s, Slack 429/500, SMTP down); `make test` runs a short one
+CHAOS_FLAGS ?=
+chaos: build bin/temporal
+	TEMPORAL_CLI=$(BIN)/temporal $(BIN)/deploybot chaos $(CHAOS_FLAGS)
 
 ## build: the deploybot binary in ./bin
 build: bin/deploybot

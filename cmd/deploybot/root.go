@@ -26,6 +26,8 @@ One binary, one subcommand per process:
                 (docker-compose)
   sast wait     block a pipeline until a security approver decides
   probe URL     exit 0 if URL answers 2xx (the image's health check)
+  chaos         fault drill: many deploys while workers, Temporal, Argo CD,
+                Slack and SMTP fail; exits 1 if a promise was broken
   config check  show the effective configuration and every problem with it
   version       print version information
 
