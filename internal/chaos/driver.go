@@ -43,24 +43,23 @@ func (d *driver) drive(ctx context.Context) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, r := range d.plan.requests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if sleepUntil(ctx, start.Add(r.startAt)) {
-				d.request(ctx, r)
-			}
-		}()
+		goAt(ctx, &wg, start.Add(r.startAt), func() { d.request(ctx, r) })
 	}
 	for _, g := range d.plan.gates {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if sleepUntil(ctx, start.Add(g.deliverAt)) {
-				d.gate(ctx, g)
-			}
-		}()
+		goAt(ctx, &wg, start.Add(g.deliverAt), func() { d.gate(ctx, g) })
 	}
 	wg.Wait()
+}
+
+// goAt runs fn in a goroutine of wg at t, unless ctx ends first.
+func goAt(ctx context.Context, wg *sync.WaitGroup, t time.Time, fn func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if sleepUntil(ctx, t) {
+			fn()
+		}
+	}()
 }
 
 // request asks for r in the channel until its run exists, then decides as
@@ -400,13 +399,7 @@ func (d *driver) injectFaults(ctx context.Context, rng *rand.Rand, log *faultLog
 	}
 	var wg sync.WaitGroup
 	for _, e := range events {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if sleepUntil(ctx, e.at) {
-				e.do()
-			}
-		}()
+		goAt(ctx, &wg, e.at, e.do)
 	}
 	wg.Wait()
 }
