@@ -261,8 +261,9 @@ func (s *stack) stopMail() {
 	s.mailMu.Lock()
 	defer s.mailMu.Unlock()
 	if s.mail != nil {
-		s.mailOld = append(s.mailOld, s.mail.Messages()...)
+		// Close first: a message accepted while closing must be counted.
 		_ = s.mail.Close()
+		s.mailOld = append(s.mailOld, s.mail.Messages()...)
 		s.mail = nil
 	}
 }
