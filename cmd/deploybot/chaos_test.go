@@ -54,4 +54,3 @@ func TestChaosShort(t *testing.T) {
 		t.Fatalf("the drill did nothing: %+v", rep)
 	}
 }
-
