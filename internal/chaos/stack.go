@@ -152,7 +152,7 @@ func startStack(ctx context.Context, opts Options, log *slog.Logger) (_ *stack, 
 		"ARGOCD_URL=http://" + s.simAddr, "ARGOCD_TOKEN=" + argocdsim.DefaultToken,
 		"SLACK_TOKEN=" + slackToken, "SLACK_API_URL=" + s.slack.URL() + "/api/",
 		"SMTP_HOST=" + host, "SMTP_PORT=" + mport, "SMTP_TLS=none", "SMTP_FROM=deploybot <deploybot@example.com>",
-		"HTTP_HOST=127.0.0.1", "LOG_LEVEL=warn", "WORKER_STOP_TIMEOUT=1s",
+		"HTTP_HOST=127.0.0.1", "LOG_LEVEL=info", "WORKER_STOP_TIMEOUT=1s", // info: the idempotency decisions are logged there
 	}
 	return s, s.startWorker()
 }
