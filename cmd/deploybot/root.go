@@ -26,6 +26,8 @@ One binary, one subcommand per process:
                 (docker-compose)
   sast wait     block a pipeline until a security approver decides
   probe URL     exit 0 if URL answers 2xx (the image's health check)
+  bench         load-test a local stack: signed mentions and clicks against a
+                bare Temporal start; 'bench waiting': worker memory per waiting run
   chaos         fault drill: many deploys while workers, Temporal, Argo CD,
                 Slack and SMTP fail; exits 1 if a promise was broken
   config check  show the effective configuration and every problem with it
