@@ -394,7 +394,10 @@ func (d *driver) injectFaults(ctx context.Context, rng *rand.Rand, log *faultLog
 				log.add("worker restart FAILED: %v", err)
 				return
 			}
-			log.add("worker SIGKILLed, worker %d started %s later", d.st.workers, down.Round(time.Millisecond))
+			d.st.workerMu.Lock()
+			n := d.st.workers
+			d.st.workerMu.Unlock()
+			log.add("worker SIGKILLed, worker %d started %s later", n, down.Round(time.Millisecond))
 		}})
 	}
 	var wg sync.WaitGroup
