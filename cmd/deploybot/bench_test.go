@@ -69,8 +69,21 @@ func TestBenchCommandRuns(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not JSON (%v):\n%s", err, out)
 	}
-	if len(rep.Phases) != 3 || rep.Errors != 0 {
-		t.Errorf("report: %d phases, %d errors; want 3 and none:\n%s", len(rep.Phases), rep.Errors, out)
+	// A 503 is the gateway's designed "Temporal is busy, Slack will retry"
+	// answer, which a loaded CI machine may rightly get; anything else is a
+	// failure, and every phase must get answers through.
+	if len(rep.Phases) != 3 {
+		t.Fatalf("report: %d phases, want 3:\n%s", len(rep.Phases), out)
+	}
+	for _, p := range rep.Phases {
+		for kind, n := range p.Errors {
+			if kind != "http_503" && n > 0 {
+				t.Errorf("%s phase: %d %s errors:\n%s", p.Kind, n, kind, out)
+			}
+		}
+		if p.OK == 0 {
+			t.Errorf("%s phase: no request answered ok:\n%s", p.Kind, out)
+		}
 	}
 }
 
