@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,7 +22,24 @@ import (
 // answers; before, it exited and a Kubernetes pod crash-looped (with
 // growing back-off) through the outage.
 func TestWorkerStartsWithTemporalAndArgoCDDown(t *testing.T) {
-	temporalPort := testenv.FreePort(t)
+	// Hold Temporal's port with a listener that hangs up on every
+	// connection: the worker sees Temporal down, and its retries cannot
+	// self-connect to the port (a connection from an ephemeral port to
+	// itself) and take it from the dev server started later.
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := down.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	temporalPort := down.Addr().(*net.TCPAddr).Port
 	simAddr, sim := simtest.Start(t, argocdsim.Options{})
 	sim.SetDown(true)
 	sl := slackapi.StartTest(t, slackapi.Options{Token: "xoxb-lazy"})
@@ -82,6 +100,7 @@ func TestWorkerStartsWithTemporalAndArgoCDDown(t *testing.T) {
 	time.Sleep(3 * time.Second) // well past the old exit
 	status("/readyz", http.StatusServiceUnavailable, 5*time.Second)
 
+	down.Close()
 	srv, err := temporaldev.Start(t.Context(), temporaldev.Options{Binary: testenv.TemporalCLI(t), Port: temporalPort, UIPort: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -121,8 +121,18 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	if opts.UIPort == 0 {
+	for opts.UIPort == 0 || opts.UIPort == opts.Port {
 		if opts.UIPort, err = freePort(opts.IP); err != nil {
+			return nil, err
+		}
+	}
+	// The CLI picks the HTTP API's port itself when none is given, and Linux
+	// may hand it the frontend port chosen above (free until the frontend
+	// binds it): the server then fails "address already in use". Choose it
+	// here, distinct from the others.
+	httpPort := 0
+	for httpPort == 0 || httpPort == opts.Port || httpPort == opts.UIPort {
+		if httpPort, err = freePort(opts.IP); err != nil {
 			return nil, err
 		}
 	}
@@ -137,6 +147,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	args := []string{"server", "start-dev",
 		"--ip", opts.IP,
 		"--port", strconv.Itoa(opts.Port),
+		"--http-port", strconv.Itoa(httpPort),
 		"--namespace", opts.Namespace,
 		"--log-level", "warn",
 	}
