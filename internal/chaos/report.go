@@ -73,8 +73,6 @@ func (d *driver) settle(ctx context.Context) *Report {
 	for _, r := range d.plan.requests {
 		row := rows[r.fate]
 		row.Runs++
-		ops := d.st.sim.Operations(r.app)
-		row.Ops += ops
 		bad := func(format string, args ...any) {
 			row.Violations++
 			violate(r.app+" ("+r.command()+", "+string(r.fate)+" by "+string(r.via)+"): "+format, args...)
@@ -88,6 +86,11 @@ func (d *driver) settle(ctx context.Context) *Report {
 			bad("%v", err)
 			continue
 		}
+		// Counted once the run is final: read earlier, an operation the run
+		// starts later is missed (a "succeeded with 0 operations" the drill
+		// once reported was that).
+		ops := d.st.sim.Operations(r.app)
+		row.Ops += ops
 		row.Final++
 		row.Outcomes[res.Outcome]++
 		// Approved means exactly one operation, whatever came after.
@@ -130,6 +133,20 @@ func (d *driver) settle(ctx context.Context) *Report {
 }
 
 func (d *driver) checkGates(ctx context.Context, deadline time.Time, rep *Report, violate func(string, ...any)) {
+	// Every run final first: a decision's email is sent at its run's end,
+	// so a mailbox read earlier misses it.
+	results := make([]*contract.QualityGateResult, len(d.plan.gates))
+	for i, g := range d.plan.gates {
+		if g.workflowID == "" {
+			continue
+		}
+		var res contract.QualityGateResult
+		if err := d.await(ctx, g.workflowID, deadline, &res); err != nil {
+			violate("%s: %v", g.workflowID, err)
+			continue
+		}
+		results[i] = &res
+	}
 	// An email is the same one when its Message-ID is: SMTP cannot tell a
 	// sender killed before the 250 that the message arrived, so a resend
 	// with the same id is at-least-once delivery, not a second email.
@@ -149,17 +166,16 @@ func (d *driver) checkGates(ctx context.Context, deadline time.Time, rep *Report
 		mails[m.Header.Get("X-Deploybot-Run")]++
 	}
 	live := map[string]int{} // per branch: runs not superseded
-	for _, g := range d.plan.gates {
+	for i, g := range d.plan.gates {
 		live[g.branch] += 0
 		if g.workflowID == "" {
 			violate("a failed quality gate was never taken by the gateway")
 			continue
 		}
-		var res contract.QualityGateResult
-		if err := d.await(ctx, g.workflowID, deadline, &res); err != nil {
-			violate("%s: %v", g.workflowID, err)
-			continue
+		if results[i] == nil {
+			continue // not final: reported above
 		}
+		res := *results[i]
 		rep.Gates[res.Outcome]++
 		if g.fate != fateExpire && !g.decided && res.DecidedBy == nil {
 			rep.Undelivered["quality gate: "+g.decideNote]++
