@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/deploybot/deploybot/internal/bench"
 	"github.com/deploybot/deploybot/internal/config"
@@ -17,12 +18,10 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	var (
-		o        bench.Options
-		rate     int
-		sweep    string
-		asJSON   bool
-		verbose  bool
-		tempoBin string
+		o     bench.Options
+		rate  int
+		sweep string
+		out   benchOutput
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -83,15 +82,12 @@ lowest rate.
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			o.TemporalBinary, o.Progress, o.Logger = tempoBin, cmd.ErrOrStderr(), benchLogger(cmd.ErrOrStderr(), verbose)
+			o.TemporalBinary, o.Progress, o.Logger = out.setup(cmd)
 			rep, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return fmt.Errorf("bench: %w", err)
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteText(cmd.OutOrStdout())
+			return out.print(cmd, rep)
 		},
 	}
 	f := cmd.Flags()
@@ -101,9 +97,7 @@ lowest rate.
 	f.StringVar(&o.Kind, "kind", bench.KindAll, "which gateway requests to send after the floor: mention, click or all")
 	f.IntVar(&o.MaxInFlight, "max-in-flight", bench.DefaultMaxInFlight, fmt.Sprintf("unanswered requests allowed at once (1..%d); one due beyond is an overflow error", bench.MaxInFlightLimit))
 	f.BoolVar(&o.LiveWorker, "live-worker", false, "keep the worker running during the measured phases (default: paused, so the ratio is the gateway's own cost)")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.BoolVar(&verbose, "verbose", false, "log the stack's warnings to stderr")
-	f.StringVar(&tempoBin, "temporal-bin", "", "path of the temporal CLI (default: $TEMPORAL_CLI, ./bin/temporal, $PATH)")
+	out.flags(f)
 	cmd.AddCommand(newBenchWaitingCmd())
 	return cmd
 }
@@ -131,9 +125,7 @@ func newBenchWaitingCmd() *cobra.Command {
 		o         bench.WaitingOptions
 		runs      string
 		inProcess bool
-		asJSON    bool
-		verbose   bool
-		tempoBin  string
+		out       benchOutput
 	)
 	cmd := &cobra.Command{
 		Use:   "waiting",
@@ -169,24 +161,19 @@ Target: 1,000 runs waiting for approval cost the worker < 200 MB of RSS.`,
 					return err
 				}
 			}
-			o.TemporalBinary, o.Progress, o.Logger = tempoBin, cmd.ErrOrStderr(), benchLogger(cmd.ErrOrStderr(), verbose)
+			o.TemporalBinary, o.Progress, o.Logger = out.setup(cmd)
 			rep, err := bench.RunWaiting(cmd.Context(), o)
 			if err != nil {
 				return fmt.Errorf("bench waiting: %w", err)
 			}
-			if asJSON {
-				return rep.WriteJSON(cmd.OutOrStdout())
-			}
-			return rep.WriteText(cmd.OutOrStdout())
+			return out.print(cmd, rep)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&runs, "runs", strconv.Itoa(bench.MemoryTargetRuns), fmt.Sprintf("runs waiting for approval to measure at, ascending and comma-separated (each 1..%d)", bench.MaxWaitingRuns))
 	f.IntVar(&o.CacheSize, "cache-size", config.Default().WorkerWorkflowCacheSize, "the worker's workflow cache (WORKER_WORKFLOW_CACHE_SIZE, 1..100000)")
 	f.BoolVar(&inProcess, "in-process", false, "run the worker in this process (RSS is then an upper bound) instead of as a child 'deploybot worker'")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.BoolVar(&verbose, "verbose", false, "log the stack's warnings to stderr")
-	f.StringVar(&tempoBin, "temporal-bin", "", "path of the temporal CLI (default: $TEMPORAL_CLI, ./bin/temporal, $PATH)")
+	out.flags(f)
 	return cmd
 }
 
@@ -204,14 +191,38 @@ func parseInts(flag, s, example string) ([]int, error) {
 	return out, nil
 }
 
-// benchLogger shows the stack's warnings when verbose, else nothing.
-func benchLogger(w io.Writer, verbose bool) *slog.Logger {
-	if !verbose {
-		return slog.New(slog.DiscardHandler)
+// benchOutput holds the flags both bench commands share: where the Temporal
+// CLI is, whether to log the stack's warnings, and the report's format.
+type benchOutput struct {
+	asJSON   bool
+	verbose  bool
+	tempoBin string
+}
+
+func (b *benchOutput) flags(f *pflag.FlagSet) {
+	f.BoolVar(&b.asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&b.verbose, "verbose", false, "log the stack's warnings to stderr")
+	f.StringVar(&b.tempoBin, "temporal-bin", "", "path of the temporal CLI (default: $TEMPORAL_CLI, ./bin/temporal, $PATH)")
+}
+
+// setup returns the Temporal CLI, the progress writer and the logger: the
+// stack's warnings when verbose, else nothing.
+func (b *benchOutput) setup(cmd *cobra.Command) (string, io.Writer, *slog.Logger) {
+	log := slog.New(slog.DiscardHandler)
+	if b.verbose {
+		if l, err := logging.New(cmd.ErrOrStderr(), "warn", "text"); err == nil {
+			log = l
+		}
 	}
-	log, err := logging.New(w, "warn", "text")
-	if err != nil {
-		return slog.New(slog.DiscardHandler)
+	return b.tempoBin, cmd.ErrOrStderr(), log
+}
+
+func (b *benchOutput) print(cmd *cobra.Command, rep interface {
+	WriteJSON(io.Writer) error
+	WriteText(io.Writer) error
+}) error {
+	if b.asJSON {
+		return rep.WriteJSON(cmd.OutOrStdout())
 	}
-	return log
+	return rep.WriteText(cmd.OutOrStdout())
 }

@@ -518,18 +518,7 @@ func (b *bencher) mentions(ctx context.Context, rate, n int, threadTS string) (P
 		bodies[i] = mentionBody(eventID, devRequester, "<@"+slackapi.DefaultBotUserID+"> sync "+app, ts, threadTS)
 		runs[i] = &run{app: app, requestID: eventID, Run: gateway.Run{WorkflowID: contract.DeployWorkflowID(app)}}
 	}
-	before, err := b.st.requestCounts(ctx, "/slack/events")
-	if err != nil {
-		return Phase{}, nil, err
-	}
-	b.pause(ctx)
-	var errs samples
-	cpu := b.st.cpu()
-	l := openLoop(ctx, rate, n, b.opts.MaxInFlight, func(ctx context.Context, i int) (string, bool) {
-		return b.st.post(ctx, b.sg, "/slack/events", "application/json", bodies[i], &errs)
-	})
-	temporalCores, benchCores := cpu.cores()
-	after, err := b.st.requestCounts(ctx, "/slack/events")
+	ph, l, errs, err := b.send(ctx, KindMention, "/slack/events", "application/json", rate, bodies)
 	if err != nil {
 		return Phase{}, nil, err
 	}
@@ -562,7 +551,7 @@ func (b *bencher) mentions(ctx context.Context, rate, n int, threadTS string) (P
 			started = append(started, r)
 		}
 	}
-	ph := Phase{Kind: KindMention, Rate: rate, Stats: l.stats(), Outcomes: diff(before, after), TemporalCores: temporalCores, BenchCores: benchCores}
+	ph.Stats = l.stats()
 	ph.ErrorSamples = errs.get()
 	if err := b.w.start(); err != nil {
 		return Phase{}, nil, err
@@ -570,6 +559,29 @@ func (b *bencher) mentions(ctx context.Context, rate, n int, threadTS string) (P
 	left, took := b.st.settle(ctx, started, b.settleTimeout())
 	ph.SettleSeconds, ph.Unsettled = took.Seconds(), left
 	return ph, started, ctx.Err()
+}
+
+// send posts the signed bodies to the gateway's path at rate, after the
+// worker is paused, and returns the phase with the gateway's outcome counts
+// and the CPU used; Stats are left to the caller, which may still mark
+// acknowledged requests as failed.
+func (b *bencher) send(ctx context.Context, kind, path, contentType string, rate int, bodies [][]byte) (Phase, *load, *samples, error) {
+	before, err := b.st.requestCounts(ctx, path)
+	if err != nil {
+		return Phase{}, nil, nil, err
+	}
+	b.pause(ctx)
+	errs := &samples{}
+	cpu := b.st.cpu()
+	l := openLoop(ctx, rate, len(bodies), b.opts.MaxInFlight, func(ctx context.Context, i int) (string, bool) {
+		return b.st.post(ctx, b.sg, path, contentType, bodies[i], errs)
+	})
+	temporalCores, benchCores := cpu.cores()
+	after, err := b.st.requestCounts(ctx, path)
+	if err != nil {
+		return Phase{}, nil, nil, err
+	}
+	return Phase{Kind: kind, Rate: rate, Outcomes: diff(before, after), TemporalCores: temporalCores, BenchCores: benchCores}, l, errs, nil
 }
 
 // clicks sends n signed Approve clicks by the approver at rate,
@@ -581,22 +593,11 @@ func (b *bencher) clicks(ctx context.Context, rate, n int, runs []*run, threadTS
 		bodies[i] = clickBody(devApprover, "bob", contract.ButtonValue(r.WorkflowID, r.RunID), threadTS,
 			fmt.Sprintf("%d.%d.bench%s", time.Now().Unix(), b.seq.Add(1), b.runID))
 	}
-	before, err := b.st.requestCounts(ctx, "/slack/interactions")
+	ph, l, errs, err := b.send(ctx, KindClick, "/slack/interactions", "application/x-www-form-urlencoded", rate, bodies)
 	if err != nil {
 		return Phase{}, err
 	}
-	b.pause(ctx)
-	var errs samples
-	cpu := b.st.cpu()
-	l := openLoop(ctx, rate, n, b.opts.MaxInFlight, func(ctx context.Context, i int) (string, bool) {
-		return b.st.post(ctx, b.sg, "/slack/interactions", "application/x-www-form-urlencoded", bodies[i], &errs)
-	})
-	temporalCores, benchCores := cpu.cores()
-	after, err := b.st.requestCounts(ctx, "/slack/interactions")
-	if err != nil {
-		return Phase{}, err
-	}
-	ph := Phase{Kind: KindClick, Rate: rate, Stats: l.stats(), Outcomes: diff(before, after), TemporalCores: temporalCores, BenchCores: benchCores}
+	ph.Stats = l.stats()
 	ph.ErrorSamples = errs.get()
 	// A click is answered 200 whatever became of it; the gateway's outcome
 	// says whether the decision reached the run. Anything but "signalled"

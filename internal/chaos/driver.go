@@ -113,7 +113,7 @@ func (d *driver) gate(ctx context.Context, g *gate) {
 				WorkflowID string `json:"workflowId"`
 			}
 			if json.Unmarshal([]byte(ans.Body), &body) == nil {
-				g.workflowID = body.WorkflowID
+				g.workflowID, g.deliveredAt = body.WorkflowID, time.Now()
 			}
 		}
 		if g.workflowID == "" {

@@ -61,9 +61,10 @@ type gate struct {
 	fate      fate    // approve = accept the risk
 	decideAt  float64 // as request.decideAt
 
-	workflowID string
-	decided    bool
-	decideNote string
+	workflowID  string
+	deliveredAt time.Time // when the gateway took it
+	decided     bool
+	decideNote  string
 }
 
 type plan struct {
