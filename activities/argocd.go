@@ -325,7 +325,7 @@ func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (St
 	var err error
 	switch in.Action {
 	case contract.ActionSync:
-		_, err = a.Client.Sync(ctx, in.App, argocd.SyncOptions{})
+		_, err = a.Client.Sync(ctx, in.App, argocd.SyncOptions{Infos: operationInfos(in)})
 	case contract.ActionRollback:
 		_, err = a.Client.Rollback(ctx, in.App, in.HistoryID)
 	default:
@@ -344,6 +344,36 @@ func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (St
 		return StartOperationResult{}, asActivityError(err)
 	}
 	return StartOperationResult{}, nil
+}
+
+// operationInfos are the Sync's infos. Argo CD's Rollback request has no
+// infos (v2.14 and v3.x alike), so a rollback shows only deploybot's account
+// in Argo CD; its thread and run record who asked and who approved.
+func operationInfos(in StartOperationInput) []*v1alpha1.Info {
+	who := func(u contract.User) string {
+		s := u.ID
+		if u.Name != "" {
+			s = u.Name + " (" + u.ID + ")"
+		}
+		if u.Via != "" {
+			s += " via " + u.Via
+		}
+		return s
+	}
+	var infos []*v1alpha1.Info
+	add := func(name, value string) {
+		if value != "" {
+			infos = append(infos, &v1alpha1.Info{Name: name, Value: value})
+		}
+	}
+	if in.RequestedBy.ID != "" {
+		add("Requested by", who(in.RequestedBy))
+	}
+	if in.ApprovedBy != nil {
+		add("Approved by", who(*in.ApprovedBy))
+	}
+	add("deploybot run", in.Run)
+	return infos
 }
 
 // operationStarted reports whether an operation was requested after the

@@ -642,3 +642,43 @@ func TestUnhealthyResourcesMergedAndBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncCarriesWhoAskedAndApproved: Argo CD's own operation view shows the
+// requester, the approver and the run, not just deploybot's account.
+func TestSyncCarriesWhoAskedAndApproved(t *testing.T) {
+	c, _ := startSim(t, opDuration)
+	a := &activities.ArgoCD{Client: c}
+	env := activityEnv(a)
+	before := mustRun[activities.AppStateResult](t, env, a.GetAppState, activities.AppStateInput{App: "guestbook"})
+	mustRun[activities.StartOperationResult](t, env, a.StartOperation, activities.StartOperationInput{
+		App: "guestbook", Action: contract.ActionSync, BaselineStartedAt: before.OperationStartedAt,
+		RequestedBy: contract.User{ID: "U0ALICE", Name: "alice"},
+		ApprovedBy:  &contract.User{ID: "U0BOB", Name: "bob", Via: "token ci"},
+		Run:         "http://localhost:8233/namespaces/default/workflows/deploy-guestbook/run-1",
+	})
+	app, err := c.GetApp(context.Background(), "guestbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := app.Operation
+	if op == nil && app.Status.OperationState != nil {
+		op = &app.Status.OperationState.Operation
+	}
+	if op == nil {
+		t.Fatal("no operation recorded")
+	}
+	got := map[string]string{}
+	for _, i := range op.Info {
+		got[i.Name] = i.Value
+	}
+	want := map[string]string{
+		"Requested by":  "alice (U0ALICE)",
+		"Approved by":   "bob (U0BOB) via token ci",
+		"deploybot run": "http://localhost:8233/namespaces/default/workflows/deploy-guestbook/run-1",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("info %q = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+}

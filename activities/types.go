@@ -81,6 +81,12 @@ type StartOperationInput struct {
 	// attempt, an operation newer than it means the first attempt reached
 	// Argo CD, so the call is not made again.
 	BaselineStartedAt time.Time
+	// RequestedBy, ApprovedBy and Run (the run's Temporal UI link, or its
+	// workflow and run id) go into the Sync's infos, so Argo CD's own
+	// operation view shows them, not just deploybot's account.
+	RequestedBy contract.User
+	ApprovedBy  *contract.User
+	Run         string
 }
 
 // StartOperationResult is the result of ArgoCD.StartOperation.

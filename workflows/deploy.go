@@ -358,8 +358,19 @@ func (r *deployRun) callStart(ctx workflow.Context) error {
 	return r.outlast(ctx, startOperationOptions, func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, argoActivities.StartOperation, activities.StartOperationInput{
 			App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
+			RequestedBy: r.in.Request.RequestedBy, ApprovedBy: r.status.DecidedBy, Run: r.runRef(ctx),
 		}).Get(ctx, &res)
 	})
+}
+
+// runRef names the run for Argo CD: its Temporal UI link, or without a UI
+// its workflow and run id.
+func (r *deployRun) runRef(ctx workflow.Context) string {
+	if r.runURL != "" {
+		return r.runURL
+	}
+	info := workflow.GetInfo(ctx)
+	return info.WorkflowExecution.ID + "/" + info.WorkflowExecution.RunID
 }
 
 // argoOutageVersion marks runs that ride out an Argo CD outage after the

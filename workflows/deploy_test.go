@@ -211,6 +211,11 @@ func TestDeployApproved(t *testing.T) {
 	if len(h.starts) != 1 || h.starts[0].Action != contract.ActionSync || !h.starts[0].BaselineStartedAt.Equal(t0) {
 		t.Errorf("StartOperation calls = %+v, want one sync with the baseline", h.starts)
 	}
+	// Argo CD's operation view is told who asked, who approved, and the run.
+	if st := h.starts[0]; st.RequestedBy.ID != input(contract.ActionSync, 0).Request.RequestedBy.ID ||
+		st.ApprovedBy == nil || st.ApprovedBy.ID != bob.ID || !strings.Contains(st.Run, "/workflows/") {
+		t.Errorf("StartOperation names requester %+v, approver %+v, run %q", st.RequestedBy, st.ApprovedBy, st.Run)
+	}
 	req := h.posts[0]
 	if req.Message.DeployRequest == nil || req.Channel != "C0DEPLOY" || req.ThreadTS != "" {
 		t.Fatalf("first post is not the approval request in the channel: %+v", req)

@@ -21,6 +21,9 @@ type SyncOptions struct {
 	Prune bool
 	// DryRun previews the sync without applying it.
 	DryRun bool
+	// Infos are shown with the operation in Argo CD (UI, `argocd app get`),
+	// e.g. who asked for it and who approved it.
+	Infos []*v1alpha1.Info
 }
 
 // PodLog is the tail of one pod's log.
@@ -83,7 +86,7 @@ func (c *Client) Sync(ctx context.Context, name string, opts SyncOptions) (*v1al
 		return nil, err
 	}
 	defer done()
-	req := &applicationpkg.ApplicationSyncRequest{Name: &name, Prune: &opts.Prune, DryRun: &opts.DryRun}
+	req := &applicationpkg.ApplicationSyncRequest{Name: &name, Prune: &opts.Prune, DryRun: &opts.DryRun, Infos: opts.Infos}
 	if opts.Revision != "" {
 		req.Revision = &opts.Revision
 	}
