@@ -213,6 +213,7 @@ const (
 	opResourceTree    = "resource tree"
 	opPodLogs         = "pod logs"
 	opHelmParameters  = "helm parameters"
+	opVersion         = "version"
 )
 
 // classify turns any error from apiclient (gRPC status, grpc-web proxy error,
