@@ -2,16 +2,17 @@
 // argocd-server v2.14, used by `deploybot dev`, demos and tests.
 //
 // It implements argo-cd's generated ApplicationService and the
-// RepositoryService's GetAppDetails (plus ProjectService.Get/List,
-// SettingsService.Get and VersionService.Version, which the argocd CLI
-// calls), and serves, like argocd-server, on one port:
+// RepositoryService's GetAppDetails and ListRepositories (plus
+// ProjectService.Get/List, SettingsService.Get and VersionService.Version,
+// which the argocd CLI calls), and serves, like argocd-server, on one port:
 //
 //   - native gRPC (HTTP/2; h2c in plaintext mode),
 //   - gRPC-Web (improbable-eng/grpc-web, as argo-cd's client uses with GRPCWeb),
 //   - the REST gateway /api/v1/... (argo-cd's grpc-gateway handlers and JSON marshaler),
 //   - the admin API /sim/... (no token; a development tool bound to loopback by default).
 //
-// Methods that are not modelled answer codes.Unimplemented.
+// Methods that are not modelled answer codes.Unimplemented; the table under
+// Methods lists them all.
 //
 // # Authentication
 //
@@ -35,6 +36,109 @@
 //   - After a rollback the spec still targets HEAD, so the app is OutOfSync,
 //     as in Argo CD. Failed operations add no history entry.
 //   - With auto-sync on, an OutOfSync app is synced by the simulated controller.
+//
+// # REST gateway
+//
+// The REST routes are argo-cd's own generated grpc-gateway handlers on a mux
+// built like argocd-server's, so a path maps to the same method and its path
+// values to the same request fields as in Argo CD:
+//
+//   - Path values are set after the body is decoded and win over the body's
+//     (POST /api/v1/applications/search/sync with {"name":"checkout"} syncs
+//     search), except PUT /api/v1/applications/{application.metadata.name}
+//     (Update): the generated handler assigns that one through
+//     Application.GetMetadata(), which returns a copy, so it is lost. The app
+//     updated is the one the body's metadata.name names; a body without it is
+//     answered "permission denied", as by argocd-server.
+//   - Where two methods share a route the first registered wins: GET
+//     /api/v1/repositories is the deprecated RepositoryService.List (served as
+//     ListRepositories), POST, PUT and DELETE under /api/v1/repositories are the
+//     deprecated Create, Update and Delete.
+//   - Repository URLs travel URL-escaped in one path segment and are unescaped
+//     on the server (argocd-server's bug21955 workaround).
+//   - Non-GET calls need Content-Type application/json (--api-content-types).
+//
+// # Methods
+//
+// Every method of the five services, as their generated descriptors list
+// them (a test keeps this table exact): "implemented" with argocd-server
+// v2.14 semantics as noted, or "Unimplemented" with the reason; those answer
+// codes.Unimplemented, "<method> is not simulated by the argocd simulator".
+// App lookups work as in getAppEnforceRBAC: the name is used as sent (the CLI,
+// not the server, splits "namespace/name"); only the argocd namespace is
+// enabled; a failed lookup is PermissionDenied, except that methods Argo CD
+// serves from its informer cache (ResourceTree, ManagedResources,
+// RevisionMetadata, PodLogs) answer NotFound when the request names a project,
+// as the others do for an existing app in another project.
+//
+//	ApplicationService
+//	  List                       implemented: filters name, projects, selector, repo, appNamespace; sorted by name
+//	  ListResourceEvents         Unimplemented: no Kubernetes events are simulated
+//	  Create                     Unimplemented: the apps are the fixed seed (restored by /sim/reset)
+//	  Get                        implemented: one app; refresh marks it reconciled now
+//	  GetApplicationSyncWindows  implemented: no sync windows are configured, so canSync is true
+//	  RevisionMetadata           implemented: author, date and message of a commit of the app's repository
+//	  RevisionChartDetails       Unimplemented: charts come from git repositories, not Helm repositories
+//	  GetManifests               Unimplemented: manifests are not rendered (ManagedResources has target and live state)
+//	  Update                     implemented: replaces spec, labels, annotations, finalizers of the body's app; keeps status
+//	  UpdateSpec                 implemented: replaces the spec and returns it
+//	  Patch                      implemented: JSON patch ("json" or "") or merge patch ("merge") of the whole app; stores spec, labels, annotations, finalizers
+//	  Delete                     Unimplemented: the apps are the fixed seed
+//	  Sync                       implemented: starts a sync (revision, prune, dryRun, strategy, resources, retry, syncOptions, infos); local manifests and multi-source apps Unimplemented
+//	  ManagedResources           implemented: live and target Deployment and Service, filtered by name, kind, group, namespace
+//	  ResourceTree               implemented: Deployment, ReplicaSet, Pods and Service with health
+//	  Rollback                   implemented: redeploys a history entry with the apply strategy; refused under auto-sync
+//	  TerminateOperation         implemented: the running operation ends Failed
+//	  GetResource                Unimplemented: single live resources are not served (ManagedResources has their manifests)
+//	  PatchResource              Unimplemented: live resources are not modified
+//	  ListResourceActions        Unimplemented: resource actions are not simulated
+//	  RunResourceAction          Unimplemented: resource actions are not simulated
+//	  DeleteResource             Unimplemented: live resources are not deleted
+//	  ListLinks                  Unimplemented: no deep links are configured
+//	  ListResourceLinks          Unimplemented: no deep links are configured
+//	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters
+//	  GetManifestsWithFiles      Unimplemented: manifests are not rendered
+//	  WatchResourceTree          Unimplemented: resource trees are served by ResourceTree only
+//	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow
+//	RepositoryService
+//	  List                       implemented: deprecated alias of ListRepositories, and what GET /api/v1/repositories reaches
+//	  Get                        Unimplemented: repositories are implied by the apps and have no credentials to show
+//	  GetWrite                   Unimplemented: no write repositories (source hydrator)
+//	  ListRepositories           implemented: one git repository per app, connection Successful (gRPC only: its REST route reaches List)
+//	  ListWriteRepositories      Unimplemented: no write repositories (source hydrator)
+//	  ListRefs                   Unimplemented: branches and tags are not simulated
+//	  ListApps                   Unimplemented: repository contents are not simulated
+//	  GetAppDetails              implemented: Helm parameters and values (or a directory) of a source at its targetRevision, with argocd-server's project and history checks
+//	  GetHelmCharts              Unimplemented: no Helm repositories
+//	  Create                     Unimplemented: the repositories are fixed by the seed
+//	  CreateRepository           Unimplemented: the repositories are fixed by the seed
+//	  CreateWriteRepository      Unimplemented: no write repositories (source hydrator)
+//	  Update                     Unimplemented: the repositories are fixed by the seed
+//	  UpdateRepository           Unimplemented: the repositories are fixed by the seed
+//	  UpdateWriteRepository      Unimplemented: no write repositories (source hydrator)
+//	  Delete                     Unimplemented: the repositories are fixed by the seed
+//	  DeleteRepository           Unimplemented: the repositories are fixed by the seed
+//	  DeleteWriteRepository      Unimplemented: no write repositories (source hydrator)
+//	  ValidateAccess             Unimplemented: no remote repositories to reach
+//	  ValidateWriteAccess        Unimplemented: no write repositories (source hydrator)
+//	ProjectService
+//	  CreateToken                Unimplemented: project roles and their tokens are not simulated (one static token)
+//	  DeleteToken                Unimplemented: project roles and their tokens are not simulated
+//	  Create                     Unimplemented: the projects are fixed by the seed
+//	  List                       implemented: all projects sorted by name
+//	  GetDetailedProject         Unimplemented: no global projects, clusters or repositories per project
+//	  Get                        implemented: one project; NotFound `appprojects.argoproj.io "X" not found`
+//	  GetGlobalProjects          Unimplemented: no global projects
+//	  Update                     Unimplemented: the projects are fixed by the seed
+//	  Delete                     Unimplemented: the projects are fixed by the seed
+//	  ListEvents                 Unimplemented: no Kubernetes events are simulated
+//	  GetSyncWindowsState        Unimplemented: no sync windows are configured
+//	  ListLinks                  Unimplemented: no deep links are configured
+//	SettingsService
+//	  Get                        implemented: the public settings the CLI reads; needs no token
+//	  GetPlugins                 Unimplemented: no config management plugins
+//	VersionService
+//	  Version                    implemented: reports Version; needs no token
 //
 // # Admin API
 //
