@@ -47,6 +47,8 @@ type appService struct {
 var _ applicationpkg.ApplicationServiceServer = (*appService)(nil)
 
 // splitName accepts "name" and "namespace/name" like argo.ParseFromQualifiedName.
+// argocd-server parses qualified names in GetAppDetails only; application
+// methods use the name as sent (the argocd CLI splits it before sending).
 func splitName(name, appNs string) (string, string) {
 	if i := strings.Index(name, "/"); i >= 0 {
 		return name[i+1:], name[:i]
@@ -54,14 +56,31 @@ func splitName(name, appNs string) (string, string) {
 	return name, appNs
 }
 
-// getAppLocked mirrors getAppEnforceRBAC for an admin caller: without a
-// project, a missing app is PermissionDenied (Argo CD hides existence);
-// with a project it is NotFound, as is an app in another project.
-func (s *Server) getAppLocked(project, appNs, name string) (*simApp, error) {
-	name, appNs = splitName(name, appNs)
+// appLookup is how argocd-server reads the app a request names: through its
+// API client (getApplicationEnforceRBACClient) or its informer cache
+// (getApplicationEnforceRBACInformer). They fail differently.
+type appLookup int
+
+const (
+	viaClient appLookup = iota
+	viaInformer
+)
+
+// getAppLocked mirrors getAppEnforceRBAC for an admin caller. The name is
+// used as sent. A failed lookup is PermissionDenied (Argo CD hides
+// existence) unless it is a NotFound and the request names a project: then
+// NotFound, as for an app in another project. A client Get is a NotFound
+// only for a valid name in an enabled namespace: client-go refuses "" and
+// names with "/" or "%" before asking the API server, and namespaces
+// other than argocd are not enabled. The informer cache simply misses.
+func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simApp, error) {
+	if appNs == "" {
+		appNs = argocdNamespace
+	}
 	sa, ok := s.apps[name]
-	if !ok || (appNs != "" && appNs != argocdNamespace) {
-		if project != "" {
+	if !ok || appNs != argocdNamespace {
+		clientErr := via == viaClient && (appNs != argocdNamespace || name == "" || strings.ContainsAny(name, "/%") || name == "." || name == "..")
+		if project != "" && !clientErr {
 			return nil, appNotFound(name)
 		}
 		return nil, errPermissionDenied
@@ -78,10 +97,10 @@ func (s *Server) getAppLocked(project, appNs, name string) (*simApp, error) {
 
 // lockedApp runs fn on the app under s.mu, after the lookup (and errors) of
 // getAppLocked. On a lookup error it returns T's zero value.
-func lockedApp[T any](s *Server, project, appNs, name string, fn func(sa *simApp) (T, error)) (T, error) {
+func lockedApp[T any](s *Server, via appLookup, project, appNs, name string, fn func(sa *simApp) (T, error)) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(project, appNs, name)
+	sa, err := s.getAppLocked(via, project, appNs, name)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -143,7 +162,7 @@ func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) 
 		return nil, status.Errorf(codes.InvalidArgument, "multiple projects specified - the get endpoint accepts either zero or one project")
 	}
 	s := a.s
-	return lockedApp(s, project, q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+	return lockedApp(s, viaClient, project, q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
 		if q.Refresh != nil {
 			sa.reconciled = time.Now().UTC().Truncate(time.Second)
 			s.touchLocked(sa)
@@ -153,10 +172,11 @@ func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) 
 }
 
 // Watch streams ADDED events for the current apps (always when a name is
-// given), then every change, like argocd-server's Watch.
+// given), then every change, like argocd-server's Watch. The name is
+// compared as sent.
 func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg.ApplicationService_WatchServer) error {
 	s := a.s
-	appName, appNs := splitName(q.GetName(), q.GetAppNamespace())
+	appName, appNs := q.GetName(), firstNonEmpty(q.GetAppNamespace(), argocdNamespace)
 	projects := map[string]bool{}
 	for _, p := range projectsOf(q) {
 		projects[p] = true
@@ -178,10 +198,8 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 		if v, err := strconv.Atoi(app.ResourceVersion); err == nil && v < minVersion {
 			return false
 		}
-		if appNs != "" && appNs != app.Namespace {
-			return false
-		}
-		return (appName == "" || app.Name == appName) && selector.Matches(labels.Set(app.Labels))
+		// As isApplicationPermitted: the namespace counts only with a name.
+		return (appName == "" || (app.Name == appName && app.Namespace == appNs)) && selector.Matches(labels.Set(app.Labels))
 	}
 
 	// Subscribe before the snapshot so no change is missed in between.
@@ -220,7 +238,7 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 
 // Sync starts a sync operation; it returns once the operation is recorded.
 func (a *appService) Sync(_ context.Context, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.syncLocked(sa, req) })
+	return lockedApp(a.s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.syncLocked(sa, req) })
 }
 
 // syncLocked is Sync once the app is found, under s.mu.
@@ -302,7 +320,7 @@ func firstNonEmpty(vals ...string) string {
 
 // Rollback redeploys the revision of a history entry (refused under auto-sync).
 func (a *appService) Rollback(_ context.Context, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.rollbackLocked(sa, req) })
+	return lockedApp(a.s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.rollbackLocked(sa, req) })
 }
 
 // rollbackLocked is Rollback once the app is found, under s.mu.
@@ -353,7 +371,7 @@ func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollb
 // TerminateOperation stops the running operation (it ends Failed).
 func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.OperationTerminateRequest) (*applicationpkg.OperationTerminateResponse, error) {
 	s := a.s
-	return lockedApp(s, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*applicationpkg.OperationTerminateResponse, error) {
+	return lockedApp(s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*applicationpkg.OperationTerminateResponse, error) {
 		if sa.app.Operation == nil || sa.app.Status.OperationState == nil {
 			return nil, errNoOperationRunning
 		}
@@ -365,7 +383,7 @@ func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.O
 // Patch applies a JSON patch ("json" or "") or a JSON merge patch ("merge")
 // to the whole Application and stores its spec, labels, annotations and finalizers.
 func (a *appService) Patch(_ context.Context, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.patchLocked(sa, q) })
+	return lockedApp(a.s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.patchLocked(sa, q) })
 }
 
 // patchLocked is Patch once the app is found, under s.mu.
@@ -407,7 +425,7 @@ func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.Application
 		return nil, errors.New("error updating application spec: spec is nil in request")
 	}
 	s := a.s
-	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
+	return lockedApp(s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
 		newApp := sa.app.DeepCopy()
 		newApp.Spec = *q.GetSpec().DeepCopy()
 		if err := s.updateAppLocked(sa, newApp, false); err != nil {
@@ -418,13 +436,16 @@ func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.Application
 }
 
 // Update replaces spec, labels, annotations and finalizers with the given
-// ones (a PUT drops whatever the caller left out, as in Argo CD).
+// ones (a PUT drops whatever the caller left out, as in Argo CD). The app is
+// the one the body names: over REST the {application.metadata.name} path
+// value never reaches the request (argo-cd's generated gateway assigns it to
+// a copy), so a body without metadata.name is "permission denied", as there.
 func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpdateRequest) (*v1alpha1.Application, error) {
 	if q.GetApplication() == nil {
 		return nil, errors.New("error updating application: application is nil in request")
 	}
 	s := a.s
-	return lockedApp(s, q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name, func(sa *simApp) (*v1alpha1.Application, error) {
+	return lockedApp(s, viaClient, q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name, func(sa *simApp) (*v1alpha1.Application, error) {
 		if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
 			return nil, fmt.Errorf("error updating application: %w", err)
 		}
@@ -483,14 +504,14 @@ func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge
 // ResourceTree returns Deployment -> ReplicaSet -> Pods and the Service.
 func (a *appService) ResourceTree(_ context.Context, q *applicationpkg.ResourcesQuery) (*v1alpha1.ApplicationTree, error) {
 	s := a.s
-	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*v1alpha1.ApplicationTree, error) {
+	return lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*v1alpha1.ApplicationTree, error) {
 		return sa.tree(), nil
 	})
 }
 
 // ManagedResources returns live and target manifests of managed resources.
 func (a *appService) ManagedResources(_ context.Context, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
-	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*applicationpkg.ManagedResourcesResponse, error) {
+	return lockedApp(a.s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*applicationpkg.ManagedResourcesResponse, error) {
 		return a.s.managedResourcesLocked(sa, q)
 	})
 }
@@ -525,7 +546,7 @@ func (s *Server) managedResourcesLocked(sa *simApp, q *applicationpkg.ResourcesQ
 // RevisionMetadata returns author, date and message of a commit.
 func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.RevisionMetadataQuery) (*v1alpha1.RevisionMetadata, error) {
 	s := a.s
-	return lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.RevisionMetadata, error) {
+	return lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.RevisionMetadata, error) {
 		c, err := sa.repo.resolve(q.GetRevision())
 		if err != nil {
 			return nil, status.Error(codes.Unknown, err.Error())
@@ -536,7 +557,7 @@ func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.Revis
 
 // GetApplicationSyncWindows reports that no sync windows apply.
 func (a *appService) GetApplicationSyncWindows(_ context.Context, q *applicationpkg.ApplicationSyncWindowsQuery) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
-	return lockedApp(a.s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(*simApp) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
+	return lockedApp(a.s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(*simApp) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
 		return &applicationpkg.ApplicationSyncWindowsResponse{CanSync: ptr.To(true)}, nil
 	})
 }
@@ -570,7 +591,7 @@ func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws appli
 
 	var pods []pod
 	var lines []logLine
-	sa, err := lockedApp(s, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*simApp, error) {
+	sa, err := lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*simApp, error) {
 		pods, lines = sa.queryLogs(q)
 		return sa, nil
 	})

@@ -23,8 +23,9 @@ import (
 // Version is what the simulated server reports as its Argo CD version.
 const Version = "v2.14.21+argocdsim"
 
-// repoService implements repository.RepositoryServiceServer (GetAppDetails
-// and ListRepositories; the rest answers Unimplemented).
+// repoService implements repository.RepositoryServiceServer (GetAppDetails,
+// ListRepositories and its deprecated alias List; the rest answers
+// Unimplemented).
 type repoService struct {
 	repositorypkg.UnimplementedRepositoryServiceServer
 	s *Server
@@ -140,6 +141,13 @@ func (r *repoService) ListRepositories(_ context.Context, _ *repositorypkg.RepoQ
 		})
 	}
 	return list, nil
+}
+
+// List is the deprecated alias of ListRepositories, answered the same way as
+// by argocd-server. GET /api/v1/repositories reaches it, not ListRepositories:
+// both have that route and grpc-gateway's mux takes the first registered.
+func (r *repoService) List(ctx context.Context, q *repositorypkg.RepoQuery) (*v1alpha1.RepositoryList, error) {
+	return r.ListRepositories(ctx, q)
 }
 
 // projectService implements project.ProjectServiceServer (Get, List).
