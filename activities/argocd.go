@@ -28,12 +28,12 @@ import (
 // ArgoCDClient is what the Argo CD activities need from internal/argocd;
 // *argocd.Client implements it.
 type ArgoCDClient interface {
-	ListApps(ctx context.Context) ([]v1alpha1.Application, error)
-	GetApp(ctx context.Context, name string) (*v1alpha1.Application, error)
+	ListApps(ctx context.Context) ([]argocd.App, error)
+	GetApp(ctx context.Context, name string) (*argocd.App, error)
 	Sync(ctx context.Context, name string, opts argocd.SyncOptions) (*v1alpha1.Application, error)
 	Rollback(ctx context.Context, name string, historyID int64) (*v1alpha1.Application, error)
-	DisableAutoSync(ctx context.Context, name string) (*v1alpha1.SyncPolicyAutomated, error)
-	EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) error
+	DisableAutoSync(ctx context.Context, name string) (argocd.AutoSyncChange, error)
+	EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) (argocd.AutoSyncChange, error)
 	ResourceTree(ctx context.Context, name string) (*v1alpha1.ApplicationTree, error)
 	HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error)
 }
@@ -73,8 +73,7 @@ func (a *ArgoCD) ListApps(ctx context.Context, in ListAppsInput) (ListAppsResult
 		keep[p] = true
 	}
 	out := ListAppsResult{Apps: make([]contract.AppSummary, 0, len(apps))}
-	for i := range apps {
-		app := &apps[i]
+	for _, app := range apps {
 		if len(keep) > 0 && !keep[app.Spec.Project] {
 			continue
 		}
@@ -84,7 +83,7 @@ func (a *ArgoCD) ListApps(ctx context.Context, in ListAppsInput) (ListAppsResult
 	return out, nil
 }
 
-func summarize(app *v1alpha1.Application) contract.AppSummary {
+func summarize(app argocd.App) contract.AppSummary {
 	return contract.AppSummary{
 		Name:           app.Name,
 		Project:        app.Spec.Project,
@@ -92,8 +91,8 @@ func summarize(app *v1alpha1.Application) contract.AppSummary {
 		Health:         string(app.Status.Health.Status),
 		Images:         append([]string(nil), app.Status.Summary.Images...),
 		Revision:       app.Status.Sync.Revision,
-		AutoSync:       app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil,
-		TargetRevision: specTargetRevision(app),
+		AutoSync:       app.AutoSyncOn(),
+		TargetRevision: specTargetRevision(app.Application),
 	}
 }
 
@@ -115,11 +114,18 @@ func syncRevision(app *v1alpha1.Application) string {
 	return strings.Join(app.Status.Sync.Revisions, ",")
 }
 
-func autoSyncPolicy(app *v1alpha1.Application) *contract.AutoSyncPolicy {
+// autoSyncPolicy is spec.syncPolicy.automated as the server means it: nil
+// when absent; Enabled false when Argo CD 3.1+ keeps it switched off.
+func autoSyncPolicy(app *argocd.App) *contract.AutoSyncPolicy {
 	if app.Spec.SyncPolicy == nil {
 		return nil
 	}
-	return toPolicy(app.Spec.SyncPolicy.Automated)
+	p := toPolicy(app.Spec.SyncPolicy.Automated)
+	if p != nil && app.AutoSyncEnabled != nil {
+		on := *app.AutoSyncEnabled
+		p.Enabled = &on
+	}
+	return p
 }
 
 func toPolicy(p *v1alpha1.SyncPolicyAutomated) *contract.AutoSyncPolicy {
@@ -136,16 +142,17 @@ func toPolicy(p *v1alpha1.SyncPolicyAutomated) *contract.AutoSyncPolicy {
 // Helm parameters; a failed lookup only sets ParamsNote, because the request
 // is still worth deciding without them.
 func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (PrepareDeployResult, error) {
-	app, err := a.Client.GetApp(ctx, in.App)
+	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return PrepareDeployResult{}, asActivityError(err)
 	}
+	app := got.Application
 	res := PrepareDeployResult{
 		Project:         app.Spec.Project,
 		CurrentRevision: syncRevision(app),
 		SyncStatus:      string(app.Status.Sync.Status),
 		Health:          string(app.Status.Health.Status),
-		AutoSync:        autoSyncPolicy(app),
+		AutoSync:        autoSyncPolicy(got),
 	}
 	switch in.Action {
 	case contract.ActionSync:
@@ -227,17 +234,18 @@ const maxUnhealthy = 20
 // messages are) merged with status.resources; a failed tree lookup falls
 // back to status.resources and never fails the activity.
 func (a *ArgoCD) GetAppState(ctx context.Context, in AppStateInput) (AppStateResult, error) {
-	app, err := a.Client.GetApp(ctx, in.App)
+	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return AppStateResult{}, asActivityError(err)
 	}
+	app := got.Application
 	res := AppStateResult{
 		OperationPending: app.Operation != nil,
 		SyncStatus:       string(app.Status.Sync.Status),
 		Revision:         syncRevision(app),
 		Health:           string(app.Status.Health.Status),
 		HealthMessage:    app.Status.Health.Message,
-		AutoSync:         autoSyncPolicy(app),
+		AutoSync:         autoSyncPolicy(got),
 	}
 	if st := app.Status.OperationState; st != nil {
 		res.OperationStartedAt = st.StartedAt.Time
@@ -317,7 +325,7 @@ func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (St
 		if err != nil {
 			return StartOperationResult{}, asActivityError(err)
 		}
-		if operationStarted(app, in.BaselineStartedAt) {
+		if operationStarted(app.Application, in.BaselineStartedAt) {
 			activity.GetLogger(ctx).Info("operation already started by an earlier attempt; not starting it again", "app", in.App, "action", in.Action)
 			return StartOperationResult{AlreadyStarted: true}, nil
 		}
@@ -391,19 +399,38 @@ func operationStarted(app *v1alpha1.Application, baseline time.Time) bool {
 }
 
 // DisableAutoSync turns auto-sync off with a merge patch that keeps retry
-// and syncOptions, and returns the policy it removed (nil if auto-sync was
-// already off), so the run can record it for `autosync APP on`.
+// and syncOptions, as the server's version allows (see DisableAutoSyncResult),
+// and returns the policy it turned off (nil if auto-sync was already off),
+// so the run can record it for `autosync APP on`.
 func (a *ArgoCD) DisableAutoSync(ctx context.Context, in DisableAutoSyncInput) (DisableAutoSyncResult, error) {
-	removed, err := a.Client.DisableAutoSync(ctx, in.App)
+	ch, err := a.Client.DisableAutoSync(ctx, in.App)
 	if err != nil {
 		return DisableAutoSyncResult{}, asActivityError(err)
 	}
-	if removed == nil && activity.GetInfo(ctx).Attempt > 1 {
-		// Probably an earlier attempt removed it and lost the answer.
-		activity.GetLogger(ctx).Warn("auto-sync already off on a retried attempt: an earlier attempt may have removed it; "+
-			"the removed policy is unknown here (use the one PrepareDeploy saw)", "app", in.App)
+	if ch.Policy == nil && activity.GetInfo(ctx).Attempt > 1 {
+		// Probably an earlier attempt turned it off and lost the answer.
+		activity.GetLogger(ctx).Warn("auto-sync already off on a retried attempt: an earlier attempt may have turned it off; "+
+			"the policy is unknown here (use the one PrepareDeploy saw)", "app", in.App)
 	}
-	return DisableAutoSyncResult{Removed: toPolicy(removed)}, nil
+	return DisableAutoSyncResult{Removed: toPolicy(ch.Policy), Method: autoSyncMethod(ch), ArgoCDVersion: versionOf(ch)}, nil
+}
+
+func autoSyncMethod(ch argocd.AutoSyncChange) contract.AutoSyncMethod {
+	switch {
+	case ch.Policy == nil:
+		return ""
+	case ch.ByEnabled:
+		return contract.AutoSyncByEnabled
+	default:
+		return contract.AutoSyncByAutomated
+	}
+}
+
+func versionOf(ch argocd.AutoSyncChange) string {
+	if ch.Policy == nil {
+		return ""
+	}
+	return ch.Server.Raw
 }
 
 // asActivityError wraps an Argo CD error so Temporal retries only what can

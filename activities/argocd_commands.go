@@ -49,10 +49,11 @@ type AppStatusResult struct {
 // AppStatus reads the app's sync, health, auto-sync policy and its current
 // or last operation.
 func (a *ArgoCD) AppStatus(ctx context.Context, in AppStatusInput) (AppStatusResult, error) {
-	app, err := a.Client.GetApp(ctx, in.App)
+	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return AppStatusResult{}, asActivityError(err)
 	}
+	app := got.Application
 	return AppStatusResult{
 		Project:        app.Spec.Project,
 		SyncStatus:     string(app.Status.Sync.Status),
@@ -60,7 +61,7 @@ func (a *ArgoCD) AppStatus(ctx context.Context, in AppStatusInput) (AppStatusRes
 		HealthMessage:  app.Status.Health.Message,
 		Revision:       syncRevision(app),
 		TargetRevision: specTargetRevision(app),
-		AutoSync:       autoSyncPolicy(app),
+		AutoSync:       autoSyncPolicy(got),
 		Operation:      operationOf(app),
 	}, nil
 }
@@ -142,10 +143,11 @@ const DefaultLookupConcurrency = 10
 // source and revision; a failed lookup shows NotAvailable in its rows and
 // never fails the activity, because the history is worth showing anyway.
 func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (RevisionHistoryResult, error) {
-	app, err := a.Client.GetApp(ctx, in.App)
+	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return RevisionHistoryResult{}, asActivityError(err)
 	}
+	app := got.Application
 	hist := app.Status.History
 	res := RevisionHistoryResult{Project: app.Spec.Project, Rows: make([]contract.RevisionRow, 0, len(hist))}
 	for i := len(hist) - 1; i >= 0; i-- {

@@ -138,8 +138,8 @@ type historyFake struct {
 	delay          time.Duration
 }
 
-func (f *historyFake) GetApp(context.Context, string) (*v1alpha1.Application, error) {
-	return f.app.DeepCopy(), nil
+func (f *historyFake) GetApp(context.Context, string) (*argocd.App, error) {
+	return &argocd.App{Application: f.app.DeepCopy()}, nil
 }
 
 func (f *historyFake) HelmParameters(ctx context.Context, app *v1alpha1.Application, id int64) (map[string]string, error) {

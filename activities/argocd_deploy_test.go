@@ -427,7 +427,7 @@ func (l *lossyClient) Sync(ctx context.Context, name string, opts argocd.SyncOpt
 	return l.Client.Sync(ctx, name, opts)
 }
 
-func (l *lossyClient) GetApp(ctx context.Context, name string) (*v1alpha1.Application, error) {
+func (l *lossyClient) GetApp(ctx context.Context, name string) (*argocd.App, error) {
 	app, err := l.Client.GetApp(ctx, name)
 	if l.getHook != nil {
 		l.getHook(ctx, l.Client, name)
@@ -602,7 +602,9 @@ type stateFake struct {
 	tree *v1alpha1.ApplicationTree
 }
 
-func (f *stateFake) GetApp(context.Context, string) (*v1alpha1.Application, error) { return f.app, nil }
+func (f *stateFake) GetApp(context.Context, string) (*argocd.App, error) {
+	return &argocd.App{Application: f.app}, nil
+}
 func (f *stateFake) ResourceTree(context.Context, string) (*v1alpha1.ApplicationTree, error) {
 	return f.tree, nil
 }

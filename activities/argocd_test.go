@@ -21,19 +21,25 @@ type fakeArgo struct {
 	err  error
 }
 
-func (f *fakeArgo) ListApps(context.Context) ([]v1alpha1.Application, error) { return f.apps, f.err }
+func (f *fakeArgo) ListApps(context.Context) ([]argocd.App, error) {
+	out := make([]argocd.App, len(f.apps))
+	for i := range f.apps {
+		out[i].Application = &f.apps[i]
+	}
+	return out, f.err
+}
 
 // The deploy methods are exercised against the simulator (argocd_deploy_test.go);
 // here they only fail with f.err.
-func (f *fakeArgo) GetApp(context.Context, string) (*v1alpha1.Application, error) { return nil, f.err }
+func (f *fakeArgo) GetApp(context.Context, string) (*argocd.App, error) { return nil, f.err }
 func (f *fakeArgo) Sync(context.Context, string, argocd.SyncOptions) (*v1alpha1.Application, error) {
 	return nil, f.err
 }
 func (f *fakeArgo) Rollback(context.Context, string, int64) (*v1alpha1.Application, error) {
 	return nil, f.err
 }
-func (f *fakeArgo) DisableAutoSync(context.Context, string) (*v1alpha1.SyncPolicyAutomated, error) {
-	return nil, f.err
+func (f *fakeArgo) DisableAutoSync(context.Context, string) (argocd.AutoSyncChange, error) {
+	return argocd.AutoSyncChange{}, f.err
 }
 func (f *fakeArgo) ResourceTree(context.Context, string) (*v1alpha1.ApplicationTree, error) {
 	return nil, f.err
@@ -120,6 +126,6 @@ func TestListAppsPermissionDeniedIsNonRetryable(t *testing.T) {
 	}
 }
 
-func (f *fakeArgo) EnableAutoSync(context.Context, string, v1alpha1.SyncPolicyAutomated) error {
-	return f.err
+func (f *fakeArgo) EnableAutoSync(context.Context, string, v1alpha1.SyncPolicyAutomated) (argocd.AutoSyncChange, error) {
+	return argocd.AutoSyncChange{}, f.err
 }

@@ -103,8 +103,14 @@ type DisableAutoSyncInput struct {
 
 // DisableAutoSyncResult is the result of ArgoCD.DisableAutoSync.
 type DisableAutoSyncResult struct {
-	// Removed is the automated policy that was removed; nil if it was already off.
+	// Removed is the automated policy that was turned off; nil if it was already off.
 	Removed *contract.AutoSyncPolicy
+	// Method is how: "enabled" (Argo CD 3.1+, enabled: false, the policy
+	// stays in the spec) or "automated" (removed); "" in runs recorded
+	// before Argo CD 3.1 support, which always removed it.
+	Method contract.AutoSyncMethod
+	// ArgoCDVersion is what the server reported, e.g. "v3.1.16+1a2b3c4".
+	ArgoCDVersion string
 }
 
 // PostMessageInput is the input of Slack.PostMessage.

@@ -181,7 +181,7 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		TargetDeployedAt: prep.TargetDeployedAt,
 		Params:           prep.Params,
 		ParamsNote:       prep.ParamsNote,
-		AutoSyncOn:       prep.AutoSync != nil,
+		AutoSyncOn:       prep.AutoSync.On(),
 		RequestedBy:      r.in.Request.RequestedBy,
 		ExpiresAt:        r.status.ExpiresAt,
 		State:            slackui.RequestPending,
@@ -322,13 +322,13 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 				"Argo CD refuses to roll back %s while auto-sync is on (it would sync straight back). "+
 					"Turn auto-sync off first with `autosync %s off`, or have an admin set AUTO_DISABLE_SYNC_ON_ROLLBACK=true so deploybot does it.", app, app)
 		}
-		removed, derr := r.disableAutoSync(ctx, prep)
+		off, derr := r.disableAutoSync(ctx, prep)
 		if derr != nil {
 			return contract.OutcomeFailed, "could not turn auto-sync off: " + errMessage(derr)
 		}
-		r.status.RemovedAutoSync = removed
-		r.note(ctx, fmt.Sprintf(":pause_button: Auto-sync is now *off* for %s (it was %s) so the rollback can stay. "+
-			"Restore it with `autosync %s on` when you are done.", app, describePolicy(removed), app), "autosync-off")
+		r.status.RemovedAutoSync = off.Removed
+		r.note(ctx, fmt.Sprintf(":pause_button: Auto-sync is now *off* for %s (it was %s) so the rollback can stay: %s. "+
+			"Restore it with `autosync %s on` when you are done.", app, describePolicy(off.Removed), howAutoSyncOff(off), app), "autosync-off")
 		r.status.Step = contract.StepStarting
 		err = r.callStart(ctx)
 	}
@@ -410,10 +410,11 @@ func (r *deployRun) outlast(ctx workflow.Context, opts workflow.ActivityOptions,
 	return err
 }
 
-// disableAutoSync removes the automated sync policy with a merge patch and
-// says so in the thread. It returns the policy removed; if Argo CD reports
-// none (a retried attempt), the one seen before asking is used.
-func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (*contract.AutoSyncPolicy, error) {
+// disableAutoSync turns auto-sync off (how depends on the Argo CD version,
+// see activities.DisableAutoSyncResult) and says so in the thread. If Argo CD
+// reports nothing turned off (a retried attempt), Removed is the policy seen
+// before asking.
+func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (activities.DisableAutoSyncResult, error) {
 	r.status.Step = contract.StepDisablingAutoSync
 	r.view.Step = contract.StepDisablingAutoSync
 	if r.in.Request.Action == contract.ActionRollback {
@@ -423,13 +424,13 @@ func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.Prepar
 	actx := workflow.WithActivityOptions(ctx, startOperationOptions)
 	var res activities.DisableAutoSyncResult
 	if err := workflow.ExecuteActivity(actx, argoActivities.DisableAutoSync, activities.DisableAutoSyncInput{App: r.in.Request.App}).Get(ctx, &res); err != nil {
-		return nil, err
+		return res, err
 	}
 	r.view.Message = ""
-	if res.Removed != nil {
-		return res.Removed, nil
+	if res.Removed == nil {
+		res.Removed = prep.AutoSync
 	}
-	return prep.AutoSync, nil
+	return res, nil
 }
 
 // follow watches our operation until it ends and the app is Healthy,

@@ -172,6 +172,17 @@ func describePolicy(p *contract.AutoSyncPolicy) string {
 	return fmt.Sprintf("automated with prune=%t, selfHeal=%t, allowEmpty=%t", p.Prune, p.SelfHeal, p.AllowEmpty)
 }
 
+// howAutoSyncOff says which of Argo CD's two ways turned auto-sync off.
+func howAutoSyncOff(res activities.DisableAutoSyncResult) string {
+	switch res.Method {
+	case contract.AutoSyncByEnabled:
+		return fmt.Sprintf("deploybot set `enabled: false` on the automated policy, which Argo CD %s keeps in the spec", res.ArgoCDVersion)
+	case contract.AutoSyncByAutomated:
+		return fmt.Sprintf("deploybot removed spec.syncPolicy.automated, as Argo CD %s (before 3.1) has no `enabled` flag", res.ArgoCDVersion)
+	}
+	return "deploybot removed spec.syncPolicy.automated"
+}
+
 // sameStatus reports whether two status views render the same, ignoring the
 // elapsed time, which changes on every poll.
 func sameStatus(a, b slackui.DeployStatus) bool {

@@ -44,6 +44,8 @@ type harness struct {
 	prepare activities.PrepareDeployResult
 	// startErrs are returned by StartOperation calls in order (nil = success).
 	startErrs []error
+	// disabled, if its Removed is set, is DisableAutoSync's answer.
+	disabled activities.DisableAutoSyncResult
 }
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -106,6 +108,9 @@ func newHarness(t *testing.T) *harness {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.disables++
+			if h.disabled.Removed != nil {
+				return h.disabled, nil
+			}
 			return activities.DisableAutoSyncResult{Removed: &contract.AutoSyncPolicy{Prune: true, SelfHeal: true}}, nil
 		}).Maybe()
 	return h

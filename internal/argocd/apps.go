@@ -10,7 +10,10 @@ import (
 	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	repositorypkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/repository"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+
+	"github.com/deploybot/deploybot/internal/argowire"
 )
 
 // SyncOptions are the knobs of a sync deploybot exposes.
@@ -52,29 +55,85 @@ func (c *Client) wrap(ctx context.Context, op, app string, err error) error {
 	return classify(ctx, op, app, err, c.grpcWeb)
 }
 
+// App is an Application as the server sent it, with what the v2 type drops.
+type App struct {
+	*v1alpha1.Application
+	// AutoSyncEnabled is spec.syncPolicy.automated.enabled (Argo CD 3.1+):
+	// nil when absent (on, as older servers have no such field), false when
+	// auto-sync is off with its settings kept.
+	AutoSyncEnabled *bool
+}
+
+// AutoSyncOn reports whether auto-sync is on as the server means it
+// (Argo CD 3.1's IsAutomatedSyncEnabled): automated set and not enabled: false.
+func (a App) AutoSyncOn() bool {
+	if a.Application == nil || a.Spec.SyncPolicy == nil || a.Spec.SyncPolicy.Automated == nil {
+		return false
+	}
+	return a.AutoSyncEnabled == nil || *a.AutoSyncEnabled
+}
+
 // ListApps returns every application the token may see.
-func (c *Client) ListApps(ctx context.Context) ([]v1alpha1.Application, error) {
+func (c *Client) ListApps(ctx context.Context) ([]App, error) {
 	appIf, done, err := c.appClient(ctx, opList, "")
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	list, err := appIf.List(ctx, &applicationpkg.ApplicationQuery{}, callOpts...)
+	var raw []byte
+	list, err := appIf.List(ctx, &applicationpkg.ApplicationQuery{}, append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
 	if err != nil {
 		return nil, c.wrap(ctx, opList, "", err)
 	}
-	return list.Items, nil
+	out := make([]App, len(list.Items))
+	for i := range list.Items {
+		out[i].Application = &list.Items[i]
+	}
+	// Items with automated appear in wire order, the order of list.Items.
+	withAutomated := make([]int, 0, len(out))
+	for i := range out {
+		if sp := out[i].Spec.SyncPolicy; sp != nil && sp.Automated != nil {
+			withAutomated = append(withAutomated, i)
+		}
+	}
+	found, err := argowire.Find(raw, argowire.ListAutomated)
+	if err != nil || len(found) != len(withAutomated) {
+		return nil, &Error{Kind: KindInvalidArgument, Op: opList, Message: fmt.Sprintf(
+			"the application list could not be read for spec.syncPolicy.automated.enabled (%d policies on the wire, %d decoded, %v)",
+			len(found), len(withAutomated), err)}
+	}
+	for k, i := range withAutomated {
+		out[i].AutoSyncEnabled = found[k].Enabled
+	}
+	return out, nil
 }
 
 // GetApp returns one application.
-func (c *Client) GetApp(ctx context.Context, name string) (*v1alpha1.Application, error) {
+func (c *Client) GetApp(ctx context.Context, name string) (*App, error) {
 	appIf, done, err := c.appClient(ctx, opGet, name)
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, callOpts...)
-	return app, c.wrap(ctx, opGet, name, err)
+	return c.getApp(ctx, appIf, opGet, name)
+}
+
+// getApp is Get with enabled read off the wire.
+func (c *Client) getApp(ctx context.Context, appIf applicationpkg.ApplicationServiceClient, op, name string) (*App, error) {
+	var raw []byte
+	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
+	if err != nil {
+		return nil, c.wrap(ctx, op, name, err)
+	}
+	found, err := argowire.Find(raw, argowire.ApplicationAutomated)
+	if err != nil {
+		return nil, &Error{Kind: KindInvalidArgument, Op: op, App: name, Message: "the application could not be read for spec.syncPolicy.automated.enabled: " + err.Error()}
+	}
+	out := &App{Application: app}
+	if len(found) == 1 {
+		out.AutoSyncEnabled = found[0].Enabled
+	}
+	return out, nil
 }
 
 // Sync starts a sync and returns the application as Argo CD answered. A
@@ -106,49 +165,122 @@ func (c *Client) Rollback(ctx context.Context, name string, historyID int64) (*v
 	return app, c.wrap(ctx, opRollback, name, err)
 }
 
-// DisableAutoSync removes spec.syncPolicy.automated with a merge patch (never
-// a full Update, which would drop labels, annotations and finalizers, and
-// keeping retry and syncOptions). It returns the policy it removed so it can
-// be restored with EnableAutoSync, or nil if auto-sync was already off.
-func (c *Client) DisableAutoSync(ctx context.Context, name string) (removed *v1alpha1.SyncPolicyAutomated, err error) {
-	appIf, done, err := c.appClient(ctx, opDisableAutoSync, name)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, callOpts...)
-	if err != nil {
-		return nil, c.wrap(ctx, opDisableAutoSync, name, err)
-	}
-	if app.Spec.SyncPolicy == nil || app.Spec.SyncPolicy.Automated == nil {
-		return nil, nil
-	}
-	removed = app.Spec.SyncPolicy.Automated.DeepCopy()
-	patch, patchType := disableAutoSyncPatch, patchTypeMerge
-	if _, err := appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType}, callOpts...); err != nil {
-		return nil, c.wrap(ctx, opDisableAutoSync, name, err)
-	}
-	return removed, nil
+// AutoSyncChange is what DisableAutoSync or EnableAutoSync did.
+type AutoSyncChange struct {
+	// Policy is the automated policy turned off or on; nil if nothing
+	// changed because auto-sync already was as asked.
+	Policy *v1alpha1.SyncPolicyAutomated
+	// ByEnabled is true when it was done with automated.enabled (Argo CD
+	// 3.1+: the policy stays in the spec), false when automated itself was
+	// removed or written.
+	ByEnabled bool
+	// Server is the version the method was chosen from.
+	Server ServerVersion
 }
 
-// EnableAutoSync sets spec.syncPolicy.automated to policy with a merge patch,
-// e.g. to restore what DisableAutoSync removed. All three flags are written
-// explicitly so a false value overrides a true one already set.
-func (c *Client) EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) error {
-	appIf, done, err := c.appClient(ctx, opEnableAutoSync, name)
+// disableAutoSyncEnabledPatch turns auto-sync off on Argo CD 3.1+, keeping
+// the policy's settings.
+const disableAutoSyncEnabledPatch = `{"spec":{"syncPolicy":{"automated":{"enabled":false}}}}`
+
+// enableAutoSyncEnabledPatch turns a kept policy back on (3.1+).
+const enableAutoSyncEnabledPatch = `{"spec":{"syncPolicy":{"automated":{"enabled":true}}}}`
+
+// DisableAutoSync turns auto-sync off with a merge patch (never a full
+// Update, which would drop labels, annotations and finalizers; retry and
+// syncOptions are kept). On Argo CD 3.1+ it sets automated.enabled: false,
+// keeping the policy in the spec; before 3.1 it removes automated. It returns
+// the policy it turned off, or a nil Policy if auto-sync was already off.
+func (c *Client) DisableAutoSync(ctx context.Context, name string) (AutoSyncChange, error) {
+	appIf, done, err := c.appClient(ctx, opDisableAutoSync, name)
 	if err != nil {
-		return err
+		return AutoSyncChange{}, err
 	}
 	defer done()
-	b, err := json.Marshal(map[string]any{"spec": map[string]any{"syncPolicy": map[string]any{"automated": map[string]bool{
-		"prune": policy.Prune, "selfHeal": policy.SelfHeal, "allowEmpty": policy.AllowEmpty,
-	}}}})
+	app, err := c.getApp(ctx, appIf, opDisableAutoSync, name)
 	if err != nil {
-		return err
+		return AutoSyncChange{}, err
 	}
-	patch, patchType := string(b), patchTypeMerge
-	_, err = appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType}, callOpts...)
-	return c.wrap(ctx, opEnableAutoSync, name, err)
+	if !app.AutoSyncOn() {
+		return AutoSyncChange{}, nil
+	}
+	v, err := c.ServerVersion(ctx)
+	if err != nil {
+		return AutoSyncChange{}, err
+	}
+	ch := AutoSyncChange{Policy: app.Spec.SyncPolicy.Automated.DeepCopy(), Server: v}
+	patch := disableAutoSyncPatch
+	if v.HasAutoSyncEnabled() {
+		ch.ByEnabled, patch = true, disableAutoSyncEnabledPatch
+	}
+	if err := c.patchAutoSync(ctx, appIf, opDisableAutoSync, name, patch, false); err != nil {
+		return AutoSyncChange{}, err
+	}
+	return ch, nil
+}
+
+// EnableAutoSync turns auto-sync on with a merge patch. On Argo CD 3.1+, an
+// app whose policy was kept with enabled: false gets enabled: true and its
+// own settings; otherwise automated is set to policy (e.g. what an older
+// DisableAutoSync removed), all three flags written so a false overrides a
+// true already set. A nil Policy in the result means it was already on.
+func (c *Client) EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) (AutoSyncChange, error) {
+	appIf, done, err := c.appClient(ctx, opEnableAutoSync, name)
+	if err != nil {
+		return AutoSyncChange{}, err
+	}
+	defer done()
+	app, err := c.getApp(ctx, appIf, opEnableAutoSync, name)
+	if err != nil {
+		return AutoSyncChange{}, err
+	}
+	if app.AutoSyncOn() {
+		return AutoSyncChange{}, nil
+	}
+	v, err := c.ServerVersion(ctx)
+	if err != nil {
+		return AutoSyncChange{}, err
+	}
+	ch := AutoSyncChange{Policy: policy.DeepCopy(), Server: v}
+	var patch string
+	if kept := app.Spec.SyncPolicy; kept != nil && kept.Automated != nil && v.HasAutoSyncEnabled() {
+		ch.Policy, ch.ByEnabled, patch = kept.Automated.DeepCopy(), true, enableAutoSyncEnabledPatch
+	} else {
+		b, err := json.Marshal(map[string]any{"spec": map[string]any{"syncPolicy": map[string]any{"automated": map[string]bool{
+			"prune": policy.Prune, "selfHeal": policy.SelfHeal, "allowEmpty": policy.AllowEmpty,
+		}}}})
+		if err != nil {
+			return AutoSyncChange{}, err
+		}
+		patch = string(b)
+	}
+	if err := c.patchAutoSync(ctx, appIf, opEnableAutoSync, name, patch, true); err != nil {
+		return AutoSyncChange{}, err
+	}
+	return ch, nil
+}
+
+// patchAutoSync applies a merge patch and checks the app Argo CD answers
+// with: a server that ignored the patch (e.g. one older than it says, which
+// drops `enabled`) must not be reported as changed.
+func (c *Client) patchAutoSync(ctx context.Context, appIf applicationpkg.ApplicationServiceClient, op, name, patch string, wantOn bool) error {
+	patchType := patchTypeMerge
+	var raw []byte
+	app, err := appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType},
+		append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
+	if err != nil {
+		return c.wrap(ctx, op, name, err)
+	}
+	got := App{Application: app}
+	if found, err := argowire.Find(raw, argowire.ApplicationAutomated); err == nil && len(found) == 1 {
+		got.AutoSyncEnabled = found[0].Enabled
+	}
+	if got.AutoSyncOn() != wantOn {
+		state := map[bool]string{true: "on", false: "off"}
+		return &Error{Kind: KindOther, Op: op, App: name, Code: codes.FailedPrecondition, Message: fmt.Sprintf(
+			"Argo CD accepted the patch %s but answered with auto-sync still %s: the server may not be the version it reports; check `argocd version` and the app's spec.syncPolicy",
+			patch, state[!wantOn])}
+	}
+	return nil
 }
 
 // ResourceTree returns the live resources of the application (pods included).

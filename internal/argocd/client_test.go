@@ -87,10 +87,11 @@ func waitOperation(t *testing.T, c *argocd.Client, name string) *v1alpha1.Applic
 	var app *v1alpha1.Application
 	eventually(t, "operation of "+name+" ends", func() (bool, error) {
 		var err error
-		app, err = c.GetApp(ctxT(t), name)
+		got, err := c.GetApp(ctxT(t), name)
 		if err != nil {
 			return false, err
 		}
+		app = got.Application
 		st := app.Status.OperationState
 		return st != nil && st.Phase.Completed(), nil
 	})
@@ -191,11 +192,11 @@ func TestReadMethods(t *testing.T) {
 
 			// Helm parameters differ per history entry.
 			h := gb.Status.History
-			a, err := c.HelmParameters(ctx, gb, h[0].ID)
+			a, err := c.HelmParameters(ctx, gb.Application, h[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := c.HelmParameters(ctx, gb, h[1].ID)
+			b, err := c.HelmParameters(ctx, gb.Application, h[1].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -204,7 +205,7 @@ func TestReadMethods(t *testing.T) {
 					t.Fatalf("%s: history %d=%q, %d=%q; want different non-empty values", k, h[0].ID, a[k], h[1].ID, b[k])
 				}
 			}
-			_, err = c.HelmParameters(ctx, gb, 987654)
+			_, err = c.HelmParameters(ctx, gb.Application, 987654)
 			wantKind(t, err, argocd.ErrUnknownHistoryID)
 
 			search, err := c.GetApp(ctx, "search")
@@ -212,7 +213,7 @@ func TestReadMethods(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(search.Status.History) > 0 {
-				p, err := c.HelmParameters(ctx, search, search.Status.History[0].ID)
+				p, err := c.HelmParameters(ctx, search.Application, search.Status.History[0].ID)
 				if err != nil || len(p) != 0 {
 					t.Fatalf("plain manifests: %v, %v; want empty map", p, err)
 				}
@@ -309,9 +310,13 @@ func TestAutoSyncDisableRollbackEnable(t *testing.T) {
 				t.Fatalf("auto-sync refusal: %v", e)
 			}
 
-			removed, err := c.DisableAutoSync(ctx, "payments")
+			off, err := c.DisableAutoSync(ctx, "payments")
 			if err != nil {
 				t.Fatal(err)
+			}
+			removed := off.Policy
+			if off.ByEnabled || off.Server.Raw == "" {
+				t.Fatalf("disable on a v2.14 simulator: %+v, want automated removed and the server version", off)
 			}
 			if removed == nil || *removed != *orig.Spec.SyncPolicy.Automated {
 				t.Fatalf("removed = %+v, want %+v", removed, orig.Spec.SyncPolicy.Automated)
@@ -334,7 +339,7 @@ func TestAutoSyncDisableRollbackEnable(t *testing.T) {
 			}
 
 			again, err := c.DisableAutoSync(ctx, "payments")
-			if err != nil || again != nil {
+			if err != nil || again.Policy != nil {
 				t.Fatalf("second disable: %+v, %v; want nil, nil", again, err)
 			}
 			if got := sim.Calls("Patch", "payments"); got != 1 {
@@ -348,8 +353,8 @@ func TestAutoSyncDisableRollbackEnable(t *testing.T) {
 				t.Fatalf("rollback ended %s", app.Status.OperationState.Phase)
 			}
 
-			if err := c.EnableAutoSync(ctx, "payments", *removed); err != nil {
-				t.Fatal(err)
+			if on, err := c.EnableAutoSync(ctx, "payments", *removed); err != nil || on.Policy == nil || on.ByEnabled {
+				t.Fatalf("enable: %+v, %v", on, err)
 			}
 			restored, err := c.GetApp(ctx, "payments")
 			if err != nil {
@@ -359,8 +364,15 @@ func TestAutoSyncDisableRollbackEnable(t *testing.T) {
 				!reflect.DeepEqual(restored.Spec.SyncPolicy.SyncOptions, orig.Spec.SyncPolicy.SyncOptions) {
 				t.Fatalf("restored policy %+v, want automated %+v", restored.Spec.SyncPolicy, removed)
 			}
+			// Enabling what is on changes nothing.
+			if on, err := c.EnableAutoSync(ctx, "payments", v1alpha1.SyncPolicyAutomated{}); err != nil || on.Policy != nil {
+				t.Fatalf("enable when on: %+v, %v", on, err)
+			}
 			// false flags are written, not omitted, so they override.
-			if err := c.EnableAutoSync(ctx, "payments", v1alpha1.SyncPolicyAutomated{}); err != nil {
+			if _, err := c.DisableAutoSync(ctx, "payments"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.EnableAutoSync(ctx, "payments", v1alpha1.SyncPolicyAutomated{}); err != nil {
 				t.Fatal(err)
 			}
 			if a, err := c.GetApp(ctx, "payments"); err != nil || a.Spec.SyncPolicy.Automated == nil ||
@@ -419,7 +431,7 @@ func TestTypedErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sim.FailNext("GetAppDetails", 1, codes.PermissionDenied)
-			_, err = c.HelmParameters(ctx, gb, gb.Status.History[0].ID)
+			_, err = c.HelmParameters(ctx, gb.Application, gb.Status.History[0].ID)
 			if e := wantKind(t, err, argocd.ErrPermissionDenied); !strings.Contains(e.Error(), "repositories, get") {
 				t.Fatalf("helm parameters denied: %v", e)
 			}

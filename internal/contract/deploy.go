@@ -202,7 +202,28 @@ type AutoSyncPolicy struct {
 	Prune      bool `json:"prune"`
 	SelfHeal   bool `json:"selfHeal"`
 	AllowEmpty bool `json:"allowEmpty"`
+	// Enabled is Argo CD 3.1's automated.enabled: nil when absent (on),
+	// false when auto-sync is off with these settings kept in the spec.
+	Enabled *bool `json:"enabled,omitempty"`
 }
+
+// On reports whether a policy read from an app has auto-sync on: present
+// and not enabled: false. Runs recorded before Enabled existed read as
+// before (present means on).
+func (p *AutoSyncPolicy) On() bool { return p != nil && (p.Enabled == nil || *p.Enabled) }
+
+// AutoSyncMethod is how deploybot turned auto-sync off or on; it depends on
+// the Argo CD server's version.
+type AutoSyncMethod string
+
+const (
+	// AutoSyncByEnabled set spec.syncPolicy.automated.enabled (Argo CD 3.1+),
+	// keeping prune/selfHeal/allowEmpty in the spec.
+	AutoSyncByEnabled AutoSyncMethod = "enabled"
+	// AutoSyncByAutomated removed spec.syncPolicy.automated (off) or wrote
+	// it back (on), as on servers before 3.1.
+	AutoSyncByAutomated AutoSyncMethod = "automated"
+)
 
 // Resource is a Kubernetes resource of the app that is not Healthy.
 type Resource struct {

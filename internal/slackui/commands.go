@@ -490,10 +490,19 @@ func autoSyncText(p *contract.AutoSyncPolicy) string {
 	if p.AllowEmpty {
 		opts = append(opts, "allow-empty")
 	}
-	if len(opts) == 0 {
-		return "on"
+	state := "on"
+	if !p.On() {
+		// Argo CD 3.1+: automated is kept with enabled: false.
+		state = "off (policy kept with `enabled: false`"
+		if len(opts) > 0 {
+			state += ": " + strings.Join(opts, ", ")
+		}
+		return state + ")"
 	}
-	return "on (" + strings.Join(opts, ", ") + ")"
+	if len(opts) == 0 {
+		return state
+	}
+	return state + " (" + strings.Join(opts, ", ") + ")"
 }
 
 // operationText describes the current or last Argo CD operation.

@@ -327,3 +327,22 @@ func TestCommandReplyRendersTheSameAfterJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Argo CD 3.1 keeps a switched-off policy with enabled: false: status must
+// say off, not on.
+func TestRenderAppStatusAutoSyncKeptOff(t *testing.T) {
+	s := statusReply()
+	no := false
+	s.AutoSync = &contract.AutoSyncPolicy{Prune: true, Enabled: &no}
+	_, blocks := render(t, slackui.Message{Command: &slackui.CommandReply{AppStatus: s}})
+	all := allText(t, blocks)
+	if !strings.Contains(all, "*Auto-sync*\noff (policy kept with `enabled: false`: prune)") {
+		t.Errorf("status does not say auto-sync is off with its policy kept:\n%s", all)
+	}
+	yes := true
+	s.AutoSync.Enabled = &yes
+	_, blocks = render(t, slackui.Message{Command: &slackui.CommandReply{AppStatus: s}})
+	if all := allText(t, blocks); !strings.Contains(all, "*Auto-sync*\non (prune)") {
+		t.Errorf("enabled: true is on:\n%s", all)
+	}
+}
