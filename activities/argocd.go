@@ -49,6 +49,9 @@ type ArgoCD struct {
 	// HelmParams remembers the Helm parameters of immutable revisions
 	// (ARGOCD_HELM_CACHE_SIZE); nil looks every one up.
 	HelmParams *HelmParamsCache
+	// Namespace is the one Argo CD runs in (ARGOCD_NAMESPACE; "" = argocd):
+	// apps there are listed by bare name, others as namespace/name.
+	Namespace string
 }
 
 // ListAppsInput is the input of ArgoCD.ListApps.
@@ -77,15 +80,15 @@ func (a *ArgoCD) ListApps(ctx context.Context, in ListAppsInput) (ListAppsResult
 		if len(keep) > 0 && !keep[app.Spec.Project] {
 			continue
 		}
-		out.Apps = append(out.Apps, summarize(app))
+		out.Apps = append(out.Apps, summarize(app, a.Namespace))
 	}
 	sort.Slice(out.Apps, func(i, j int) bool { return out.Apps[i].Name < out.Apps[j].Name })
 	return out, nil
 }
 
-func summarize(app argocd.App) contract.AppSummary {
+func summarize(app argocd.App, argocdNamespace string) contract.AppSummary {
 	return contract.AppSummary{
-		Name:           app.Name,
+		Name:           contract.QualifiedApp(app.Namespace, app.Name, argocdNamespace),
 		Project:        app.Spec.Project,
 		SyncStatus:     string(app.Status.Sync.Status),
 		Health:         string(app.Status.Health.Status),

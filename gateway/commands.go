@@ -63,6 +63,11 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		s.replyTo(r, fmt.Sprintf(":thinking_face: %s\n\n%s", slackui.Escape(err.Error()), s.help()))
 		return outcomeParseError
 	}
+	if cmd.App != "" {
+		// "argocd/guestbook" and "guestbook" are one app, with one run id.
+		ns, name := contract.SplitApp(cmd.App)
+		cmd.App = contract.QualifiedApp(ns, name, s.cfg.ArgoCDNamespace)
+	}
 	if cmd.Name == command.Help {
 		s.replyTo(r, s.help())
 		return outcomeHelp

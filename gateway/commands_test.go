@@ -633,3 +633,25 @@ func TestReplayAfterANewerRunStartsNothing(t *testing.T) {
 		t.Errorf("the replay was answered: %+v", th)
 	}
 }
+
+// An app written with Argo CD's own namespace is the same app (one run id);
+// the same name in another namespace is another app with its own run.
+func TestNamespacedAppsHaveTheirOwnRun(t *testing.T) {
+	h := newHarness(t, temporalClient(t))
+	app := uniq("ns")
+	h.mention(alice, "sync "+app)
+	run := h.describe(contract.DeployWorkflowID(app))
+
+	same, _ := h.mention(bob, "sync argocd/"+app)
+	other, _ := h.mention(bob, "sync team-a/"+app)
+	h.settle()
+	if th := h.thread(same.ts); len(th) != 1 || !strings.Contains(th[0].Text, "already in progress") {
+		t.Errorf("argocd/%s is %s itself, so a second run must be refused: %+v", app, app, th)
+	}
+	if th := h.thread(other.ts); len(th) != 0 {
+		t.Errorf("team-a/%s got a reply instead of its own run: %+v", app, th)
+	}
+	if got := h.describe(contract.DeployWorkflowID("team-a/" + app)); got.WorkflowID != "deploy-team-a_"+app || got.RunID == run.RunID {
+		t.Errorf("team-a/%s run = %+v, want its own run deploy-team-a_%s", app, got, app)
+	}
+}

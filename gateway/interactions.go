@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -142,7 +141,7 @@ func buttonTarget(b decisionButton, value string) (app string, err error) {
 	if b.sast {
 		return "", contract.ValidateSASTWorkflowID(value)
 	}
-	app, ok := strings.CutPrefix(value, contract.DeployWorkflowID(""))
+	app, ok := contract.AppFromDeployWorkflowID(value)
 	if !ok {
 		return "", fmt.Errorf("%q is not a deploy run id", value)
 	}

@@ -34,6 +34,8 @@ type Deps struct {
 	// zero values mean the default bound and no cache.
 	ArgoCDLookupConcurrency int
 	HelmParams              *activities.HelmParamsCache
+	// ArgoCDNamespace is ARGOCD_NAMESPACE, the namespace Argo CD runs in.
+	ArgoCDNamespace string
 }
 
 // NewEmailSender builds the SMTP sender from SMTP_*; nil when SMTP_HOST is
@@ -77,6 +79,7 @@ func NewFromConfig(cfg *config.Config, tc client.Client, argo activities.ArgoCDC
 
 			ArgoCDLookupConcurrency: cfg.ArgoCDLookupConcurrency,
 			HelmParams:              activities.NewHelmParamsCache(cfg.ArgoCDHelmCacheSize),
+			ArgoCDNamespace:         cfg.ArgoCDNamespace,
 		},
 	})
 }
@@ -125,7 +128,7 @@ func New(opts Options) (sdkworker.Worker, error) {
 // Register adds every workflow and activity to r.
 func Register(r sdkworker.Registry, deps Deps) {
 	RegisterWorkflows(r)
-	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD, LookupConcurrency: deps.ArgoCDLookupConcurrency, HelmParams: deps.HelmParams})
+	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD, LookupConcurrency: deps.ArgoCDLookupConcurrency, HelmParams: deps.HelmParams, Namespace: deps.ArgoCDNamespace})
 	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
 	r.RegisterActivity(&activities.Temporal{Client: deps.Temporal})
 	r.RegisterActivity(&activities.Email{Sender: deps.Email})

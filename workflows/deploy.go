@@ -74,6 +74,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if err != nil {
 		return r.refuse(ctx, err)
 	}
+	r.view.Project = prep.Project
 	if err := r.askForApproval(ctx, prep); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	repositorypkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/repository"
@@ -43,6 +44,27 @@ const patchTypeMerge = "merge"
 
 // disableAutoSyncPatch removes spec.syncPolicy.automated and nothing else.
 const disableAutoSyncPatch = `{"spec":{"syncPolicy":{"automated":null}}}`
+
+// Apps are named as the argocd CLI names them: "guestbook" in Argo CD's own
+// namespace, "team-a/guestbook" in another; requests carry the two parts
+// as name and appNamespace, which argocd-server does not split itself.
+func appName(app string) string {
+	if _, n, ok := strings.Cut(app, "/"); ok {
+		return n
+	}
+	return app
+}
+
+// appNamespace is the namespace part of app, nil (the server's own
+// namespace) if there is none.
+func appNamespace(app string) *string {
+	if ns, _, ok := strings.Cut(app, "/"); ok {
+		return &ns
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func (c *Client) appClient(ctx context.Context, op, app string) (applicationpkg.ApplicationServiceClient, func(), error) {
 	if op != opList && app == "" {
@@ -121,7 +143,7 @@ func (c *Client) GetApp(ctx context.Context, name string) (*App, error) {
 // getApp is Get with enabled read off the wire.
 func (c *Client) getApp(ctx context.Context, appIf applicationpkg.ApplicationServiceClient, op, name string) (*App, error) {
 	var raw []byte
-	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: &name}, append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
+	app, err := appIf.Get(ctx, &applicationpkg.ApplicationQuery{Name: ptr(appName(name)), AppNamespace: appNamespace(name)}, append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
 	if err != nil {
 		return nil, c.wrap(ctx, op, name, err)
 	}
@@ -145,7 +167,7 @@ func (c *Client) Sync(ctx context.Context, name string, opts SyncOptions) (*v1al
 		return nil, err
 	}
 	defer done()
-	req := &applicationpkg.ApplicationSyncRequest{Name: &name, Prune: &opts.Prune, DryRun: &opts.DryRun, Infos: opts.Infos}
+	req := &applicationpkg.ApplicationSyncRequest{Name: ptr(appName(name)), AppNamespace: appNamespace(name), Prune: &opts.Prune, DryRun: &opts.DryRun, Infos: opts.Infos}
 	if opts.Revision != "" {
 		req.Revision = &opts.Revision
 	}
@@ -161,7 +183,7 @@ func (c *Client) Rollback(ctx context.Context, name string, historyID int64) (*v
 		return nil, err
 	}
 	defer done()
-	app, err := appIf.Rollback(ctx, &applicationpkg.ApplicationRollbackRequest{Name: &name, Id: &historyID}, callOpts...)
+	app, err := appIf.Rollback(ctx, &applicationpkg.ApplicationRollbackRequest{Name: ptr(appName(name)), AppNamespace: appNamespace(name), Id: &historyID}, callOpts...)
 	return app, c.wrap(ctx, opRollback, name, err)
 }
 
@@ -265,7 +287,7 @@ func (c *Client) EnableAutoSync(ctx context.Context, name string, policy v1alpha
 func (c *Client) patchAutoSync(ctx context.Context, appIf applicationpkg.ApplicationServiceClient, op, name, patch string, wantOn bool) error {
 	patchType := patchTypeMerge
 	var raw []byte
-	app, err := appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: &name, Patch: &patch, PatchType: &patchType},
+	app, err := appIf.Patch(ctx, &applicationpkg.ApplicationPatchRequest{Name: ptr(appName(name)), AppNamespace: appNamespace(name), Patch: &patch, PatchType: &patchType},
 		append(callOpts, grpc.ForceCodecV2(argowire.Capture(&raw)))...)
 	if err != nil {
 		return c.wrap(ctx, op, name, err)
@@ -290,7 +312,7 @@ func (c *Client) ResourceTree(ctx context.Context, name string) (*v1alpha1.Appli
 		return nil, err
 	}
 	defer done()
-	tree, err := appIf.ResourceTree(ctx, &applicationpkg.ResourcesQuery{ApplicationName: &name}, callOpts...)
+	tree, err := appIf.ResourceTree(ctx, &applicationpkg.ResourcesQuery{ApplicationName: ptr(appName(name)), AppNamespace: appNamespace(name)}, callOpts...)
 	return tree, c.wrap(ctx, opResourceTree, name, err)
 }
 
@@ -307,7 +329,7 @@ func (c *Client) PodLogs(ctx context.Context, name string, tailLines int64) ([]P
 	}
 	defer done()
 	follow := false
-	q := &applicationpkg.ApplicationPodLogsQuery{Name: &name, Follow: &follow}
+	q := &applicationpkg.ApplicationPodLogsQuery{Name: ptr(appName(name)), AppNamespace: appNamespace(name), Follow: &follow}
 	if tailLines > 0 {
 		q.TailLines = &tailLines
 	}
@@ -354,7 +376,8 @@ func (c *Client) HelmParameters(ctx context.Context, app *v1alpha1.Application, 
 	if app == nil {
 		return nil, &Error{Kind: KindInvalidArgument, Op: opHelmParameters, Code: codes.InvalidArgument, Message: "application is nil"}
 	}
-	name := app.Name
+	// GetAppDetails takes the app as "namespace/name" (argocd-server splits it).
+	name := app.QualifiedName()
 	var h *v1alpha1.RevisionHistory
 	for i := range app.Status.History {
 		if app.Status.History[i].ID == historyID {

@@ -28,6 +28,8 @@ func TestParse(t *testing.T) {
 		{"sync “guestbook”", command.Command{Name: command.Sync, App: "guestbook"}},
 		{"sync ‘guestbook’.", command.Command{Name: command.Sync, App: "guestbook"}},
 		{"sync `guestbook`", command.Command{Name: command.Sync, App: "guestbook"}},
+		{"sync team-a/guestbook", command.Command{Name: command.Sync, App: "team-a/guestbook"}},
+		{"rollback Team-A/Guestbook 3", command.Command{Name: command.Rollback, App: "team-a/guestbook", HistoryID: 3}},
 		{"*sync* _guestbook_", command.Command{Name: command.Sync, App: "guestbook"}},
 		{"sync <http://guestbook.io|guestbook.io>", command.Command{Name: command.Sync, App: "guestbook.io"}},
 		{"sync <http://guestbook.io>", command.Command{Name: command.Sync, App: "guestbook.io"}},

@@ -74,6 +74,9 @@ func (c *Config) checkFormats(ps *problems) {
 	}
 
 	// Argo CD.
+	if ns := c.ArgoCDNamespace; ns != "" && contract.ValidateAppName(ns+"/x") != nil {
+		ps.add(Problem{"ARGOCD_NAMESPACE", fmt.Sprintf("is %q, not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)", ns), "argocd"})
+	}
 	if c.ArgoCDURL != "" {
 		if what := checkArgoCDURL(c.ArgoCDURL); what != "" {
 			ps.add(Problem{"ARGOCD_URL", what, "https://argocd.example.com"})

@@ -42,6 +42,7 @@ type Config struct {
 	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" for:"worker" envDefault:"true" help:"verify Argo CD's TLS certificate"`
 	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" for:"worker" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
 	ArgoCDCAFile              string   `env:"ARGOCD_CA_FILE" for:"worker" help:"path of the PEM CA bundle Argo CD's certificate is verified against instead of the system roots (in-cluster argocd-server uses a self-signed one by default)"`
+	ArgoCDNamespace           string   `env:"ARGOCD_NAMESPACE" for:"gateway,worker" envDefault:"argocd" help:"namespace Argo CD itself runs in: apps there are named bare (guestbook), apps in other namespaces namespace/app (team-a/guestbook)"`
 	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" for:"gateway" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
 	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" for:"gateway" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
 	AutoDisableSyncOnRollback bool     `env:"AUTO_DISABLE_SYNC_ON_ROLLBACK" for:"gateway" envDefault:"false" help:"when Argo CD refuses a rollback because auto-sync is on, turn auto-sync off and retry"`

@@ -72,10 +72,11 @@ func TestDefaults(t *testing.T) {
 		HTTPPort:                8080,
 		WorkerStopTimeout:       20 * time.Second,
 		WorkerWorkflowCacheSize: 2000, ArgoCDLookupConcurrency: 10, ArgoCDHelmCacheSize: 1000,
-		ArgoCDSimAddr:  "127.0.0.1:8081",
-		ArgoCDSimToken: "dev-token",
-		LogLevel:       "info",
-		LogFormat:      "text",
+		ArgoCDNamespace: "argocd",
+		ArgoCDSimAddr:   "127.0.0.1:8081",
+		ArgoCDSimToken:  "dev-token",
+		LogLevel:        "info",
+		LogFormat:       "text",
 	}
 	got := *c
 	got.meta = nil
@@ -109,7 +110,7 @@ func TestEveryVariable(t *testing.T) {
 		{"SLACK_TOKEN", ""}, {"SIGNING_SECRET", ""}, {"VERIFICATION_TOKEN", ""}, {"SLACK_APP_TOKEN", ""}, {"SLACK_API_URL", ""},
 		{"BOT_NAME", "deploybot"}, {"BOT_DESCRIPTION", "Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail."},
 		{"ARGOCD_URL", ""}, {"ARGOCD_TOKEN", ""}, {"ARGOCD_VERIFY_SSL", "true"}, {"ARGOCD_GRPC_WEB", "false"}, {"ARGOCD_CA_FILE", ""},
-		{"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
+		{"ARGOCD_NAMESPACE", "argocd"}, {"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
 		{"ALLOWED_USERS", ""}, {"APPROVERS", "ALLOWED_USERS"}, {"ALLOW_SELF_APPROVAL", "false"},
 		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"},
 		{"TEMPORAL_ADDRESS", "localhost:7233"}, {"TEMPORAL_NAMESPACE", "default"}, {"TEMPORAL_TASK_QUEUE", "deploybot"},
@@ -156,7 +157,7 @@ func TestLoadValues(t *testing.T) {
 	env := map[string]string{
 		"SLACK_TOKEN": " xoxb-1-2-abc\n", "SIGNING_SECRET": "sig", "VERIFICATION_TOKEN": "vt", "SLACK_APP_TOKEN": "xapp-1-A-1-b",
 		"SLACK_API_URL": "http://127.0.0.1:9999/api", "BOT_NAME": "shipit", "BOT_DESCRIPTION": "Ships it.",
-		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "true", "ARGOCD_GRPC_WEB": "yes", "ARGOCD_CA_FILE": cert,
+		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "true", "ARGOCD_GRPC_WEB": "yes", "ARGOCD_CA_FILE": cert, "ARGOCD_NAMESPACE": "gitops",
 		"ARGOCD_LOG_TAIL_LINES": "200", "ROLLBACK_TABLE_FIELDS": "image.tag, replicaCount,", "AUTO_DISABLE_SYNC_ON_ROLLBACK": "TRUE",
 		"ALLOWED_USERS": " U0ALICE ,,W0CAROL ", "APPROVERS": "U0BOB", "ALLOW_SELF_APPROVAL": "1",
 		"APPROVAL_TIMEOUT": "1h30m", "HEALTH_TIMEOUT": "90s",
@@ -174,7 +175,7 @@ func TestLoadValues(t *testing.T) {
 	want := Config{
 		SlackToken: "xoxb-1-2-abc", SigningSecret: "sig", VerificationToken: "vt", SlackAppToken: "xapp-1-A-1-b",
 		SlackAPIURL: "http://127.0.0.1:9999/api/", BotName: "shipit", BotDescription: "Ships it.",
-		ArgoCDURL: "argocd.example.com:443", ArgoCDToken: "tok", ArgoCDVerifySSL: true, ArgoCDGRPCWeb: true, ArgoCDCAFile: cert,
+		ArgoCDURL: "argocd.example.com:443", ArgoCDToken: "tok", ArgoCDVerifySSL: true, ArgoCDGRPCWeb: true, ArgoCDCAFile: cert, ArgoCDNamespace: "gitops",
 		ArgoCDLogTailLines: 200, RollbackTableFields: []string{"image.tag", "replicaCount"}, AutoDisableSyncOnRollback: true,
 		AllowedUsers: []string{"U0ALICE", "W0CAROL"}, Approvers: []string{"U0BOB"}, AllowSelfApproval: true,
 		ApprovalTimeout: 90 * time.Minute, HealthTimeout: 90 * time.Second,
@@ -345,6 +346,7 @@ func TestFormatProblems(t *testing.T) {
 		{"tail lines too low", map[string]string{"ARGOCD_LOG_TAIL_LINES": "0"}, []string{"ARGOCD_LOG_TAIL_LINES is 0; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines too high", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10001"}, []string{"ARGOCD_LOG_TAIL_LINES is 10001; it must be between 1 and 10000, e.g. 50"}},
 		{"tail lines bounds ok", map[string]string{"ARGOCD_LOG_TAIL_LINES": "10000"}, nil},
+		{"argocd namespace", map[string]string{"ARGOCD_NAMESPACE": "Argo_CD"}, []string{`ARGOCD_NAMESPACE is "Argo_CD", not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63), e.g. argocd`}},
 		{"lookups at once zero", map[string]string{"ARGOCD_LOOKUP_CONCURRENCY": "0"}, []string{"ARGOCD_LOOKUP_CONCURRENCY is 0; it must be between 1 and 64, e.g. 10"}},
 		{"helm cache negative", map[string]string{"ARGOCD_HELM_CACHE_SIZE": "-1"}, []string{"ARGOCD_HELM_CACHE_SIZE is -1; it must be between 0 (no cache) and 100000, e.g. 1000"}},
 		{"workflow cache too big", map[string]string{"WORKER_WORKFLOW_CACHE_SIZE": "100001"}, []string{"WORKER_WORKFLOW_CACHE_SIZE is 100001; it must be between 1 and 100000, e.g. 2000"}},

@@ -87,3 +87,49 @@ func TestIsSlackUserID(t *testing.T) {
 		}
 	}
 }
+
+func TestAppsInAnyNamespace(t *testing.T) {
+	for _, ok := range []string{"guestbook", "team-a/guestbook", "team-a/guest.book", "a/b"} {
+		if err := contract.ValidateAppName(ok); err != nil {
+			t.Errorf("ValidateAppName(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"/guestbook", "team_a/guestbook", "Team/guestbook", "a/b/c", "team-a/", "team.a/guestbook", strings.Repeat("n", 64) + "/x"} {
+		err := contract.ValidateAppName(bad)
+		if err == nil || !strings.Contains(err.Error(), "team-a/guestbook") && !strings.Contains(err.Error(), "e.g. guestbook") {
+			t.Errorf("ValidateAppName(%q) = %v, want an error with an example", bad, err)
+		}
+	}
+	if ns, n := contract.SplitApp("team-a/guestbook"); ns != "team-a" || n != "guestbook" {
+		t.Errorf("SplitApp = %q %q", ns, n)
+	}
+	for _, tc := range []struct{ ns, name, argo, want string }{
+		{"", "guestbook", "", "guestbook"},
+		{"argocd", "guestbook", "", "guestbook"},
+		{"gitops", "guestbook", "gitops", "guestbook"},
+		{"argocd", "guestbook", "gitops", "argocd/guestbook"},
+		{"team-a", "guestbook", "", "team-a/guestbook"},
+	} {
+		if got := contract.QualifiedApp(tc.ns, tc.name, tc.argo); got != tc.want {
+			t.Errorf("QualifiedApp(%q, %q, %q) = %q, want %q", tc.ns, tc.name, tc.argo, got, tc.want)
+		}
+	}
+	// One run id per (namespace, app), safe in Temporal UI URLs, and back.
+	ids := map[string]string{}
+	for _, app := range []string{"guestbook", "team-a/guestbook", "team-a.guestbook", "team-a-guestbook", "team/a-guestbook"} {
+		id := contract.DeployWorkflowID(app)
+		if other, dup := ids[id]; dup {
+			t.Errorf("%q and %q share the run id %q", app, other, id)
+		}
+		ids[id] = app
+		if strings.ContainsAny(id, "/@:%") {
+			t.Errorf("run id %q has a character the Temporal UI mishandles in URLs", id)
+		}
+		if back, ok := contract.AppFromDeployWorkflowID(id); !ok || back != app {
+			t.Errorf("AppFromDeployWorkflowID(%q) = %q %v, want %q", id, back, ok, app)
+		}
+	}
+	if _, ok := contract.AppFromDeployWorkflowID("sast-x"); ok {
+		t.Error("a SAST id read as a deploy run")
+	}
+}

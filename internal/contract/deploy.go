@@ -280,22 +280,84 @@ type DeployResult struct {
 // appNameRE is Kubernetes' DNS-1123 subdomain rule, which Argo CD app names follow.
 var appNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
-// ValidateAppName says what is wrong with an Argo CD application name, or nil.
+// namespaceRE is Kubernetes' DNS-1123 label rule for namespaces.
+var namespaceRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// DefaultArgoCDNamespace is the namespace Argo CD itself runs in unless
+// ARGOCD_NAMESPACE says otherwise; apps there are named without it.
+const DefaultArgoCDNamespace = "argocd"
+
+// SplitApp splits an app as deploybot and the argocd CLI write it:
+// "guestbook" (in Argo CD's own namespace) or "team-a/guestbook" (an app in
+// another namespace, Argo CD's "apps in any namespace").
+func SplitApp(app string) (namespace, name string) {
+	if ns, n, ok := strings.Cut(app, "/"); ok {
+		return ns, n
+	}
+	return "", app
+}
+
+// QualifiedApp is the app's name as deploybot shows and keys it: the bare
+// name in Argo CD's own namespace (argocdNamespace, "" meaning argocd), else
+// "namespace/name". Writing "argocd/guestbook" and "guestbook" must not make
+// two apps of one.
+func QualifiedApp(namespace, name, argocdNamespace string) string {
+	if argocdNamespace == "" {
+		argocdNamespace = DefaultArgoCDNamespace
+	}
+	if namespace == "" || namespace == argocdNamespace {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+// ValidateAppName says what is wrong with an Argo CD application name,
+// optionally qualified by its namespace ("team-a/guestbook"), or nil.
 func ValidateAppName(app string) error {
+	ns, name := SplitApp(app)
+	if strings.Contains(app, "/") {
+		switch {
+		case ns == "":
+			return fmt.Errorf("%q is not a valid Argo CD app name: the namespace before '/' is empty; write namespace/app, e.g. team-a/guestbook, or just the app, e.g. guestbook", app)
+		case len(ns) > 63 || !namespaceRE.MatchString(ns):
+			return fmt.Errorf("%q is not a valid Argo CD app name: %q is not a Kubernetes namespace (lowercase letters, digits and '-', at most 63); write namespace/app, e.g. team-a/guestbook", app, ns)
+		case strings.Contains(name, "/"):
+			return fmt.Errorf("%q is not a valid Argo CD app name: it has more than one '/'; write namespace/app, e.g. team-a/guestbook", app)
+		}
+	}
 	switch {
-	case app == "":
-		return fmt.Errorf("no app name given: name an Argo CD application, e.g. guestbook")
-	case len(app) > 253:
-		return fmt.Errorf("app name is %d characters long: Argo CD app names have at most 253", len(app))
-	case !appNameRE.MatchString(app):
-		return fmt.Errorf("%q is not a valid Argo CD app name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, e.g. guestbook", app)
+	case name == "":
+		return fmt.Errorf("no app name given: name an Argo CD application, e.g. guestbook (or team-a/guestbook for one in namespace team-a)")
+	case len(name) > 253:
+		return fmt.Errorf("app name is %d characters long: Argo CD app names have at most 253", len(name))
+	case !appNameRE.MatchString(name):
+		return fmt.Errorf("%q is not a valid Argo CD app name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, e.g. guestbook", name)
 	}
 	return nil
 }
 
+// deployIDPrefix starts every deploy run id.
+const deployIDPrefix = "deploy-"
+
 // DeployWorkflowID is the id of the one mutating run an app may have at a
-// time; starting a second one with the same id is refused by Temporal.
-func DeployWorkflowID(app string) string { return "deploy-" + app }
+// time; starting a second one with the same id is refused by Temporal. An
+// app in another namespace is "deploy-team-a_guestbook": '_' cannot occur in
+// a namespace or an app name (so ids are unique per namespace and app), and
+// unlike '/' it is safe in the Temporal UI's URLs. Argo CD's own instance
+// label uses the same form.
+func DeployWorkflowID(app string) string {
+	return deployIDPrefix + strings.Replace(app, "/", "_", 1)
+}
+
+// AppFromDeployWorkflowID is DeployWorkflowID's inverse; ok is false for
+// ids that are not deploy runs.
+func AppFromDeployWorkflowID(id string) (app string, ok bool) {
+	rest, ok := strings.CutPrefix(id, deployIDPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.Replace(rest, "_", "/", 1), true
+}
 
 // Validate says what is wrong with a deploy input, or nil.
 func (in DeployInput) Validate() error {

@@ -562,7 +562,11 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 		return "", nil, errors.New("slackui: DeployStatus needs App and Action")
 	}
 	emoji, label := statusHeadline(s)
-	lines := []string{fmt.Sprintf("%s %s %s: *%s*", emoji, Escape(string(s.Action)), code(s.App), label)}
+	app := code(s.App)
+	if s.Project != "" {
+		app += " (project " + code(s.Project) + ")"
+	}
+	lines := []string{fmt.Sprintf("%s %s %s: *%s*", emoji, Escape(string(s.Action)), app, label)}
 
 	var state []string
 	for _, kv := range [][2]string{{"Phase", s.Phase}, {"Sync", s.SyncStatus}, {"Health", s.Health}} {

@@ -68,7 +68,9 @@ type DeployRequest struct {
 // DeployStatus is the one status message in the request's thread that is
 // edited as the run goes on.
 type DeployStatus struct {
-	App      string          `json:"app"`
+	App string `json:"app"`
+	// Project is the app's Argo CD project ("" if it was not read).
+	Project  string          `json:"project,omitempty"`
 	Action   contract.Action `json:"action"`
 	Step     contract.Step   `json:"step"`
 	RunURL   string          `json:"runUrl,omitempty"`
