@@ -55,7 +55,9 @@ func (r *nsRecorder) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, _ applic
 	return nil
 }
 
-type version214 struct{ versionpkg.UnimplementedVersionServiceServer }
+type version214 struct {
+	versionpkg.UnimplementedVersionServiceServer
+}
 
 func (version214) Version(context.Context, *empty.Empty) (*versionpkg.VersionMessage, error) {
 	return &versionpkg.VersionMessage{Version: "v2.14.21+test"}, nil
