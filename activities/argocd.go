@@ -35,10 +35,14 @@ type ArgoCDClient interface {
 	DisableAutoSync(ctx context.Context, name string) (argocd.AutoSyncChange, error)
 	EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) (argocd.AutoSyncChange, error)
 	ResourceTree(ctx context.Context, name string) (*v1alpha1.ApplicationTree, error)
-	HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error)
+	HelmParameters(ctx context.Context, app *argocd.App, historyID int64) (map[string]string, error)
 }
 
-var _ ArgoCDClient = (*argocd.Client)(nil)
+var (
+	_ ArgoCDClient  = (*argocd.Client)(nil)
+	_ ArgoCDClient  = (*argocd.Instances)(nil)
+	_ PodLogsClient = (*argocd.Instances)(nil)
+)
 
 // ArgoCD groups the activities that talk to Argo CD.
 type ArgoCD struct {
@@ -88,7 +92,7 @@ func (a *ArgoCD) ListApps(ctx context.Context, in ListAppsInput) (ListAppsResult
 
 func summarize(app argocd.App, argocdNamespace string) contract.AppSummary {
 	return contract.AppSummary{
-		Name:           contract.QualifiedApp(app.Namespace, app.Name, argocdNamespace),
+		Name:           appRef(app, argocdNamespace),
 		Project:        app.Spec.Project,
 		SyncStatus:     string(app.Status.Sync.Status),
 		Health:         string(app.Status.Health.Status),
@@ -97,6 +101,14 @@ func summarize(app argocd.App, argocdNamespace string) contract.AppSummary {
 		AutoSync:       app.AutoSyncOn(),
 		TargetRevision: specTargetRevision(app.Application),
 	}
+}
+
+// appRef is the app's name as commands write it.
+func appRef(app argocd.App, argocdNamespace string) string {
+	if app.Ref != "" {
+		return app.Ref
+	}
+	return contract.QualifiedApp(app.Namespace, app.Name, argocdNamespace)
 }
 
 // specTargetRevision is what a sync deploys: the spec source's
@@ -186,7 +198,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	}
 	res.TargetDeployedAt = h.DeployedAt.Time
 
-	params, err := a.Client.HelmParameters(ctx, app, in.HistoryID)
+	params, err := a.Client.HelmParameters(ctx, got, in.HistoryID)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		// Cancelled or timed out: the activity is over, not just the lookup.

@@ -179,7 +179,7 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 		if !ok {
 			l = &lookup{historyID: row.ID}
 			if immutableRevisions(h) {
-				l.cacheKey = app.Name + "\x00" + k
+				l.cacheKey = in.App + "\x00" + k // in.App: unique per instance and namespace
 			}
 			byKey[k] = l
 			lookups = append(lookups, l)
@@ -211,7 +211,7 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 				return
 			}
 			defer func() { <-sem }()
-			l.params, l.err = a.Client.HelmParameters(ctx, app, l.historyID)
+			l.params, l.err = a.Client.HelmParameters(ctx, got, l.historyID)
 			if l.err == nil {
 				a.HelmParams.add(l.cacheKey, l.params)
 			}

@@ -142,7 +142,7 @@ func (f *historyFake) GetApp(context.Context, string) (*argocd.App, error) {
 	return &argocd.App{Application: f.app.DeepCopy()}, nil
 }
 
-func (f *historyFake) HelmParameters(ctx context.Context, app *v1alpha1.Application, id int64) (map[string]string, error) {
+func (f *historyFake) HelmParameters(ctx context.Context, app *argocd.App, id int64) (map[string]string, error) {
 	f.mu.Lock()
 	f.calls[id]++
 	f.inFlight++

@@ -44,7 +44,7 @@ func (f *fakeArgo) DisableAutoSync(context.Context, string) (argocd.AutoSyncChan
 func (f *fakeArgo) ResourceTree(context.Context, string) (*v1alpha1.ApplicationTree, error) {
 	return nil, f.err
 }
-func (f *fakeArgo) HelmParameters(context.Context, *v1alpha1.Application, int64) (map[string]string, error) {
+func (f *fakeArgo) HelmParameters(context.Context, *argocd.App, int64) (map[string]string, error) {
 	return nil, f.err
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/deploybot/deploybot/internal/command"
@@ -64,9 +65,13 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		return outcomeParseError
 	}
 	if cmd.App != "" {
-		// "argocd/guestbook" and "guestbook" are one app, with one run id.
-		ns, name := contract.SplitApp(cmd.App)
-		cmd.App = contract.QualifiedApp(ns, name, s.cfg.ArgoCDNamespace)
+		app, err := s.canonicalApp(cmd.App)
+		if err != nil {
+			log.Info("command names an unknown Argo CD instance", "error", err)
+			s.replyTo(r, ":thinking_face: "+slackui.Escape(err.Error()))
+			return outcomeParseError
+		}
+		cmd.App = app
 	}
 	if cmd.Name == command.Help {
 		s.replyTo(r, s.help())
@@ -295,4 +300,26 @@ func safeID(id string) string {
 	}
 	sum := sha256.Sum256([]byte(id))
 	return "h" + hex.EncodeToString(sum[:12])
+}
+
+// canonicalApp is app as its run is keyed: the instance named only when it
+// is not the default, the namespace only when it is not the instance's
+// Argo CD namespace, so "argocd/guestbook@<default>" and "guestbook" are
+// one app with one run id.
+func (s *Server) canonicalApp(app string) (string, error) {
+	rest, name := contract.SplitInstance(app)
+	inst, ok := s.instances.Get(name)
+	if !ok {
+		if len(s.instances.Instances) == 1 && s.instances.Instances[0].Name == "" {
+			return "", fmt.Errorf("%q names the Argo CD instance %q, but this deploybot has one Argo CD (ARGOCD_URL); drop @%s, or name instances in ARGOCD_INSTANCES_FILE", app, name, name)
+		}
+		return "", fmt.Errorf("%q names the Argo CD instance %q, which deploybot does not know: use one of %s, e.g. %s@%s (none means %s)",
+			app, name, strings.Join(s.instances.Names(), ", "), rest, s.instances.Instances[0].Name, s.instances.Default)
+	}
+	ns, n := contract.SplitApp(rest)
+	canonical := contract.QualifiedApp(ns, n, inst.Namespace)
+	if inst.Name != s.instances.Default {
+		canonical = contract.WithInstance(canonical, inst.Name)
+	}
+	return canonical, nil
 }

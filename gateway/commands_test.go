@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -653,5 +655,48 @@ func TestNamespacedAppsHaveTheirOwnRun(t *testing.T) {
 	}
 	if got := h.describe(contract.DeployWorkflowID("team-a/" + app)); got.WorkflowID != "deploy-team-a_"+app || got.RunID == run.RunID {
 		t.Errorf("team-a/%s run = %+v, want its own run deploy-team-a_%s", app, got, app)
+	}
+}
+
+// app@instance: the default instance is the bare name; another instance has
+// its own run id, its task queue and the ArgoCDInstance search attribute; an
+// unknown one is refused with the known ones.
+func TestCommandsNameTheArgoCDInstance(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "instances.yaml")
+	prodQueue := uniq("gw-prod-")
+	yaml := "default: staging\ninstances:\n" +
+		"- {name: staging, url: http://127.0.0.1:1, tokenEnv: TEST_TOKEN}\n" +
+		"- {name: prod, url: https://argocd.prod.example.com, tokenEnv: TEST_TOKEN, namespace: gitops, taskQueue: " + prodQueue + "}\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, temporalClient(t), func(c *config.Config, _ *gateway.Options) { c.ArgoCDInstancesFile = file })
+	app := uniq("inst")
+
+	h.mention(alice, "sync "+app+"@staging")
+	var in contract.DeployInput
+	if q := h.input("deploy-"+app, &in); q != h.cfg.TemporalTaskQueue || in.Request.App != app {
+		t.Errorf("default instance: queue %s, app %q; want %s and the bare name", q, in.Request.App, h.cfg.TemporalTaskQueue)
+	}
+	h.mention(alice, "sync gitops/"+app+"@prod")
+	id := "deploy-" + app + "~prod"
+	if q := h.input(id, &in); q != prodQueue || in.Request.App != app+"@prod" {
+		t.Errorf("prod: queue %s, app %q; want %s and %s@prod (gitops is prod's Argo CD namespace)", q, in.Request.App, prodQueue, app)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	desc, err := h.tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	if p, ok := attrs[contract.SearchAttrArgoCDInstance.GetName()]; !ok || !strings.Contains(string(p.GetData()), "prod") {
+		t.Errorf("search attributes %v lack ArgoCDInstance=prod", attrs)
+	}
+
+	bad, _ := h.mention(alice, "sync "+app+"@qa")
+	h.settle()
+	if th := h.thread(bad.ts); len(th) != 1 || !strings.Contains(th[0].Text, `the Argo CD instance "qa"`) || !strings.Contains(th[0].Text, "staging, prod") {
+		t.Errorf("unknown instance reply: %+v", th)
 	}
 }

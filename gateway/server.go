@@ -101,7 +101,9 @@ type Server struct {
 	metrics *metrics
 	starter Starter
 	replier Replier
-	allowed map[string]bool
+	// instances are the Argo CD instances commands may name (app@instance).
+	instances config.ArgoCDInstances
+	allowed   map[string]bool
 	// apiTokens are API_TOKENS, their secrets kept as SHA-256 sums compared
 	// in constant time.
 	apiTokens []apiToken
@@ -140,8 +142,12 @@ func New(opts Options) (*Server, error) {
 		opts.ReplyBudget = DefaultReplyBudget
 	}
 	cfg := opts.Config
+	instances, err := cfg.ArgoCDInstances()
+	if err != nil {
+		return nil, err
+	}
 	if opts.Starter == nil {
-		opts.Starter = &TemporalStarter{Client: opts.Temporal, TaskQueue: cfg.TemporalTaskQueue}
+		opts.Starter = &TemporalStarter{Client: opts.Temporal, TaskQueue: cfg.TemporalTaskQueue, Instances: instances}
 	}
 	if opts.Replier == nil {
 		opts.Replier = NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL)
@@ -151,6 +157,7 @@ func New(opts Options) (*Server, error) {
 		opts: opts, cfg: cfg, log: opts.Logger,
 		engine: gin.New(), metrics: newMetrics(opts.Registry),
 		starter: opts.Starter, replier: opts.Replier,
+		instances:  instances,
 		allowed:    map[string]bool{},
 		replySlots: make(chan struct{}, maxRepliesInFlight),
 		stopping:   make(chan struct{}),

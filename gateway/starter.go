@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
 )
 
@@ -132,6 +133,24 @@ type Starter interface {
 type TemporalStarter struct {
 	Client    client.Client
 	TaskQueue string
+	// Instances routes the runs of an app@instance to the instance's task
+	// queue (if it has one) and tags them with SearchAttrArgoCDInstance;
+	// the zero value (one unnamed Argo CD) does neither.
+	Instances config.ArgoCDInstances
+}
+
+// route is the task queue and search attributes of a run acting on app.
+func (t *TemporalStarter) route(app string) (string, temporal.SearchAttributes) {
+	_, name := contract.SplitInstance(app)
+	inst, ok := t.Instances.Get(name)
+	if !ok || inst.Name == "" {
+		return t.TaskQueue, temporal.SearchAttributes{}
+	}
+	q := inst.TaskQueue
+	if q == "" {
+		q = t.TaskQueue
+	}
+	return q, temporal.NewSearchAttributes(contract.SearchAttrArgoCDInstance.ValueSet(inst.Name))
 }
 
 var _ Starter = (*TemporalStarter)(nil)
@@ -139,9 +158,11 @@ var _ Starter = (*TemporalStarter)(nil)
 // StartDeploy implements Starter.
 func (t *TemporalStarter) StartDeploy(ctx context.Context, in contract.DeployInput, requestID string) (Run, error) {
 	id := contract.DeployWorkflowID(in.Request.App)
+	queue, attrs := t.route(in.Request.App)
 	opts := client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: t.TaskQueue,
+		ID:                    id,
+		TaskQueue:             queue,
+		TypedSearchAttributes: attrs,
 		// One mutating run per app: a second start while one runs fails; a
 		// start after the last one closed is a new request and may run.
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
@@ -158,9 +179,11 @@ func (t *TemporalStarter) StartDeploy(ctx context.Context, in contract.DeployInp
 
 // StartCommand implements Starter.
 func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id string, in contract.CommandInput, requestID string) (Run, error) {
+	queue, attrs := t.route(in.App)
 	opts := client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: t.TaskQueue,
+		ID:                    id,
+		TaskQueue:             queue,
+		TypedSearchAttributes: attrs,
 		// The id comes from the Slack request; reusing it, even after the
 		// run closed, can only be a retry or a replay.
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,

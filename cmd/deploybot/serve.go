@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deploybot/deploybot/gateway"
-	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/devenv"
@@ -139,14 +138,12 @@ Run 'deploybot config check --for worker' first.`,
 			if err != nil {
 				return err
 			}
-			argo, err := argocd.New(argocd.Options{
-				URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, GRPCWeb: cfg.ArgoCDGRPCWeb, CAFile: cfg.ArgoCDCAFile,
-				VerifySSL: cfg.ArgoCDVerifySSL, UserAgent: "deploybot/" + version.String(), Logger: log,
-			})
+			argo, queue, err := worker.ArgoCDFromConfig(cfg, log, "deploybot/"+version.String())
 			if err != nil {
 				return err
 			}
 			defer argo.Close()
+			cfg.TemporalTaskQueue = queue
 			// Claim the port first: a clash fails before anything connects.
 			l, err := net.Listen("tcp", cfg.HTTPAddr())
 			if err != nil {

@@ -51,6 +51,7 @@ const (
 // Variables the chart sets itself from structured values; `config` refuses them.
 var chartManaged = []string{
 	"HTTP_HOST", "HTTP_PORT", "FLASK_HOST", "FLASK_PORT", "WORKER_STOP_TIMEOUT", "ARGOCD_CA_FILE",
+	"ARGOCD_INSTANCES_FILE", "WORKER_ARGOCD_INSTANCES",
 	"TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
 	"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
 }
@@ -1239,5 +1240,34 @@ func TestOperationsGuideValues(t *testing.T) {
 	w := container(t, deployments(t, r)["worker"])
 	if v, _ := envValue(w, "ARGOCD_CA_FILE"); v == "" || !mounted(w, v) {
 		t.Errorf("the guide's argocd.caSecret: ARGOCD_CA_FILE %q is not a mounted file", v)
+	}
+}
+
+// argocd.instancesConfigMap mounts the instances file in the gateway and the
+// worker and points ARGOCD_INSTANCES_FILE at it; worker.argocdInstances is
+// the worker's WORKER_ARGOCD_INSTANCES.
+func TestArgoCDInstancesFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "instances-values.yaml")
+	values := "argocd:\n  instancesConfigMap: {name: argocd-instances}\nworker:\n  argocdInstances: [prod, prod-eu]\n"
+	if err := os.WriteFile(file, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := render(t, file)
+	d := deployments(t, r)
+	for _, comp := range []string{"gateway", "worker"} {
+		c := container(t, d[comp])
+		if v, _ := envValue(c, "ARGOCD_INSTANCES_FILE"); v != "/etc/deploybot/argocd-instances/instances.yaml" || !mounted(c, v) {
+			t.Errorf("%s: ARGOCD_INSTANCES_FILE %q is not the mounted instances file", comp, v)
+		}
+	}
+	if v, _ := envValue(container(t, d["worker"]), "WORKER_ARGOCD_INSTANCES"); v != "prod,prod-eu" {
+		t.Errorf("WORKER_ARGOCD_INSTANCES = %q, want prod,prod-eu", v)
+	}
+	if _, ok := envValue(container(t, d["gateway"]), "WORKER_ARGOCD_INSTANCES"); ok {
+		t.Error("the gateway gets WORKER_ARGOCD_INSTANCES")
+	}
+	plain := deployments(t, render(t, ""))
+	if _, ok := envValue(container(t, plain["worker"]), "ARGOCD_INSTANCES_FILE"); ok {
+		t.Error("ARGOCD_INSTANCES_FILE set without argocd.instancesConfigMap")
 	}
 }

@@ -84,6 +84,11 @@ type App struct {
 	// nil when absent (on, as older servers have no such field), false when
 	// auto-sync is off with its settings kept.
 	AutoSyncEnabled *bool
+	// Asked is the name the server was asked for ("guestbook",
+	// "team-a/guestbook"); Instance is the Argo CD instance it was read from
+	// ("" with one Argo CD); Ref is its name as commands write it, e.g.
+	// "team-a/guestbook@prod" ("" when read without Instances).
+	Asked, Instance, Ref string
 }
 
 // AutoSyncOn reports whether auto-sync is on as the server means it
@@ -151,7 +156,7 @@ func (c *Client) getApp(ctx context.Context, appIf applicationpkg.ApplicationSer
 	if err != nil {
 		return nil, &Error{Kind: KindInvalidArgument, Op: op, App: name, Message: "the application could not be read for spec.syncPolicy.automated.enabled: " + err.Error()}
 	}
-	out := &App{Application: app}
+	out := &App{Application: app, Asked: name}
 	if len(found) == 1 {
 		out.AutoSyncEnabled = found[0].Enabled
 	}
@@ -372,12 +377,17 @@ func (c *Client) PodLogs(ctx context.Context, name string, tailLines int64) ([]P
 // revision, then overlays the entry's own helm.parameters, which Argo CD
 // applies at render time but GetAppDetails does not include. A non-Helm source
 // yields an empty map. ErrUnknownHistoryID if historyID is not in the history.
-func (c *Client) HelmParameters(ctx context.Context, app *v1alpha1.Application, historyID int64) (map[string]string, error) {
-	if app == nil {
+func (c *Client) HelmParameters(ctx context.Context, got *App, historyID int64) (map[string]string, error) {
+	if got == nil || got.Application == nil {
 		return nil, &Error{Kind: KindInvalidArgument, Op: opHelmParameters, Code: codes.InvalidArgument, Message: "application is nil"}
 	}
-	// GetAppDetails takes the app as "namespace/name" (argocd-server splits it).
-	name := app.QualifiedName()
+	app := got.Application
+	// GetAppDetails takes the app as "namespace/name" (argocd-server splits
+	// it): the name GetApp was asked for, which is bare in Argo CD's own namespace.
+	name := got.Asked
+	if name == "" {
+		name = app.QualifiedName()
+	}
 	var h *v1alpha1.RevisionHistory
 	for i := range app.Status.History {
 		if app.Status.History[i].ID == historyID {

@@ -192,11 +192,11 @@ func TestReadMethods(t *testing.T) {
 
 			// Helm parameters differ per history entry.
 			h := gb.Status.History
-			a, err := c.HelmParameters(ctx, gb.Application, h[0].ID)
+			a, err := c.HelmParameters(ctx, gb, h[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := c.HelmParameters(ctx, gb.Application, h[1].ID)
+			b, err := c.HelmParameters(ctx, gb, h[1].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +205,7 @@ func TestReadMethods(t *testing.T) {
 					t.Fatalf("%s: history %d=%q, %d=%q; want different non-empty values", k, h[0].ID, a[k], h[1].ID, b[k])
 				}
 			}
-			_, err = c.HelmParameters(ctx, gb.Application, 987654)
+			_, err = c.HelmParameters(ctx, gb, 987654)
 			wantKind(t, err, argocd.ErrUnknownHistoryID)
 
 			search, err := c.GetApp(ctx, "search")
@@ -213,7 +213,7 @@ func TestReadMethods(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(search.Status.History) > 0 {
-				p, err := c.HelmParameters(ctx, search.Application, search.Status.History[0].ID)
+				p, err := c.HelmParameters(ctx, search, search.Status.History[0].ID)
 				if err != nil || len(p) != 0 {
 					t.Fatalf("plain manifests: %v, %v; want empty map", p, err)
 				}
@@ -431,7 +431,7 @@ func TestTypedErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			sim.FailNext("GetAppDetails", 1, codes.PermissionDenied)
-			_, err = c.HelmParameters(ctx, gb.Application, gb.Status.History[0].ID)
+			_, err = c.HelmParameters(ctx, gb, gb.Status.History[0].ID)
 			if e := wantKind(t, err, argocd.ErrPermissionDenied); !strings.Contains(e.Error(), "repositories, get") {
 				t.Fatalf("helm parameters denied: %v", e)
 			}

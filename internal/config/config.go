@@ -42,6 +42,8 @@ type Config struct {
 	ArgoCDVerifySSL           bool     `env:"ARGOCD_VERIFY_SSL" for:"worker" envDefault:"true" help:"verify Argo CD's TLS certificate"`
 	ArgoCDGRPCWeb             bool     `env:"ARGOCD_GRPC_WEB" for:"worker" envDefault:"false" help:"talk gRPC-Web to Argo CD (for proxies that do not pass HTTP/2 gRPC)"`
 	ArgoCDCAFile              string   `env:"ARGOCD_CA_FILE" for:"worker" help:"path of the PEM CA bundle Argo CD's certificate is verified against instead of the system roots (in-cluster argocd-server uses a self-signed one by default)"`
+	ArgoCDInstancesFile       string   `env:"ARGOCD_INSTANCES_FILE" for:"gateway,worker" help:"YAML file naming each Argo CD deploybot acts on (url, tokenEnv or tokenFile, caFile, projects, taskQueue); commands name one as app@instance. Instead of ARGOCD_URL/ARGOCD_TOKEN"`
+	WorkerArgoCDInstances     []string `env:"WORKER_ARGOCD_INSTANCES" for:"worker" help:"comma-separated instances of ARGOCD_INSTANCES_FILE this worker serves (a fleet per instance); default: all"`
 	ArgoCDNamespace           string   `env:"ARGOCD_NAMESPACE" for:"gateway,worker" envDefault:"argocd" help:"namespace Argo CD itself runs in: apps there are named bare (guestbook), apps in other namespaces namespace/app (team-a/guestbook)"`
 	ArgoCDLogTailLines        int      `env:"ARGOCD_LOG_TAIL_LINES" for:"gateway" envDefault:"50" help:"lines per pod returned by logs APP (1..10000)"`
 	RollbackTableFields       []string `env:"ROLLBACK_TABLE_FIELDS" for:"gateway" help:"comma-separated Helm parameter names shown by rollback_revisions, e.g. image.tag,replicaCount"`
@@ -272,11 +274,16 @@ func (c *Config) Validate(roles ...Role) error {
 			}
 		case RoleWorker:
 			c.requireSlackToken(&ps)
-			if c.ArgoCDURL == "" {
-				ps.add(Problem{"ARGOCD_URL", "is not set: export the URL of your Argo CD server", "https://argocd.example.com"})
-			}
-			if c.ArgoCDToken == "" {
-				ps.add(Problem{"ARGOCD_TOKEN", "is not set: create an API token for a deploybot account with `argocd account generate-token --account deploybot`", "eyJhbGciOi…"})
+			switch {
+			case c.ArgoCDInstancesFile != "":
+				c.checkWorkerInstances(&ps)
+			default:
+				if c.ArgoCDURL == "" {
+					ps.add(Problem{"ARGOCD_URL", "is not set: export the URL of your Argo CD server (or name several in ARGOCD_INSTANCES_FILE)", "https://argocd.example.com"})
+				}
+				if c.ArgoCDToken == "" {
+					ps.add(Problem{"ARGOCD_TOKEN", "is not set: create an API token for a deploybot account with `argocd account generate-token --account deploybot`", "eyJhbGciOi…"})
+				}
 			}
 			if len(c.SASTEmailTo) > 0 && c.SMTPHost == "" {
 				ps.add(Problem{"SMTP_HOST", "is not set, but SAST_EMAIL_TO is: the worker needs an SMTP server to send those emails", "smtp.example.com"})

@@ -110,7 +110,7 @@ func TestEveryVariable(t *testing.T) {
 		{"SLACK_TOKEN", ""}, {"SIGNING_SECRET", ""}, {"VERIFICATION_TOKEN", ""}, {"SLACK_APP_TOKEN", ""}, {"SLACK_API_URL", ""},
 		{"BOT_NAME", "deploybot"}, {"BOT_DESCRIPTION", "Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail."},
 		{"ARGOCD_URL", ""}, {"ARGOCD_TOKEN", ""}, {"ARGOCD_VERIFY_SSL", "true"}, {"ARGOCD_GRPC_WEB", "false"}, {"ARGOCD_CA_FILE", ""},
-		{"ARGOCD_NAMESPACE", "argocd"}, {"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
+		{"ARGOCD_INSTANCES_FILE", ""}, {"WORKER_ARGOCD_INSTANCES", ""}, {"ARGOCD_NAMESPACE", "argocd"}, {"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
 		{"ALLOWED_USERS", ""}, {"APPROVERS", "ALLOWED_USERS"}, {"ALLOW_SELF_APPROVAL", "false"},
 		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"},
 		{"TEMPORAL_ADDRESS", "localhost:7233"}, {"TEMPORAL_NAMESPACE", "default"}, {"TEMPORAL_TASK_QUEUE", "deploybot"},
@@ -154,7 +154,13 @@ func TestLoadValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	instances := filepath.Join(dir, "instances.yaml")
+	if err := os.WriteFile(instances, []byte("instances:\n- {name: prod, url: https://argocd.prod.example.com, tokenEnv: TEST_ARGOCD_TOKEN_PROD}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TEST_ARGOCD_TOKEN_PROD", "tok-prod")
 	env := map[string]string{
+		"ARGOCD_INSTANCES_FILE": instances, "WORKER_ARGOCD_INSTANCES": "prod",
 		"SLACK_TOKEN": " xoxb-1-2-abc\n", "SIGNING_SECRET": "sig", "VERIFICATION_TOKEN": "vt", "SLACK_APP_TOKEN": "xapp-1-A-1-b",
 		"SLACK_API_URL": "http://127.0.0.1:9999/api", "BOT_NAME": "shipit", "BOT_DESCRIPTION": "Ships it.",
 		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "true", "ARGOCD_GRPC_WEB": "yes", "ARGOCD_CA_FILE": cert, "ARGOCD_NAMESPACE": "gitops",
@@ -176,6 +182,7 @@ func TestLoadValues(t *testing.T) {
 		SlackToken: "xoxb-1-2-abc", SigningSecret: "sig", VerificationToken: "vt", SlackAppToken: "xapp-1-A-1-b",
 		SlackAPIURL: "http://127.0.0.1:9999/api/", BotName: "shipit", BotDescription: "Ships it.",
 		ArgoCDURL: "argocd.example.com:443", ArgoCDToken: "tok", ArgoCDVerifySSL: true, ArgoCDGRPCWeb: true, ArgoCDCAFile: cert, ArgoCDNamespace: "gitops",
+		ArgoCDInstancesFile: instances, WorkerArgoCDInstances: []string{"prod"},
 		ArgoCDLogTailLines: 200, RollbackTableFields: []string{"image.tag", "replicaCount"}, AutoDisableSyncOnRollback: true,
 		AllowedUsers: []string{"U0ALICE", "W0CAROL"}, Approvers: []string{"U0BOB"}, AllowSelfApproval: true,
 		ApprovalTimeout: 90 * time.Minute, HealthTimeout: 90 * time.Second,
@@ -199,8 +206,12 @@ func TestLoadValues(t *testing.T) {
 			}
 		}
 	}
-	if err := c.Validate(Roles...); err != nil {
-		t.Errorf("Validate(all roles): %v", err)
+	// Every variable set at once: only the one Argo CD of ARGOCD_URL beside
+	// the instances file is a problem.
+	var pe *ProblemsError
+	if err := c.Validate(Roles...); !errors.As(err, &pe) || len(pe.Problems) != 2 ||
+		pe.Problems[0].Var != "ARGOCD_TOKEN" && pe.Problems[0].Var != "ARGOCD_URL" {
+		t.Errorf("Validate(all roles): %v, want only ARGOCD_URL and ARGOCD_TOKEN set beside ARGOCD_INSTANCES_FILE", err)
 	}
 	for _, s := range c.Settings() {
 		if _, alias := fieldByEnv(s.Name); alias && !s.Set {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestSearchAttributesAreTheDocumentedKeywords(t *testing.T) {
-	want := []string{"DeployApp", "DeployAction", "RequestedBy", "ApprovedBy", "DeployOutcome", "SastProject", "SastBranch", "SastRevision", "SastOutcome"}
+	want := []string{"DeployApp", "DeployAction", "RequestedBy", "ApprovedBy", "DeployOutcome", "ArgoCDInstance", "SastProject", "SastBranch", "SastRevision", "SastOutcome"}
 	got := contract.SearchAttributes()
 	if len(got) != len(want) {
 		t.Fatalf("got %d search attributes, want %d: %+v", len(got), len(want), got)
@@ -89,14 +89,15 @@ func TestIsSlackUserID(t *testing.T) {
 }
 
 func TestAppsInAnyNamespace(t *testing.T) {
-	for _, ok := range []string{"guestbook", "team-a/guestbook", "team-a/guest.book", "a/b"} {
+	for _, ok := range []string{"guestbook", "team-a/guestbook", "team-a/guest.book", "a/b", "guestbook@prod", "team-a/guestbook@prod-eu"} {
 		if err := contract.ValidateAppName(ok); err != nil {
 			t.Errorf("ValidateAppName(%q) = %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"/guestbook", "team_a/guestbook", "Team/guestbook", "a/b/c", "team-a/", "team.a/guestbook", strings.Repeat("n", 64) + "/x"} {
+	for _, bad := range []string{"/guestbook", "team_a/guestbook", "Team/guestbook", "a/b/c", "team-a/", "team.a/guestbook", strings.Repeat("n", 64) + "/x",
+		"guestbook@", "guestbook@Prod", "guestbook@a@b", "@prod"} {
 		err := contract.ValidateAppName(bad)
-		if err == nil || !strings.Contains(err.Error(), "team-a/guestbook") && !strings.Contains(err.Error(), "e.g. guestbook") {
+		if err == nil || !strings.Contains(err.Error(), "team-a/guestbook") && !strings.Contains(err.Error(), "e.g. guestbook") && !strings.Contains(err.Error(), "e.g. prod") {
 			t.Errorf("ValidateAppName(%q) = %v, want an error with an example", bad, err)
 		}
 	}
@@ -116,7 +117,8 @@ func TestAppsInAnyNamespace(t *testing.T) {
 	}
 	// One run id per (namespace, app), safe in Temporal UI URLs, and back.
 	ids := map[string]string{}
-	for _, app := range []string{"guestbook", "team-a/guestbook", "team-a.guestbook", "team-a-guestbook", "team/a-guestbook"} {
+	for _, app := range []string{"guestbook", "team-a/guestbook", "team-a.guestbook", "team-a-guestbook", "team/a-guestbook",
+		"guestbook@prod", "team-a/guestbook@prod", "guestbook@prod-eu"} {
 		id := contract.DeployWorkflowID(app)
 		if other, dup := ids[id]; dup {
 			t.Errorf("%q and %q share the run id %q", app, other, id)
@@ -128,6 +130,9 @@ func TestAppsInAnyNamespace(t *testing.T) {
 		if back, ok := contract.AppFromDeployWorkflowID(id); !ok || back != app {
 			t.Errorf("AppFromDeployWorkflowID(%q) = %q %v, want %q", id, back, ok, app)
 		}
+	}
+	if rest, inst := contract.SplitInstance("team-a/guestbook@prod"); rest != "team-a/guestbook" || inst != "prod" {
+		t.Errorf("SplitInstance = %q %q", rest, inst)
 	}
 	if _, ok := contract.AppFromDeployWorkflowID("sast-x"); ok {
 		t.Error("a SAST id read as a deploy run")

@@ -287,6 +287,33 @@ var namespaceRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // ARGOCD_NAMESPACE says otherwise; apps there are named without it.
 const DefaultArgoCDNamespace = "argocd"
 
+// SplitInstance splits "guestbook@prod" (an app on the Argo CD instance
+// named prod) into the app and the instance; "" when none is named, which
+// means the default instance. '@' never occurs in Argo CD's own names, so
+// this never collides with namespace/app.
+func SplitInstance(app string) (rest, instance string) {
+	if i := strings.LastIndexByte(app, '@'); i >= 0 {
+		return app[:i], app[i+1:]
+	}
+	return app, ""
+}
+
+// WithInstance is app on instance; the default instance ("") adds nothing.
+func WithInstance(app, instance string) string {
+	if instance == "" {
+		return app
+	}
+	return app + "@" + instance
+}
+
+// ValidateInstanceName says what is wrong with an Argo CD instance name, or nil.
+func ValidateInstanceName(name string) error {
+	if name == "" || len(name) > 63 || !namespaceRE.MatchString(name) {
+		return fmt.Errorf("%q is not a valid Argo CD instance name: use lowercase letters, digits and '-', at most 63, e.g. prod", name)
+	}
+	return nil
+}
+
 // SplitApp splits an app as deploybot and the argocd CLI write it:
 // "guestbook" (in Argo CD's own namespace) or "team-a/guestbook" (an app in
 // another namespace, Argo CD's "apps in any namespace").
@@ -312,8 +339,19 @@ func QualifiedApp(namespace, name, argocdNamespace string) string {
 }
 
 // ValidateAppName says what is wrong with an Argo CD application name,
-// optionally qualified by its namespace ("team-a/guestbook"), or nil.
+// optionally qualified by its namespace ("team-a/guestbook") and instance
+// ("team-a/guestbook@prod"), or nil.
 func ValidateAppName(app string) error {
+	if strings.Contains(app, "@") {
+		rest, instance := SplitInstance(app)
+		if strings.Contains(rest, "@") {
+			return fmt.Errorf("%q is not a valid Argo CD app name: name at most one instance after '@', e.g. guestbook@prod", app)
+		}
+		if err := ValidateInstanceName(instance); err != nil {
+			return err
+		}
+		app = rest
+	}
 	ns, name := SplitApp(app)
 	if strings.Contains(app, "/") {
 		switch {
@@ -346,7 +384,13 @@ const deployIDPrefix = "deploy-"
 // unlike '/' it is safe in the Temporal UI's URLs. Argo CD's own instance
 // label uses the same form.
 func DeployWorkflowID(app string) string {
-	return deployIDPrefix + strings.Replace(app, "/", "_", 1)
+	app, instance := SplitInstance(app)
+	id := deployIDPrefix + strings.Replace(app, "/", "_", 1)
+	if instance != "" {
+		// '~' is URL-safe and occurs in no name; '@' breaks Temporal UI links.
+		id += "~" + instance
+	}
+	return id
 }
 
 // AppFromDeployWorkflowID is DeployWorkflowID's inverse; ok is false for
@@ -356,7 +400,8 @@ func AppFromDeployWorkflowID(id string) (app string, ok bool) {
 	if !ok {
 		return "", false
 	}
-	return strings.Replace(rest, "_", "/", 1), true
+	rest, instance, _ := strings.Cut(rest, "~")
+	return WithInstance(strings.Replace(rest, "_", "/", 1), instance), true
 }
 
 // Validate says what is wrong with a deploy input, or nil.

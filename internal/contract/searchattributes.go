@@ -16,6 +16,9 @@ var (
 	SearchAttrApprovedBy = temporal.NewSearchAttributeKeyKeyword("ApprovedBy")
 	// SearchAttrDeployOutcome is how a run ended (succeeded, rejected, expired, ...).
 	SearchAttrDeployOutcome = temporal.NewSearchAttributeKeyKeyword("DeployOutcome")
+	// SearchAttrArgoCDInstance is the Argo CD instance a run acts on, set at
+	// start when ARGOCD_INSTANCES_FILE names instances.
+	SearchAttrArgoCDInstance = temporal.NewSearchAttributeKeyKeyword("ArgoCDInstance")
 
 	// SearchAttrSASTProject is the SonarQube project key of a quality-gate run.
 	SearchAttrSASTProject = temporal.NewSearchAttributeKeyKeyword("SastProject")
@@ -49,7 +52,7 @@ type SearchAttribute struct {
 func SearchAttributes() []SearchAttribute {
 	keys := []temporal.SearchAttributeKeyKeyword{
 		SearchAttrDeployApp, SearchAttrDeployAction, SearchAttrRequestedBy,
-		SearchAttrApprovedBy, SearchAttrDeployOutcome,
+		SearchAttrApprovedBy, SearchAttrDeployOutcome, SearchAttrArgoCDInstance,
 		SearchAttrSASTProject, SearchAttrSASTBranch, SearchAttrSASTRevision, SearchAttrSASTOutcome,
 	}
 	out := make([]SearchAttribute, 0, len(keys))

@@ -514,3 +514,28 @@ port of config.TEMPORAL_ADDRESS.
   protocol: TCP
 {{- end -}}
 {{- end -}}
+
+{{/* The Argo CD instances file (argocd.instancesConfigMap), for the gateway and the worker. */}}
+{{- define "deploybot.argocdInstances.env" -}}
+{{- with .Values.argocd.instancesConfigMap }}{{ if .name }}
+- name: ARGOCD_INSTANCES_FILE
+  value: /etc/deploybot/argocd-instances/{{ .key }}
+{{- end }}{{ end }}
+{{- end -}}
+{{- define "deploybot.argocdInstances.volumeMount" -}}
+{{- if .Values.argocd.instancesConfigMap.name }}
+- name: argocd-instances
+  mountPath: /etc/deploybot/argocd-instances
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "deploybot.argocdInstances.volume" -}}
+{{- with .Values.argocd.instancesConfigMap }}{{ if .name }}
+- name: argocd-instances
+  configMap:
+    name: {{ .name }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}{{ end }}
+{{- end -}}
