@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -186,17 +187,19 @@ Run 'deploybot config check --for worker' first.`,
 
 func newSimCmd() *cobra.Command {
 	var (
-		addr, token string
-		useTLS      bool
-		opDuration  time.Duration
-		extraApps   int
+		addr, token, argoVersion string
+		useTLS                   bool
+		opDuration               time.Duration
+		extraApps                int
 	)
 	cmd := &cobra.Command{
 		Use:   "argocd-sim",
 		Short: "Run the Argo CD simulator (gRPC, gRPC-Web and REST on one port)",
-		Long: `argocd-sim serves a simulated Argo CD v2.14 API with seeded demo apps
+		Long: `argocd-sim serves a simulated Argo CD API with seeded demo apps
 (guestbook, payments, checkout, frontend, ledger, search), with the real
-server's semantics and error codes. The official argocd CLI works against it:
+server's semantics and error codes. --argocd-version chooses the release it
+speaks: 2.14 (the default), 3.0 or 3.1 (where automated.enabled: false turns
+auto-sync off). The official argocd CLI works against it:
 
   argocd app list --server 127.0.0.1:8081 --plaintext --auth-token dev-token
 
@@ -215,8 +218,14 @@ reads call counters; it is a test tool, bound to loopback by default.`,
 			if !cmd.Flags().Changed("token") {
 				token = cfg.ArgoCDSimToken
 			}
+			if v, ok := lookupFrom(cmd.Context())("ARGOCD_SIM_VERSION"); ok && !cmd.Flags().Changed("argocd-version") {
+				argoVersion = strings.TrimSpace(v)
+			}
+			if _, err := argocdsim.ParseVersion(argoVersion); err != nil {
+				return fmt.Errorf("--argocd-version (or ARGOCD_SIM_VERSION): %w", err)
+			}
 			return argocdsim.Run(cmd.Context(), addr, argocdsim.Options{
-				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Logger: log,
+				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Version: argoVersion, Logger: log,
 			})
 		},
 	}
@@ -225,6 +234,7 @@ reads call counters; it is a test tool, bound to loopback by default.`,
 	cmd.Flags().BoolVar(&useTLS, "tls", false, "serve TLS with a self-signed certificate generated at start")
 	cmd.Flags().DurationVar(&opDuration, "operation-duration", 2*time.Second, "how long a sync or rollback runs")
 	cmd.Flags().IntVar(&extraApps, "extra-apps", 0, "add this many generated apps (for large-list demos)")
+	cmd.Flags().StringVar(&argoVersion, "argocd-version", "2.14", "Argo CD release to speak: 2.14, 3.0, 3.1 or a release of those lines such as v3.1.16 (default from ARGOCD_SIM_VERSION)")
 	return cmd
 }
 

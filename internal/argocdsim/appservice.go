@@ -146,7 +146,7 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 		if !selector.Matches(labels.Set(app.Labels)) {
 			continue
 		}
-		list.Items = append(list.Items, *app.DeepCopy())
+		list.Items = append(list.Items, *s.viewLocked(s.apps[name], false))
 	}
 	return list, nil
 }
@@ -167,7 +167,7 @@ func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) 
 			sa.reconciled = time.Now().UTC().Truncate(time.Second)
 			s.touchLocked(sa)
 		}
-		return sa.app.DeepCopy(), nil
+		return s.viewLocked(sa, true), nil
 	})
 }
 
@@ -205,17 +205,17 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 	// Subscribe before the snapshot so no change is missed in between.
 	sub := s.subscribe()
 	defer s.unsubscribe(sub)
-	var initial []v1alpha1.Application
+	var initial []*v1alpha1.ApplicationWatchEvent
 	if q.GetResourceVersion() == "" || q.GetName() != "" {
 		s.mu.Lock()
 		for _, name := range sortedKeys(s.apps) {
-			initial = append(initial, *s.apps[name].app.DeepCopy())
+			initial = append(initial, s.eventLocked(watch.Added, s.apps[name]))
 		}
 		s.mu.Unlock()
 	}
-	for i := range initial {
-		if permitted(&initial[i]) {
-			if err := ws.Send(&v1alpha1.ApplicationWatchEvent{Type: watch.Added, Application: initial[i]}); err != nil {
+	for _, ev := range initial {
+		if permitted(&ev.Application) {
+			if err := ws.Send(ev); err != nil {
 				return err
 			}
 		}
@@ -306,7 +306,7 @@ func (s *Server) syncLocked(sa *simApp, req *applicationpkg.ApplicationSyncReque
 		op.Retry = *retry
 	}
 	s.startOperationLocked(sa, op, target, src, len(resources) > 0)
-	return app.DeepCopy(), nil
+	return s.viewLocked(sa, false), nil
 }
 
 func firstNonEmpty(vals ...string) string {
@@ -365,7 +365,7 @@ func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollb
 		InitiatedBy: v1alpha1.OperationInitiator{Username: simUser},
 	}
 	s.startOperationLocked(sa, op, target, info.Source, false)
-	return app.DeepCopy(), nil
+	return s.viewLocked(sa, false), nil
 }
 
 // TerminateOperation stops the running operation (it ends Failed).
@@ -416,7 +416,7 @@ func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchReque
 	if err := s.updateAppLocked(sa, newApp, false); err != nil {
 		return nil, fmt.Errorf("error updating application: %w", err)
 	}
-	return sa.app.DeepCopy(), nil
+	return s.viewLocked(sa, false), nil
 }
 
 // UpdateSpec replaces the spec (argocd app set uses it).
@@ -449,7 +449,7 @@ func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpda
 		if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
 			return nil, fmt.Errorf("error updating application: %w", err)
 		}
-		return sa.app.DeepCopy(), nil
+		return s.viewLocked(sa, false), nil
 	})
 }
 

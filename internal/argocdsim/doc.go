@@ -1,5 +1,6 @@
 // Package argocdsim is an in-memory Argo CD API server with the semantics of
-// argocd-server v2.14, used by `deploybot dev`, demos and tests.
+// argocd-server v2.14, 3.0 or 3.1 (Options.Version), used by `deploybot dev`
+// (which speaks 3.1), demos and tests (2.14 unless they choose).
 //
 // It implements argo-cd's generated ApplicationService and the
 // RepositoryService's GetAppDetails and ListRepositories (plus
@@ -37,6 +38,32 @@
 //     as in Argo CD. Failed operations add no history entry.
 //   - With auto-sync on, an OutOfSync app is synced by the simulated controller.
 //
+// # Versions
+//
+// Options.Version chooses the release: "2.14" (the default), "3.0", "3.1",
+// or a release of those lines such as "v3.1.16", which is then reported as
+// given. The short forms report v2.14.21+argocdsim, v3.0.23+argocdsim and
+// v3.1.16+argocdsim. All three share the v2.14 service names, REST paths and
+// field numbers (3.x kept them). What differs:
+//
+//   - VersionService.Version (every version, as argocd-server): a caller
+//     without a valid token gets the version only; a logged-in one also the
+//     git tag, tree state, Go version, compiler, platform and the Helm,
+//     Kustomize, kubectl and Jsonnet versions that release pins.
+//   - 3.0+: the controller no longer stores per-resource health on the
+//     Application (--persist-resource-health defaults to false):
+//     status.resourceHealthSource is "appTree" and status.resources[] have
+//     no health. Get and Watch fill it in from the resource tree
+//     (inferResourcesStatusHealth); List, Sync, Rollback, Update and Patch
+//     answer the app as stored, without it, as argocd-server 3.x does.
+//     ResourceTree carries health on its nodes in every version.
+//   - 3.0+: PodLogs needs the `logs, get` RBAC permission on the app (2.14
+//     checks it only with server.rbac.log.enforce.enable). The simulator
+//     has no RBAC policies: its one token is the admin account, whose
+//     role:admin allows `logs, get`, so PodLogs is served in every version.
+//     A token lacking the permission is not simulated; deploy/argocd's
+//     policies, checked by its own tests, grant it to the bot.
+//
 // # REST gateway
 //
 // The REST routes are argo-cd's own generated grpc-gateway handlers on a mux
@@ -72,10 +99,10 @@
 // as the others do for an existing app in another project.
 //
 //	ApplicationService
-//	  List                       implemented: filters name, projects, selector, repo, appNamespace; sorted by name
+//	  List                       implemented: filters name, projects, selector, repo, appNamespace; sorted by name; 3.0+: status.resources without health
 //	  ListResourceEvents         Unimplemented: no Kubernetes events are simulated
 //	  Create                     Unimplemented: the apps are the fixed seed (restored by /sim/reset)
-//	  Get                        implemented: one app; refresh marks it reconciled now
+//	  Get                        implemented: one app; refresh marks it reconciled now; 3.0+: resource health filled in from the tree
 //	  GetApplicationSyncWindows  implemented: no sync windows are configured, so canSync is true
 //	  RevisionMetadata           implemented: author, date and message of a commit of the app's repository
 //	  RevisionChartDetails       Unimplemented: charts come from git repositories, not Helm repositories
@@ -84,7 +111,7 @@
 //	  UpdateSpec                 implemented: replaces the spec and returns it
 //	  Patch                      implemented: JSON patch ("json" or "") or merge patch ("merge") of the whole app; stores spec, labels, annotations, finalizers
 //	  Delete                     Unimplemented: the apps are the fixed seed
-//	  Sync                       implemented: starts a sync (revision, prune, dryRun, strategy, resources, retry, syncOptions, infos); local manifests and multi-source apps Unimplemented
+//	  Sync                       implemented: starts a sync (revision, prune, dryRun, strategy, resources, retry, syncOptions, infos); local manifests and multi-source apps Unimplemented; 3.0+: answers the app without resource health
 //	  ManagedResources           implemented: live and target Deployment and Service, filtered by name, kind, group, namespace
 //	  ResourceTree               implemented: Deployment, ReplicaSet, Pods and Service with health
 //	  Rollback                   implemented: redeploys a history entry with the apply strategy; refused under auto-sync
@@ -96,10 +123,10 @@
 //	  DeleteResource             Unimplemented: live resources are not deleted
 //	  ListLinks                  Unimplemented: no deep links are configured
 //	  ListResourceLinks          Unimplemented: no deep links are configured
-//	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters
+//	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters; 3.0+: resource health filled in from the tree
 //	  GetManifestsWithFiles      Unimplemented: manifests are not rendered
 //	  WatchResourceTree          Unimplemented: resource trees are served by ResourceTree only
-//	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow
+//	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow; 3.0+: needs `logs, get`, which the admin token has
 //	RepositoryService
 //	  List                       implemented: deprecated alias of ListRepositories, and what GET /api/v1/repositories reaches
 //	  Get                        Unimplemented: repositories are implied by the apps and have no credentials to show
@@ -138,7 +165,7 @@
 //	  Get                        implemented: the public settings the CLI reads; needs no token
 //	  GetPlugins                 Unimplemented: no config management plugins
 //	VersionService
-//	  Version                    implemented: reports Version; needs no token
+//	  Version                    implemented: reports the release of Options.Version; needs no token; details only with one
 //
 // # Admin API
 //

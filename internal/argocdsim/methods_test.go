@@ -18,8 +18,9 @@ import (
 
 // TestMethodTable keeps the method table in doc.go exact: it names every
 // method the generated descriptors of the five services have, no other, and
-// each method behaves as its row says: an "Unimplemented" one answers
-// codes.Unimplemented, an "implemented" one does not.
+// each method behaves as its row says in every version the simulator
+// speaks: an "Unimplemented" one answers codes.Unimplemented, an
+// "implemented" one does not.
 func TestMethodTable(t *testing.T) {
 	rows := methodTable(t)
 	methods := servedMethods(t)
@@ -37,14 +38,23 @@ func TestMethodTable(t *testing.T) {
 	}
 
 	isolateHome(t)
-	addr, _ := simtest.Start(t, fastOpts)
-	conn := rawConn(t, addr)
+	for _, version := range versions {
+		opts := fastOpts
+		opts.Version = version
+		addr, _ := simtest.Start(t, opts)
+		checkMethodRows(t, version, rawConn(t, addr), methods, rows)
+	}
+}
+
+// checkMethodRows calls each method of the table on a simulator speaking
+// version: which methods are implemented does not depend on it.
+func checkMethodRows(t *testing.T, version string, conn *grpc.ClientConn, methods []rpcMethod, rows map[string]methodRow) {
 	for _, m := range methods {
 		row, ok := rows[m.Key()]
 		if !ok {
 			continue
 		}
-		t.Run(m.Key(), func(t *testing.T) {
+		t.Run(version+"/"+m.Key(), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(withToken(context.Background(), "token", token), 10*time.Second)
 			defer cancel()
 			err := invokeZero(ctx, conn, m)

@@ -50,7 +50,9 @@ func (sa *simApp) targetCommit() (*commit, error) {
 }
 
 // recompute derives the status fields a controller reconcile would write.
-func (sa *simApp) recompute() {
+// Without persistHealth (Argo CD 3.0+) per-resource health is left out of
+// status.resources, which then says it lives in the resource tree.
+func (sa *simApp) recompute(persistHealth bool) {
 	a := sa.app
 	st := &a.Status
 	target, err := sa.targetCommit()
@@ -77,15 +79,23 @@ func (sa *simApp) recompute() {
 	}
 	st.Health = v1alpha1.HealthStatus{Status: sa.health}
 	st.Resources = nil
+	st.ResourceHealthSource = v1alpha1.ResourceHealthLocationInline
+	if !persistHealth {
+		st.ResourceHealthSource = v1alpha1.ResourceHealthLocationAppTree
+	}
 	for _, n := range sa.managedNodes() {
 		code := v1alpha1.SyncStatusCodeSynced
 		if n.Kind == "Deployment" && syncCode != v1alpha1.SyncStatusCodeSynced {
 			code = syncCode
 		}
-		st.Resources = append(st.Resources, v1alpha1.ResourceStatus{
+		rs := v1alpha1.ResourceStatus{
 			Group: n.Group, Version: n.Version, Kind: n.Kind, Namespace: n.Namespace, Name: n.Name,
-			Status: code, Health: n.Health.DeepCopy(),
-		})
+			Status: code,
+		}
+		if persistHealth {
+			rs.Health = n.Health.DeepCopy()
+		}
+		st.Resources = append(st.Resources, rs)
 	}
 	st.Summary = v1alpha1.ApplicationSummary{Images: []string{sa.live.image}}
 	if sa.repo.helm {
@@ -95,6 +105,26 @@ func (sa *simApp) recompute() {
 	}
 	st.ReconciledAt = &metav1.Time{Time: sa.reconciled}
 	st.ControllerNamespace = argocdNamespace
+}
+
+// inferResourcesHealth mirrors argocd-server's inferResourcesStatusHealth
+// (3.0+, used by Get and Watch): when health lives in the resource tree,
+// each status.resources entry gets its tree node's health.
+func (sa *simApp) inferResourcesHealth(app *v1alpha1.Application) {
+	if app.Status.ResourceHealthSource != v1alpha1.ResourceHealthLocationAppTree {
+		return
+	}
+	type key struct{ group, kind, namespace, name string }
+	byKey := map[key]*v1alpha1.HealthStatus{}
+	for _, n := range sa.tree().Nodes {
+		if n.Health != nil {
+			byKey[key{n.Group, n.Kind, n.Namespace, n.Name}] = n.Health
+		}
+	}
+	for i := range app.Status.Resources {
+		r := &app.Status.Resources[i]
+		r.Health = byKey[key{r.Group, r.Kind, r.Namespace, r.Name}].DeepCopy()
+	}
 }
 
 func (sa *simApp) ns() string {

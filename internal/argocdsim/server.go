@@ -34,6 +34,8 @@ import (
 	versionpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/version"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	grpcutil "github.com/argoproj/argo-cd/v2/util/grpc"
+
+	"github.com/deploybot/deploybot/internal/argocd"
 )
 
 // DefaultToken is the bearer token used when Options.Token is empty.
@@ -58,6 +60,11 @@ type Options struct {
 	ExtraApps int
 	// Logger receives request and lifecycle logs; nil discards them.
 	Logger *slog.Logger
+	// Version is the Argo CD release whose semantics and version the
+	// simulator has: "2.14", "3.0", "3.1" or a release of those lines such
+	// as "v3.1.16"; "" means "2.14". See the package documentation for
+	// what differs.
+	Version string
 	// AfterCall, if set, is called once a unary API call has succeeded
 	// and before its answer is sent, with the call's counter key ("Sync")
 	// and app. A test can act there, in the window where Argo CD has made
@@ -66,14 +73,17 @@ type Options struct {
 	AfterCall func(method, app string)
 }
 
-// Server is an in-memory Argo CD API server (v2.14 semantics). It serves
+// Server is an in-memory Argo CD API server (v2.14 semantics by default,
+// or 3.0's or 3.1's; see Options.Version). It serves
 // native gRPC, gRPC-Web, the REST gateway (/api/v1/...) and the admin API
 // (/sim/...) on one port. A Server serves once: after Shutdown create a new one.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	token string
-	dur   time.Duration
+	opts    Options
+	log     *slog.Logger
+	token   string
+	dur     time.Duration
+	release release
+	version argocd.ServerVersion
 
 	mu       sync.Mutex // guards everything below up to "faults"
 	apps     map[string]*simApp
@@ -110,8 +120,14 @@ func New(opts Options) (*Server, error) {
 	if opts.OperationDuration < 0 || opts.ExtraApps < 0 {
 		return nil, errors.New("argocdsim: OperationDuration and ExtraApps must not be negative")
 	}
+	rel, version, err := parseVersion(opts.Version)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opts:    opts,
+		release: rel,
+		version: version,
 		log:     opts.Logger,
 		token:   opts.Token,
 		dur:     opts.OperationDuration,
@@ -150,7 +166,7 @@ func New(opts Options) (*Server, error) {
 	repositorypkg.RegisterRepositoryServiceServer(s.grpc, &repoService{s: s})
 	projectpkg.RegisterProjectServiceServer(s.grpc, &projectService{s: s})
 	settingspkg.RegisterSettingsServiceServer(s.grpc, &settingsService{s: s})
-	versionpkg.RegisterVersionServiceServer(s.grpc, &versionService{})
+	versionpkg.RegisterVersionServiceServer(s.grpc, &versionService{s: s})
 	s.methodKeys = s.buildMethodKeys()
 	s.grpcWeb = grpcweb.WrapServer(s.grpc)
 
@@ -219,7 +235,7 @@ func (s *Server) Serve(l net.Listener) error {
 		defer s.bg.Done()
 		_ = s.grpc.Serve(s.bufLis) // returns when Shutdown stops the gRPC server
 	}()
-	s.log.Info("argocd simulator listening", "url", s.URL(l.Addr()), "tls", s.tlsCert != nil, "apps", s.appCount())
+	s.log.Info("argocd simulator listening", "url", s.URL(l.Addr()), "version", s.version.Raw, "tls", s.tlsCert != nil, "apps", s.appCount())
 	var err error
 	if s.tlsCert != nil {
 		err = s.httpSrv.ServeTLS(l, "", "")

@@ -2,9 +2,12 @@ package argocdsim
 
 import (
 	"context"
+	"runtime"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,9 +22,6 @@ import (
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	repoapiclient "github.com/argoproj/argo-cd/v2/reposerver/apiclient"
 )
-
-// Version is what the simulated server reports as its Argo CD version.
-const Version = "v2.14.21+argocdsim"
 
 // repoService implements repository.RepositoryServiceServer (GetAppDetails,
 // ListRepositories and its deprecated alias List; the rest answers
@@ -205,9 +205,28 @@ func (st *settingsService) Get(_ context.Context, _ *settingspkg.SettingsQuery) 
 // versionService implements version.VersionServiceServer.
 type versionService struct {
 	versionpkg.UnimplementedVersionServiceServer
+	s *Server
 }
 
-// Version reports the simulated server version (no auth, like Argo CD).
-func (versionService) Version(context.Context, *emptypb.Empty) (*versionpkg.VersionMessage, error) {
-	return &versionpkg.VersionMessage{Version: Version, Platform: "linux/amd64", GoVersion: "simulated"}, nil
+// Version reports the simulated release. Like argocd-server it needs no
+// token, and answers only the version to a caller without a valid one.
+func (vs versionService) Version(ctx context.Context, _ *emptypb.Empty) (*versionpkg.VersionMessage, error) {
+	s := vs.s
+	if md, _ := metadata.FromIncomingContext(ctx); tokenFrom(md) != s.token {
+		return &versionpkg.VersionMessage{Version: s.version.Raw}, nil
+	}
+	r := s.release
+	return &versionpkg.VersionMessage{
+		Version:          s.version.Raw,
+		BuildDate:        seedBase.Format(time.RFC3339),
+		GitTag:           gitTag(s.version),
+		GitTreeState:     "clean",
+		GoVersion:        runtime.Version(),
+		Compiler:         runtime.Compiler,
+		Platform:         platform(),
+		KustomizeVersion: r.kustomize,
+		HelmVersion:      r.helm,
+		KubectlVersion:   r.kubectl,
+		JsonnetVersion:   r.jsonnet,
+	}, nil
 }

@@ -123,13 +123,13 @@ func (s *Server) Operations(app string) int {
 // touchLocked recomputes derived status, bumps the resource version and
 // notifies watchers, like a controller write to the Application CR.
 func (s *Server) touchLocked(sa *simApp) {
-	sa.recompute()
+	sa.recompute(s.persistsResourceHealth())
 	s.rv++
 	sa.app.ResourceVersion = strconv.FormatInt(s.rv, 10)
 	if len(s.subs) == 0 {
 		return
 	}
-	ev := &v1alpha1.ApplicationWatchEvent{Type: watch.Modified, Application: *sa.app.DeepCopy()}
+	ev := s.eventLocked(watch.Modified, sa)
 	for sub := range s.subs {
 		select {
 		case sub.ch <- ev:
@@ -137,6 +137,23 @@ func (s *Server) touchLocked(sa *simApp) {
 			s.log.Warn("watch subscriber is too slow; dropping event", "app", sa.app.Name)
 		}
 	}
+}
+
+// viewLocked is the copy of sa's Application that an answer carries. With
+// infer (Get and Watch) per-resource health is filled in from the resource
+// tree when it lives there (3.0+), as argocd-server's
+// inferResourcesStatusHealth does; other methods answer the app as stored.
+func (s *Server) viewLocked(sa *simApp, infer bool) *v1alpha1.Application {
+	app := sa.app.DeepCopy()
+	if infer {
+		sa.inferResourcesHealth(app)
+	}
+	return app
+}
+
+// eventLocked is a watch event of type typ carrying sa as it is now.
+func (s *Server) eventLocked(typ watch.EventType, sa *simApp) *v1alpha1.ApplicationWatchEvent {
+	return &v1alpha1.ApplicationWatchEvent{Type: typ, Application: *s.viewLocked(sa, true)}
 }
 
 func (s *Server) subscribe() *subscriber {

@@ -59,6 +59,10 @@ type Options struct {
 	// `argocd-sim --extra-apps` does), e.g. one per run of `deploybot
 	// bench`; 0 = the demo apps only.
 	ExtraApps int
+	// ArgoCDVersion is the Argo CD release the simulator speaks (see
+	// argocdsim.Options.Version); "" = $ARGOCD_SIM_VERSION, else
+	// DefaultArgoCDVersion.
+	ArgoCDVersion string
 	// NoWorker leaves the worker (built, but never started) to the caller,
 	// who runs its own on the task queue: `deploybot bench` pauses it while
 	// it measures the gateway alone.
@@ -71,6 +75,7 @@ type URLs struct {
 	TemporalUI      string // Temporal web UI
 	TemporalAddress string // Temporal frontend host:port
 	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
+	ArgoCDVersion   string // the Argo CD release the simulator reports, e.g. v3.1.16+argocdsim
 	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
 	Playground      string // the web page that stands in for Slack
 	SMTPSink        string // host:port of the SMTP sink that keeps the worker's email
@@ -78,6 +83,24 @@ type URLs struct {
 	SonarQubeWebhook string
 	// RunsAPI is the gateway's runs API (bearer tokens from API_TOKENS).
 	RunsAPI string
+}
+
+// DefaultArgoCDVersion is the Argo CD release line the local simulator
+// speaks unless told otherwise: the one most teams run, where
+// `automated: {enabled: false}` turns auto-sync off.
+const DefaultArgoCDVersion = "3.1"
+
+// argoCDVersion is the simulator's version: opts, then ARGOCD_SIM_VERSION
+// (read like AUTO_DISABLE_SYNC_ON_ROLLBACK, outside the shared
+// configuration, as only the local environment uses it), then the default.
+func argoCDVersion(opts Options, lookup func(string) (string, bool)) string {
+	if opts.ArgoCDVersion != "" {
+		return opts.ArgoCDVersion
+	}
+	if v, ok := lookup("ARGOCD_SIM_VERSION"); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return DefaultArgoCDVersion
 }
 
 // DevSlackToken is the bot token the local Slack stand-in accepts.
@@ -163,9 +186,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 	cfg.TemporalUIURL = tsrv.UIURL
 	cfg.TemporalAPIKey, cfg.TemporalTLSCert, cfg.TemporalTLSKey = "", "", ""
 
-	sim, err := argocdsim.New(argocdsim.Options{Token: cfg.ArgoCDSimToken, ExtraApps: opts.ExtraApps, Logger: log.With("component", "argocd-sim")})
+	sim, err := argocdsim.New(argocdsim.Options{
+		Token: cfg.ArgoCDSimToken, ExtraApps: opts.ExtraApps, Version: argoCDVersion(opts, os.LookupEnv),
+		Logger: log.With("component", "argocd-sim"),
+	})
 	if err != nil {
-		return fmt.Errorf("create Argo CD simulator: %w", err)
+		return fmt.Errorf("create Argo CD simulator (ARGOCD_SIM_VERSION, e.g. 3.1): %w", err)
 	}
 	// The simulator serves before the Argo CD client is built: the client
 	// probes the server while it is constructed.
@@ -245,6 +271,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		TemporalUI:       tsrv.UIURL,
 		TemporalAddress:  tsrv.Address,
 		ArgoCDSim:        "http://" + browserAddr(simLis.Addr()),
+		ArgoCDVersion:    sim.Version().Raw,
 		SlackAPI:         cfg.SlackAPIURL,
 		Playground:       gwURL + playground.Prefix,
 		SMTPSink:         mail.Addr(),
@@ -294,7 +321,7 @@ deploybot dev is running. Ctrl-C stops everything it started.
   Gateway            %s   (health: %s/healthz, metrics: %s/metrics)
   Temporal UI        %s
   Temporal frontend  %s   (namespace %s, task queue %s)
-  Argo CD simulator  %s   (gRPC, gRPC-Web and REST on one port; token %s)
+  Argo CD simulator  %s   (Argo CD %s: gRPC, gRPC-Web and REST on one port; token %s)
                      try: argocd app list --server %s --plaintext --auth-token %s
   Playground         %s   (the Slack stand-in: act as alice, bob or mallory)
   Slack stand-in     %s   (Web API the worker posts to)
@@ -305,7 +332,7 @@ deploybot dev is running. Ctrl-C stops everything it started.
   State              .deploybot/ (Temporal history survives restarts)
 
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
-		u.ArgoCDSim, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI,
+		u.ArgoCDSim, u.ArgoCDVersion, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI,
 		u.SonarQubeWebhook, devValue(cfg.SonarQubeWebhookSecret, DevSonarQubeWebhookSecret, "SONARQUBE_WEBHOOK_SECRET"),
 		u.RunsAPI, devValue(firstToken(cfg), DevAPIToken, "a token from API_TOKENS"),
 		u.Gateway, devValue(firstToken(cfg), DevAPIToken, "$TOKEN"), playground.SampleProjectKey,
