@@ -556,7 +556,10 @@ func TestAppLookupLikeArgoCD(t *testing.T) {
 			t.Fatalf("Watch of argocd/guestbook sent %s %s", ev.Type, ev.Application.Name)
 		}
 	}
-	if wctx.Err() == nil {
-		t.Fatalf("Watch ended before its deadline: %v", err)
+	// The server sees the propagated deadline too and may end the stream
+	// (EOF) a moment before the client's own timer fires; only an end well
+	// before the deadline is one.
+	if dl, _ := wctx.Deadline(); wctx.Err() == nil && time.Until(dl) > 100*time.Millisecond {
+		t.Fatalf("Watch ended %s before its deadline: %v", time.Until(dl), err)
 	}
 }
