@@ -22,7 +22,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/deploybot/deploybot/gateway"
-	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/argocdsim"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/playground"
@@ -74,7 +73,8 @@ type URLs struct {
 	Gateway         string // http://host:port of the gateway
 	TemporalUI      string // Temporal web UI
 	TemporalAddress string // Temporal frontend host:port
-	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST)
+	ArgoCDSim       string // http://host:port of the Argo CD simulator (gRPC, gRPC-Web and REST), instance DevDefaultInstance
+	ArgoCDSimProd   string // the second simulator, instance DevSecondInstance (app@prod)
 	ArgoCDVersion   string // the Argo CD release the simulator reports, e.g. v3.1.16+argocdsim
 	SlackAPI        string // base URL of the Slack Web API stand-in (SLACK_API_URL)
 	Playground      string // the web page that stands in for Slack
@@ -101,6 +101,30 @@ func argoCDVersion(opts Options, lookup func(string) (string, bool)) string {
 		return strings.TrimSpace(v)
 	}
 	return DefaultArgoCDVersion
+}
+
+// The Argo CD instances of `deploybot dev`: the default (the simulator on
+// ARGOCD_SIM_ADDR, apps named bare) and a second one whose apps are app@prod,
+// where deploybot may use project "default" only.
+const (
+	DevDefaultInstance = "staging"
+	DevSecondInstance  = "prod"
+)
+
+// writeInstances writes the dev instances file and the token file it names.
+func writeInstances(dir, defaultURL, secondURL, token string) (string, error) {
+	tokenFile := filepath.Join(dir, "argocd-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write the dev Argo CD token file: %w", err)
+	}
+	file := filepath.Join(dir, "argocd-instances.yaml")
+	body := fmt.Sprintf("# Written by deploybot dev: the two local Argo CD simulators.\ndefault: %s\ninstances:\n"+
+		"- {name: %s, url: %s, tokenFile: %s}\n- {name: %s, url: %s, tokenFile: %s, projects: [default]}\n",
+		DevDefaultInstance, DevDefaultInstance, defaultURL, tokenFile, DevSecondInstance, secondURL, tokenFile)
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		return "", fmt.Errorf("write the dev Argo CD instances file: %w", err)
+	}
+	return file, nil
 }
 
 // DevSlackToken is the bot token the local Slack stand-in accepts.
@@ -216,10 +240,39 @@ func Run(ctx context.Context, opts Options) (err error) {
 		defer cancel()
 		return sim.Shutdown(sctx)
 	})
+	// A second Argo CD, as platform teams run one per environment: apps
+	// there are app@prod, and only its project "default" is deploybot's.
+	prodLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the second Argo CD simulator (%s): %w", DevSecondInstance, err)
+	}
+	defer prodLis.Close()
+	prod, err := argocdsim.New(argocdsim.Options{
+		Token: cfg.ArgoCDSimToken, Version: argoCDVersion(opts, os.LookupEnv), Logger: log.With("component", "argocd-sim-"+DevSecondInstance),
+	})
+	if err != nil {
+		return fmt.Errorf("create the second Argo CD simulator: %w", err)
+	}
+	g.Go(func() error {
+		if err := prod.Serve(prodLis); err != nil {
+			return fmt.Errorf("Argo CD simulator %s: %w", DevSecondInstance, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return prod.Shutdown(sctx)
+	})
 	simURL := "http://" + simLis.Addr().String()
-	cfg.ArgoCDURL, cfg.ArgoCDToken, cfg.ArgoCDGRPCWeb = simURL, cfg.ArgoCDSimToken, false
+	prodURL := "http://" + prodLis.Addr().String()
+	if cfg.ArgoCDInstancesFile, err = writeInstances(opts.Dir, simURL, prodURL, cfg.ArgoCDSimToken); err != nil {
+		return err
+	}
+	cfg.ArgoCDURL, cfg.ArgoCDToken, cfg.ArgoCDGRPCWeb = "", "", false
 
-	argo, err := argocd.New(argocd.Options{URL: cfg.ArgoCDURL, Token: cfg.ArgoCDToken, VerifySSL: true, Logger: log.With("component", "argocd")})
+	argo, _, err := worker.ArgoCDFromConfig(&cfg, log.With("component", "argocd"), "deploybot-dev")
 	if err != nil {
 		return err
 	}
@@ -271,6 +324,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		TemporalUI:       tsrv.UIURL,
 		TemporalAddress:  tsrv.Address,
 		ArgoCDSim:        "http://" + browserAddr(simLis.Addr()),
+		ArgoCDSimProd:    prodURL,
 		ArgoCDVersion:    sim.Version().Raw,
 		SlackAPI:         cfg.SlackAPIURL,
 		Playground:       gwURL + playground.Prefix,
@@ -323,6 +377,7 @@ deploybot dev is running. Ctrl-C stops everything it started.
   Temporal frontend  %s   (namespace %s, task queue %s)
   Argo CD simulator  %s   (Argo CD %s: gRPC, gRPC-Web and REST on one port; token %s)
                      try: argocd app list --server %s --plaintext --auth-token %s
+  Argo CD "prod"     %s   (a second Argo CD: its apps are app@prod, e.g. sync guestbook@prod; project default only)
   Playground         %s   (the Slack stand-in: act as alice, bob or mallory)
   Slack stand-in     %s   (Web API the worker posts to)
   SonarQube webhook  %s   (secret %s; the playground sends samples)
@@ -332,7 +387,7 @@ deploybot dev is running. Ctrl-C stops everything it started.
   State              .deploybot/ (Temporal history survives restarts)
 
 `, u.Gateway, u.Gateway, u.Gateway, u.TemporalUI, u.TemporalAddress, cfg.TemporalNamespace, cfg.TemporalTaskQueue,
-		u.ArgoCDSim, u.ArgoCDVersion, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.Playground, u.SlackAPI,
+		u.ArgoCDSim, u.ArgoCDVersion, cfg.ArgoCDSimToken, simHost, cfg.ArgoCDSimToken, u.ArgoCDSimProd, u.Playground, u.SlackAPI,
 		u.SonarQubeWebhook, devValue(cfg.SonarQubeWebhookSecret, DevSonarQubeWebhookSecret, "SONARQUBE_WEBHOOK_SECRET"),
 		u.RunsAPI, devValue(firstToken(cfg), DevAPIToken, "a token from API_TOKENS"),
 		u.Gateway, devValue(firstToken(cfg), DevAPIToken, "$TOKEN"), playground.SampleProjectKey,

@@ -203,3 +203,38 @@ func TestSlashListApps(t *testing.T) {
 		return strings.Contains(s, "guestbook") && strings.Contains(s, "ledger") && strings.Contains(s, "payments")
 	})
 }
+
+// TestSyncOnTheSecondArgoCD: `deploybot dev` runs two Argo CDs; search@prod
+// is synced on the second one, in its own run, and an app of a project prod
+// does not allow is refused.
+func TestSyncOnTheSecondArgoCD(t *testing.T) {
+	e := startEnv(t)
+	e.slash("U0ALICE", "alice", "sync search@prod")
+	req := e.waitFor("the approval request for search@prod", func(m slack.Message) bool {
+		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "search@prod")
+	})
+	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-search~prod", req.Timestamp)
+	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
+	})
+	var stats struct {
+		Calls map[string]map[string]int `json:"calls"`
+	}
+	resp, err := http.Get(e.urls.ArgoCDSimProd + "/sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Calls["Sync"]["search"] != 1 {
+		t.Errorf("the prod simulator saw Sync calls %v, want one of search", stats.Calls["Sync"])
+	}
+
+	e.slash("U0ALICE", "alice", "sync payments@prod")
+	e.waitFor("the refusal of payments@prod", func(m slack.Message) bool {
+		return strings.Contains(blocksText(m), `project \"payments\" is not among the projects deploybot may use on Argo CD instance \"prod\"`) ||
+			strings.Contains(blocksText(m), `project "payments" is not among the projects deploybot may use on Argo CD instance "prod"`)
+	})
+}
