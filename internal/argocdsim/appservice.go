@@ -129,6 +129,8 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := &v1alpha1.ApplicationList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(s.rv, 10)}, Items: []v1alpha1.Application{}}
+	var listed []*simApp
+	defer func() { s.attachListLocked(list, listed) }()
 	for _, name := range sortedKeys(s.apps) {
 		app := s.apps[name].app
 		if q.Name != nil && *q.Name != "" && *q.Name != name {
@@ -147,6 +149,7 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 			continue
 		}
 		list.Items = append(list.Items, *s.viewLocked(s.apps[name], false))
+		listed = append(listed, s.apps[name])
 	}
 	return list, nil
 }
@@ -245,7 +248,7 @@ func (a *appService) Sync(_ context.Context, req *applicationpkg.ApplicationSync
 func (s *Server) syncLocked(sa *simApp, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
 	var err error
 	app := sa.app
-	automated := app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil
+	automated := s.autoSyncOnLocked(sa)
 	if req.Manifests != nil && automated && !req.GetDryRun() {
 		return nil, status.Error(codes.FailedPrecondition, "cannot use local sync when Automatic Sync Policy is enabled unless for dry run")
 	}
@@ -326,7 +329,7 @@ func (a *appService) Rollback(_ context.Context, req *applicationpkg.Application
 // rollbackLocked is Rollback once the app is found, under s.mu.
 func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
 	app := sa.app
-	if app.Spec.SyncPolicy != nil && app.Spec.SyncPolicy.Automated != nil {
+	if s.autoSyncOnLocked(sa) {
 		return nil, errRollbackAutoSync
 	}
 	var info *v1alpha1.RevisionHistory
@@ -392,6 +395,12 @@ func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchReque
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling application: %w", err)
 	}
+	if s.keepsEnabled() && hasAutomated(&sa.app.Spec) {
+		// The patch sees the app as a 3.1 server's types marshal it.
+		if jsonApp, err = setJSONEnabled(jsonApp, jsonAppAutomated, []*bool{sa.enabled}); err != nil {
+			return nil, fmt.Errorf("error marshaling application: %w", err)
+		}
+	}
 	var patched []byte
 	switch q.GetPatchType() {
 	case "json", "":
@@ -413,7 +422,13 @@ func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchReque
 	if err := json.Unmarshal(patched, newApp); err != nil {
 		return nil, fmt.Errorf("error unmarshaling patched app: %w", err)
 	}
-	if err := s.updateAppLocked(sa, newApp, false); err != nil {
+	var enabled *bool
+	if s.keepsEnabled() {
+		if _, enabled, err = enabledOfAppJSON(patched); err != nil {
+			return nil, fmt.Errorf("error unmarshaling patched app: %w", err)
+		}
+	}
+	if err := s.updateAppLocked(sa, newApp, false, enabled); err != nil {
 		return nil, fmt.Errorf("error updating application: %w", err)
 	}
 	return s.viewLocked(sa, false), nil
@@ -428,10 +443,12 @@ func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.Application
 	return lockedApp(s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
 		newApp := sa.app.DeepCopy()
 		newApp.Spec = *q.GetSpec().DeepCopy()
-		if err := s.updateAppLocked(sa, newApp, false); err != nil {
+		if err := s.updateAppLocked(sa, newApp, false, requestEnabled(s, q)); err != nil {
 			return nil, fmt.Errorf("error validating and updating app: %w", err)
 		}
-		return sa.app.Spec.DeepCopy(), nil
+		spec := sa.app.Spec.DeepCopy()
+		s.attachSpecLocked(sa, spec)
+		return spec, nil
 	})
 }
 
@@ -446,15 +463,17 @@ func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpda
 	}
 	s := a.s
 	return lockedApp(s, viaClient, q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name, func(sa *simApp) (*v1alpha1.Application, error) {
-		if err := s.updateAppLocked(sa, q.GetApplication(), false); err != nil {
+		if err := s.updateAppLocked(sa, q.GetApplication(), false, requestEnabled(s, q)); err != nil {
 			return nil, fmt.Errorf("error updating application: %w", err)
 		}
 		return s.viewLocked(sa, false), nil
 	})
 }
 
-// updateAppLocked mirrors validateAndNormalizeApp + updateApp.
-func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge bool) error {
+// updateAppLocked mirrors validateAndNormalizeApp + updateApp. enabled is
+// the new spec's automated.enabled (3.1; always nil before): it is kept
+// only while the spec has an automated policy.
+func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge bool, enabled *bool) error {
 	if newApp.Name == "" {
 		return errors.New("resource name may not be empty")
 	}
@@ -480,10 +499,14 @@ func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge
 	if spec.HasMultipleSources() || spec.Source == nil {
 		return status.Errorf(codes.InvalidArgument, "application spec for %s is invalid: multi-source apps are not simulated", sa.app.Name)
 	}
-	if !reflect.DeepEqual(*spec, sa.app.Spec) {
+	if !hasAutomated(spec) {
+		enabled = nil
+	}
+	if !reflect.DeepEqual(*spec, sa.app.Spec) || !reflect.DeepEqual(enabled, sa.enabled) {
 		sa.app.Generation++
 	}
 	sa.app.Spec = *spec
+	sa.enabled = enabled
 	if merge {
 		for k, v := range newApp.Labels {
 			sa.app.Labels[k] = v

@@ -36,7 +36,8 @@
 //     outcome, e.g. Degraded for checkout).
 //   - After a rollback the spec still targets HEAD, so the app is OutOfSync,
 //     as in Argo CD. Failed operations add no history entry.
-//   - With auto-sync on, an OutOfSync app is synced by the simulated controller.
+//   - With auto-sync on, an OutOfSync app is synced by the simulated
+//     controller (from 3.1 not while automated.enabled is false).
 //
 // # Versions
 //
@@ -63,6 +64,20 @@
 //     role:admin allows `logs, get`, so PodLogs is served in every version.
 //     A token lacking the permission is not simulated; deploy/argocd's
 //     policies, checked by its own tests, grant it to the bot.
+//   - 3.1: spec.syncPolicy.automated.enabled (SyncPolicyAutomated field
+//     4, JSON "enabled"; absent means on). `automated: {enabled: false}` is
+//     auto-sync off with prune and selfHeal kept: Rollback is allowed, Sync
+//     may pick another revision, and the simulated controller does not
+//     auto-sync, as where 3.1.16 checks IsAutomatedSyncEnabled. The v2 types
+//     drop field 4, so the simulator keeps it per app (forgotten when
+//     automated is removed) and puts it on the wire itself: every gRPC and
+//     gRPC-Web answer carrying an app (Get, List, Watch, Sync, Rollback,
+//     Patch, Update; UpdateSpec's spec) has it when set, Update and
+//     UpdateSpec read it from the request, Patch's JSON (merge or json)
+//     has and sets "enabled", and the REST gateway writes "enabled" in its
+//     JSON answers (List and Watch too, server-sent events included) and
+//     reads it from PUT bodies. 2.14 and 3.0 drop "enabled" wherever it is
+//     sent, as their types do: `automated` stays set and auto-sync on.
 //
 // # REST gateway
 //
@@ -99,22 +114,22 @@
 // as the others do for an existing app in another project.
 //
 //	ApplicationService
-//	  List                       implemented: filters name, projects, selector, repo, appNamespace; sorted by name; 3.0+: status.resources without health
+//	  List                       implemented: filters name, projects, selector, repo, appNamespace; sorted by name; 3.0+: status.resources without health; 3.1: automated.enabled
 //	  ListResourceEvents         Unimplemented: no Kubernetes events are simulated
 //	  Create                     Unimplemented: the apps are the fixed seed (restored by /sim/reset)
-//	  Get                        implemented: one app; refresh marks it reconciled now; 3.0+: resource health filled in from the tree
+//	  Get                        implemented: one app; refresh marks it reconciled now; 3.0+: resource health filled in from the tree; 3.1: automated.enabled
 //	  GetApplicationSyncWindows  implemented: no sync windows are configured, so canSync is true
 //	  RevisionMetadata           implemented: author, date and message of a commit of the app's repository
 //	  RevisionChartDetails       Unimplemented: charts come from git repositories, not Helm repositories
 //	  GetManifests               Unimplemented: manifests are not rendered (ManagedResources has target and live state)
-//	  Update                     implemented: replaces spec, labels, annotations, finalizers of the body's app; keeps status
-//	  UpdateSpec                 implemented: replaces the spec and returns it
-//	  Patch                      implemented: JSON patch ("json" or "") or merge patch ("merge") of the whole app; stores spec, labels, annotations, finalizers
+//	  Update                     implemented: replaces spec, labels, annotations, finalizers of the body's app; keeps status; 3.1: reads and answers automated.enabled
+//	  UpdateSpec                 implemented: replaces the spec and returns it; 3.1: reads and answers automated.enabled
+//	  Patch                      implemented: JSON patch ("json" or "") or merge patch ("merge") of the whole app; stores spec, labels, annotations, finalizers; 3.1: the JSON has automated.enabled
 //	  Delete                     Unimplemented: the apps are the fixed seed
-//	  Sync                       implemented: starts a sync (revision, prune, dryRun, strategy, resources, retry, syncOptions, infos); local manifests and multi-source apps Unimplemented; 3.0+: answers the app without resource health
+//	  Sync                       implemented: starts a sync (revision, prune, dryRun, strategy, resources, retry, syncOptions, infos); local manifests and multi-source apps Unimplemented; 3.0+: answers the app without resource health; 3.1: auto-sync off with enabled: false
 //	  ManagedResources           implemented: live and target Deployment and Service, filtered by name, kind, group, namespace
 //	  ResourceTree               implemented: Deployment, ReplicaSet, Pods and Service with health
-//	  Rollback                   implemented: redeploys a history entry with the apply strategy; refused under auto-sync
+//	  Rollback                   implemented: redeploys a history entry with the apply strategy; refused under auto-sync (3.1: unless enabled: false)
 //	  TerminateOperation         implemented: the running operation ends Failed
 //	  GetResource                Unimplemented: single live resources are not served (ManagedResources has their manifests)
 //	  PatchResource              Unimplemented: live resources are not modified
@@ -123,7 +138,7 @@
 //	  DeleteResource             Unimplemented: live resources are not deleted
 //	  ListLinks                  Unimplemented: no deep links are configured
 //	  ListResourceLinks          Unimplemented: no deep links are configured
-//	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters; 3.0+: resource health filled in from the tree
+//	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters; 3.0+: resource health filled in from the tree; 3.1: automated.enabled
 //	  GetManifestsWithFiles      Unimplemented: manifests are not rendered
 //	  WatchResourceTree          Unimplemented: resource trees are served by ResourceTree only
 //	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow; 3.0+: needs `logs, get`, which the admin token has

@@ -412,7 +412,7 @@ func restCases(t *testing.T, f fixtures) []restCase {
 }
 
 // TestRESTRoutes calls every REST route of every implemented method over
-// HTTP: the route reaches the method argo-cd's gateway sends it to, path
+// HTTP, in every version the simulator speaks: the route reaches the method argo-cd's gateway sends it to, path
 // values reach the request (and win over the body's, as the generated
 // handlers set them after decoding it), and the simulator acts on the app
 // they name. It fails if an implemented method's route has no case.
@@ -435,6 +435,13 @@ func TestRESTRoutes(t *testing.T) {
 		}
 	}
 
+	for _, version := range versions {
+		t.Run(version, func(t *testing.T) { checkRESTCases(t, version, cases, methods, routed) })
+	}
+}
+
+// checkRESTCases runs the REST cases against a simulator speaking version.
+func checkRESTCases(t *testing.T, version string, cases []restCase, methods []rpcMethod, routed map[string]rpcMethod) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			verb, _, _ := strings.Cut(c.route, " ")
@@ -450,7 +457,11 @@ func TestRESTRoutes(t *testing.T) {
 			if route.Path == "" || !ok || m.Key() != c.method {
 				t.Fatalf("%s is not a route of %s (routed to %s)", c.route, c.method, m.Key())
 			}
-			addr, s, ac := start(t, argocdsim.Options{OperationDuration: 20 * time.Second})
+			addr, s, ac := start(t, argocdsim.Options{OperationDuration: 20 * time.Second, Version: version})
+			var want []string
+			for _, w := range c.want {
+				want = append(want, strings.ReplaceAll(w, argocdsim.Version, s.Version().Raw))
+			}
 			if c.setup != nil {
 				c.setup(t, ac)
 			}
@@ -459,7 +470,7 @@ func TestRESTRoutes(t *testing.T) {
 			if code != c.code {
 				t.Fatalf("%s %s: %d, want %d: %.500s", verb, c.target, code, c.code, body)
 			}
-			for _, w := range c.want {
+			for _, w := range want {
 				if !strings.Contains(string(body), w) {
 					t.Errorf("response lacks %s: %.800s", w, body)
 				}

@@ -96,6 +96,7 @@ type Server struct {
 
 	faults     faultState
 	methodKeys map[string]string // full gRPC method -> counter key
+	side       sideTable         // what the v2 types cannot carry, next to their messages (wire.go)
 
 	grpc    *grpc.Server
 	grpcWeb *grpcweb.WrappedGrpcServer
@@ -157,11 +158,22 @@ func New(opts Options) (*Server, error) {
 		s.tlsCert, s.certPEM = cert, pemBytes
 	}
 
-	s.grpc = grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
-		grpc.MaxRecvMsgSize(100*1024*1024),
-	)
+		grpc.MaxRecvMsgSize(100 * 1024 * 1024),
+	}
+	gwCallOpts := []grpc.CallOption{grpc.MaxCallRecvMsgSize(100 * 1024 * 1024)}
+	gwDialOpts := []grpc.DialOption{}
+	var gwMarshaler gwruntime.Marshaler = new(grpcutil.JSONMarshaler)
+	if s.keepsEnabled() {
+		// automated.enabled on the wire and in REST JSON (see wire.go).
+		serverOpts = append(serverOpts, grpc.ForceServerCodecV2(s.serverCodec()))
+		gwCallOpts = append(gwCallOpts, grpc.ForceCodecV2(s.gatewayCodec()))
+		gwDialOpts = append(gwDialOpts, grpc.WithChainUnaryInterceptor(s.gatewayUnary), grpc.WithChainStreamInterceptor(s.gatewayStream))
+		gwMarshaler = &restMarshaler{s: s}
+	}
+	s.grpc = grpc.NewServer(serverOpts...)
 	applicationpkg.RegisterApplicationServiceServer(s.grpc, &appService{s: s})
 	repositorypkg.RegisterRepositoryServiceServer(s.grpc, &repoService{s: s})
 	projectpkg.RegisterProjectServiceServer(s.grpc, &projectService{s: s})
@@ -173,16 +185,16 @@ func New(opts Options) (*Server, error) {
 	// The REST gateway talks to the gRPC server over an in-memory connection
 	// (Argo CD dials itself), so REST sees the same auth, faults and counters.
 	s.bufLis = bufconn.Listen(1 << 20)
-	conn, err := grpc.NewClient("passthrough:///argocdsim",
+	conn, err := grpc.NewClient("passthrough:///argocdsim", append(gwDialOpts,
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.bufLis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(100*1024*1024)),
-	)
+		grpc.WithDefaultCallOptions(gwCallOpts...),
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("argocdsim: gateway connection: %w", err)
 	}
 	s.gwConn = conn
-	gwmux := gwruntime.NewServeMux(gwruntime.WithMarshalerOption(gwruntime.MIMEWildcard, new(grpcutil.JSONMarshaler)))
+	gwmux := gwruntime.NewServeMux(gwruntime.WithMarshalerOption(gwruntime.MIMEWildcard, gwMarshaler))
 	ctx := context.Background()
 	for _, reg := range []func(context.Context, *gwruntime.ServeMux, *grpc.ClientConn) error{
 		applicationpkg.RegisterApplicationServiceHandler,
@@ -346,7 +358,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if repoPathPattern.MatchString(r.URL.RawPath) {
 			r.URL.Path = r.URL.RawPath
 		}
-		s.gw.ServeHTTP(w, r)
+		s.serveREST(w, r)
 	case r.URL.Path == "/healthz":
 		_, _ = io.WriteString(w, "ok")
 	default:

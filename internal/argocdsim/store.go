@@ -25,6 +25,9 @@ type simApp struct {
 	outcome    Outcome
 	opSeq      int64      // bumped per operation; stale timers compare it
 	pending    *pendingOp // operation in flight (until health settles)
+	// enabled is spec.syncPolicy.automated.enabled (3.1+), which the v2
+	// types drop; nil while unset or without an automated policy.
+	enabled *bool
 	// requested counts the operations someone asked for (sync or rollback,
 	// not dry runs or auto-sync): what a duplicate would show up in.
 	requested int
@@ -148,12 +151,15 @@ func (s *Server) viewLocked(sa *simApp, infer bool) *v1alpha1.Application {
 	if infer {
 		sa.inferResourcesHealth(app)
 	}
+	s.attachLocked(sa, app)
 	return app
 }
 
 // eventLocked is a watch event of type typ carrying sa as it is now.
 func (s *Server) eventLocked(typ watch.EventType, sa *simApp) *v1alpha1.ApplicationWatchEvent {
-	return &v1alpha1.ApplicationWatchEvent{Type: typ, Application: *s.viewLocked(sa, true)}
+	ev := &v1alpha1.ApplicationWatchEvent{Type: typ, Application: *s.viewLocked(sa, true)}
+	s.attachEventLocked(sa, ev)
+	return ev
 }
 
 func (s *Server) subscribe() *subscriber {
@@ -348,11 +354,10 @@ func (s *Server) terminateLocked(sa *simApp) {
 	})
 }
 
-// maybeAutoSyncLocked starts an automated sync when auto-sync is on and the
-// app is OutOfSync, skipping a revision whose automated sync already failed.
+// maybeAutoSyncLocked starts an automated sync when auto-sync is on (from
+// 3.1: and not enabled: false) and the app is OutOfSync, skipping a revision whose automated sync already failed.
 func (s *Server) maybeAutoSyncLocked(sa *simApp) {
-	sp := sa.app.Spec.SyncPolicy
-	if sp == nil || sp.Automated == nil || sa.app.Operation != nil || sa.pending != nil {
+	if !s.autoSyncOnLocked(sa) || sa.app.Operation != nil || sa.pending != nil {
 		return
 	}
 	target, err := sa.targetCommit()
@@ -365,7 +370,7 @@ func (s *Server) maybeAutoSyncLocked(sa *simApp) {
 	seq := sa.opSeq
 	s.afterLocked(s.pickupDelay(), func() {
 		sp := sa.app.Spec.SyncPolicy
-		if sa.opSeq != seq || sa.app.Operation != nil || sp == nil || sp.Automated == nil {
+		if sa.opSeq != seq || sa.app.Operation != nil || !s.autoSyncOnLocked(sa) {
 			return
 		}
 		target, err := sa.targetCommit()
