@@ -238,3 +238,20 @@ func TestSyncOnTheSecondArgoCD(t *testing.T) {
 			strings.Contains(blocksText(m), `project "payments" is not among the projects deploybot may use on Argo CD instance "prod"`)
 	})
 }
+
+// TestAutoSyncOffAndOnInArgoCD31: `deploybot dev` speaks Argo CD 3.1, so
+// auto-sync is switched with automated.enabled and the thread says so.
+func TestAutoSyncOffAndOnInArgoCD31(t *testing.T) {
+	e := startEnv(t)
+	for _, step := range []struct{ sw, want string }{{"off", "`enabled: false`"}, {"on", "`enabled: true`"}} {
+		e.slash("U0ALICE", "alice", "autosync payments "+step.sw)
+		req := e.waitFor("the approval request for autosync payments "+step.sw, func(m slack.Message) bool {
+			return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "payments") && strings.Contains(blocksText(m), "autosync_"+step.sw)
+		})
+		e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-payments", req.Timestamp)
+		e.waitFor("the outcome of autosync "+step.sw, func(m slack.Message) bool {
+			s := blocksText(m)
+			return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, step.want) && strings.Contains(s, "v3.1")
+		})
+	}
+}
