@@ -16,16 +16,22 @@ HELM_VERSION         := v3.22.0
 # module's own source; the binary dispatches on its name and must stay "argocd".
 ARGOCD_MODULE  := github.com/argoproj/argo-cd/v2
 ARGOCD_VERSION := $(shell $(GO) list -m -f '{{.Version}}' $(ARGOCD_MODULE) 2>/dev/null)
+# The official v3 CLI, built the same way, for the simulator's 3.1 mode.
+# v3.1.16 is the newest 3.x whose module zip builds (v3.2.x lacks a symbol,
+# v3.3+ need a directory the zip leaves out). It is not a dependency of this
+# module, so it is downloaded outside it; its own directory keeps the name argocd.
+ARGOCD3_MODULE  := github.com/argoproj/argo-cd/v3
+ARGOCD3_VERSION := v3.1.16
 
-.PHONY: run test fuzz chaos build image vet fmt-check tools clean
+.PHONY: run test fuzz chaos build image vet fmt-check tools clean bin/argocd-v3
 
 ## run: build deploybot and start the local playground (Temporal dev server, Argo CD simulator, worker, gateway)
 run: build bin/temporal
 	$(BIN)/deploybot dev
 
 ## test: gofmt + go vet + the whole test suite with the race detector, then a short fuzz run
-test: bin/temporal bin/argocd bin/helm fmt-check vet
-	TEMPORAL_CLI=$(BIN)/temporal ARGOCD_CLI=$(BIN)/argocd HELM=$(BIN)/helm $(GO) test -race -count=1 -timeout 25m ./...
+test: bin/temporal bin/argocd bin/argocd-v3 bin/helm fmt-check vet
+	TEMPORAL_CLI=$(BIN)/temporal ARGOCD_CLI=$(BIN)/argocd ARGOCD3_CLI=$(BIN)/argocd-v3/argocd HELM=$(BIN)/helm $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 
 ## fuzz: run every fuzz target (func Fuzz* in a _test.go, found by grep, so new ones join) for FUZZTIME each;
@@ -75,7 +81,17 @@ bin/argocd:
 	(cd "$$tmp" && $(GO) build -trimpath -ldflags "-X $(ARGOCD_MODULE)/common.version=$(ARGOCD_VERSION:v%=%)" -o $(BIN)/argocd ./cmd) ; \
 	rc=$$?; rm -rf "$$tmp"; exit $$rc
 
-tools: bin/temporal bin/argocd bin/helm
+## bin/argocd-v3: the official argocd v3.1.16 CLI, as bin/argocd-v3/argocd
+bin/argocd-v3: bin/argocd-v3/argocd
+
+bin/argocd-v3/argocd:
+	tmp=$$(mktemp -d) && \
+	src=$$(cd "$$tmp" && $(GO) mod download -json $(ARGOCD3_MODULE)@$(ARGOCD3_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p') && \
+	test -n "$$src" && cp -r "$$src"/. "$$tmp" && chmod -R u+w "$$tmp" && mkdir -p $(BIN)/argocd-v3 && \
+	(cd "$$tmp" && $(GO) build -trimpath -ldflags "-X $(ARGOCD3_MODULE)/common.version=$(ARGOCD3_VERSION:v%=%)" -o $(BIN)/argocd-v3/argocd ./cmd) ; \
+	rc=$$?; rm -rf "$$tmp"; exit $$rc
+
+tools: bin/temporal bin/argocd bin/argocd-v3 bin/helm
 
 vet:
 	$(GO) vet ./...
