@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
@@ -165,6 +167,10 @@ func TestListAppsWorkflowFallsBackToTheResponseURL(t *testing.T) {
 // A response_url takes five messages: a longer table is cut, and says so.
 func TestListAppsWorkflowKeepsWithinFiveResponses(t *testing.T) {
 	h := newCmdHarness(t)
+	// Splitting 3,000 rows takes a production worker ~0.1 s of its 1 s
+	// workflow-task budget; under -race on a loaded 2-core CI machine it
+	// came to the full second and tripped the deadlock detector.
+	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second})
 	h.listApps(appSummaries(3000), nil)
 	in := commandInput("")
 	in.Reply = contract.ReplyTo{ResponseURL: "https://hooks.slack.com/commands/T0/1/secret"}
