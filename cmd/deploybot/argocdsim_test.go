@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -50,15 +51,29 @@ func TestSimVersionFromEnvAndFlag(t *testing.T) {
 		{[]string{"ARGOCD_SIM_VERSION=3.0"}, nil, "v3.0.23+argocdsim"},
 		{[]string{"ARGOCD_SIM_VERSION=3.0"}, []string{"--argocd-version", "v3.1.16"}, "v3.1.16"},
 	} {
-		if got := simVersion(t, tc.env, tc.args...); got != tc.want {
-			t.Errorf("env %v args %v: reports %q, want %q", tc.env, tc.args, got, tc.want)
+		var msg struct{ Version string }
+		if err := json.Unmarshal(simAnswer(t, tc.env, "/api/version", tc.args...), &msg); err != nil || msg.Version != tc.want {
+			t.Errorf("env %v args %v: reports %q (%v), want %q", tc.env, tc.args, msg.Version, err, tc.want)
 		}
 	}
 }
 
-// simVersion starts argocd-sim with env and args and returns the version
-// GET /api/version reports; the process is stopped before it returns.
-func simVersion(t *testing.T, env []string, args ...string) string {
+// TestSimApplicationNamespaces: --application-namespaces makes the seeded
+// team-a/guestbook reachable.
+func TestSimApplicationNamespaces(t *testing.T) {
+	var app struct {
+		Metadata struct{ Namespace, Name string }
+	}
+	body := simAnswer(t, nil, "/api/v1/applications/guestbook?appNamespace=team-a", "--application-namespaces", "team-a")
+	if err := json.Unmarshal(body, &app); err != nil || app.Metadata.Namespace != "team-a" || app.Metadata.Name != "guestbook" {
+		t.Fatalf("team-a/guestbook: %v %.300s", err, body)
+	}
+}
+
+// simAnswer starts argocd-sim with env and args and returns its first 200
+// answer to GET path (with the default token); the process is stopped
+// before it returns.
+func simAnswer(t *testing.T, env []string, path string, args ...string) []byte {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command(os.Args[0], append([]string{"argocd-sim"}, args...)...)
@@ -87,17 +102,22 @@ func simVersion(t *testing.T, env []string, args ...string) string {
 			t.Fatalf("argocd-sim exited: %v\n%s", err, out)
 		default:
 		}
-		resp, err := probeClient.Get("http://" + addr + "/api/version")
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer dev-token")
+		resp, err := probeClient.Do(req)
 		if err == nil {
-			var msg struct{ Version string }
-			derr := json.NewDecoder(resp.Body).Decode(&msg)
+			body, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && derr == nil {
-				return msg.Version
+			if resp.StatusCode == http.StatusOK && rerr == nil {
+				return body
 			}
+			err = fmt.Errorf("%s: %s", resp.Status, body)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("argocd-sim on %s never answered /api/version: %v\n%s", addr, err, out)
+			t.Fatalf("argocd-sim on %s never answered %s: %v\n%s", addr, path, err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

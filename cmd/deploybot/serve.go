@@ -191,6 +191,7 @@ func newSimCmd() *cobra.Command {
 		useTLS                   bool
 		opDuration               time.Duration
 		extraApps                int
+		appNamespaces            []string
 	)
 	cmd := &cobra.Command{
 		Use:   "argocd-sim",
@@ -225,7 +226,8 @@ reads call counters; it is a test tool, bound to loopback by default.`,
 				return fmt.Errorf("--argocd-version (or ARGOCD_SIM_VERSION): %w", err)
 			}
 			return argocdsim.Run(cmd.Context(), addr, argocdsim.Options{
-				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Version: argoVersion, Logger: log,
+				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Version: argoVersion,
+				AppNamespaces: appNamespaces, Logger: log,
 			})
 		},
 	}
@@ -234,6 +236,7 @@ reads call counters; it is a test tool, bound to loopback by default.`,
 	cmd.Flags().BoolVar(&useTLS, "tls", false, "serve TLS with a self-signed certificate generated at start")
 	cmd.Flags().DurationVar(&opDuration, "operation-duration", 2*time.Second, "how long a sync or rollback runs")
 	cmd.Flags().IntVar(&extraApps, "extra-apps", 0, "add this many generated apps (for large-list demos)")
+	cmd.Flags().StringSliceVar(&appNamespaces, "application-namespaces", nil, "namespaces besides argocd whose apps are served, as argocd-server's flag (names or globs); team-a serves the seeded team-a/guestbook")
 	cmd.Flags().StringVar(&argoVersion, "argocd-version", "2.14", "Argo CD release to speak: 2.14, 3.0, 3.1 or a release of those lines such as v3.1.16 (default from ARGOCD_SIM_VERSION)")
 	return cmd
 }

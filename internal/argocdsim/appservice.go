@@ -67,19 +67,23 @@ const (
 )
 
 // getAppLocked mirrors getAppEnforceRBAC for an admin caller. The name is
-// used as sent. A failed lookup is PermissionDenied (Argo CD hides
-// existence) unless it is a NotFound and the request names a project: then
-// NotFound, as for an app in another project. A client Get is a NotFound
-// only for a valid name in an enabled namespace: client-go refuses "" and
-// names with "/" or "%" before asking the API server, and namespaces
-// other than argocd are not enabled. The informer cache simply misses.
+// used as sent, in namespace appNs ("" = argocd). A failed lookup is
+// PermissionDenied (Argo CD hides existence) unless it is a NotFound and
+// the request names a project: then NotFound, as for an app in another
+// project. A client Get is a NotFound only for a valid name in an enabled
+// namespace: client-go refuses "" and names with "/" or "%" before asking
+// the API server, and argocd-server refuses namespaces it does not serve.
+// The informer cache simply misses (see informerSees). An app whose project
+// does not list its namespace in sourceNamespaces is refused as if the
+// project did not exist, as by getAppProject.
 func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simApp, error) {
 	if appNs == "" {
 		appNs = argocdNamespace
 	}
-	sa, ok := s.apps[name]
-	if !ok || appNs != argocdNamespace {
-		clientErr := via == viaClient && (appNs != argocdNamespace || name == "" || strings.ContainsAny(name, "/%") || name == "." || name == "..")
+	sa, ok := s.apps[appKey(appNs, name)]
+	ok = ok && !strings.Contains(name, "/") // a key, never a name
+	clientErr := via == viaClient && (!s.namespaceEnabled(appNs) || name == "" || strings.ContainsAny(name, "/%") || name == "." || name == "..")
+	if !ok || clientErr || (via == viaInformer && !s.informerSees(appNs)) {
 		if project != "" && !clientErr {
 			return nil, appNotFound(name)
 		}
@@ -89,7 +93,7 @@ func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simA
 	if project != "" && proj != project {
 		return nil, appNotFound(name)
 	}
-	if _, ok := s.projects[proj]; !ok {
+	if p, ok := s.projects[proj]; !ok || !namespacePermitted(p, sa.app) {
 		return nil, status.Errorf(codes.InvalidArgument, "app is not allowed in project %q, or the project does not exist", proj)
 	}
 	return sa, nil
@@ -131,9 +135,12 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 	list := &v1alpha1.ApplicationList{ListMeta: metav1.ListMeta{ResourceVersion: strconv.FormatInt(s.rv, 10)}, Items: []v1alpha1.Application{}}
 	var listed []*simApp
 	defer func() { s.attachListLocked(list, listed) }()
-	for _, name := range sortedKeys(s.apps) {
-		app := s.apps[name].app
-		if q.Name != nil && *q.Name != "" && *q.Name != name {
+	for _, sa := range s.appsByName() {
+		app := sa.app
+		if !s.namespaceEnabled(app.Namespace) {
+			continue
+		}
+		if q.Name != nil && *q.Name != "" && *q.Name != app.Name {
 			continue
 		}
 		if len(projects) > 0 && !projects[app.Spec.GetProject()] {
@@ -148,8 +155,8 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 		if !selector.Matches(labels.Set(app.Labels)) {
 			continue
 		}
-		list.Items = append(list.Items, *s.viewLocked(s.apps[name], false))
-		listed = append(listed, s.apps[name])
+		list.Items = append(list.Items, *s.viewLocked(sa, false))
+		listed = append(listed, sa)
 	}
 	return list, nil
 }
@@ -202,7 +209,8 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 			return false
 		}
 		// As isApplicationPermitted: the namespace counts only with a name.
-		return (appName == "" || (app.Name == appName && app.Namespace == appNs)) && selector.Matches(labels.Set(app.Labels))
+		return (appName == "" || (app.Name == appName && app.Namespace == appNs)) && selector.Matches(labels.Set(app.Labels)) &&
+			s.namespaceEnabled(app.Namespace)
 	}
 
 	// Subscribe before the snapshot so no change is missed in between.
@@ -211,8 +219,8 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 	var initial []*v1alpha1.ApplicationWatchEvent
 	if q.GetResourceVersion() == "" || q.GetName() != "" {
 		s.mu.Lock()
-		for _, name := range sortedKeys(s.apps) {
-			initial = append(initial, s.eventLocked(watch.Added, s.apps[name]))
+		for _, sa := range s.appsByQualifiedName() {
+			initial = append(initial, s.eventLocked(watch.Added, sa))
 		}
 		s.mu.Unlock()
 	}
@@ -490,8 +498,12 @@ func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge
 	if spec.Source != nil && spec.Source.Helm != nil && spec.Source.Helm.IsZero() {
 		spec.Source.Helm = nil
 	}
-	if _, ok := s.projects[spec.Project]; !ok {
+	proj, ok := s.projects[spec.Project]
+	if !ok {
 		return status.Errorf(codes.InvalidArgument, "application spec for %s is invalid: InvalidSpecError: Application referencing project %s which does not exist", sa.app.Name, spec.Project)
+	}
+	if !namespacePermitted(proj, sa.app) { // the namespace stays; the project may change
+		return status.Errorf(codes.InvalidArgument, "app is not allowed in project %q, or the project does not exist", spec.Project)
 	}
 	if spec.Destination.Server == "" && spec.Destination.Name == "" {
 		return status.Errorf(codes.InvalidArgument, "application destination spec for %s is invalid: application destination can't have both name and server defined", sa.app.Name)

@@ -79,6 +79,27 @@
 //     reads it from PUT bodies. 2.14 and 3.0 drop "enabled" wherever it is
 //     sent, as their types do: `automated` stays set and auto-sync on.
 //
+// # Applications in other namespaces
+//
+// As with Argo CD's "apps in any namespace", an app is (namespace, name).
+// The seed holds, besides the argocd apps of the demo table, a second
+// guestbook in namespace team-a (project team-a, whose sourceNamespaces
+// allow team-a; its own repository and three history entries). Like an
+// Application in a namespace argocd-server does not serve, it is not
+// listed, watched or found until Options.AppNamespaces (argocd-sim
+// --application-namespaces, argocd-server's --application-namespaces:
+// names, globs or /regexps/) enables team-a. Then every method reaches it
+// with appNamespace "team-a" (GetAppDetails: appName "team-a/guestbook"),
+// List shows both guestbooks (by name, argocd's first), and List's
+// appNamespace filter narrows to one namespace. As in argocd-server, an
+// app whose project does not allow its namespace is refused as if the
+// project did not exist, and once any namespace is enabled the
+// informer-backed methods find apps of every namespace. Counters, outcomes
+// and Operations name an app by its key: the bare name in argocd
+// ("guestbook"), "namespace/name" elsewhere ("team-a/guestbook"); a name
+// sent with a "/" in it is no app's and is counted as
+// "namespace/name-as-sent" ("argocd/team-a/guestbook").
+//
 // # REST gateway
 //
 // The REST routes are argo-cd's own generated grpc-gateway handlers on a mux
@@ -107,8 +128,9 @@
 // v2.14 semantics as noted, or "Unimplemented" with the reason; those answer
 // codes.Unimplemented, "<method> is not simulated by the argocd simulator".
 // App lookups work as in getAppEnforceRBAC: the name is used as sent (the CLI,
-// not the server, splits "namespace/name"); only the argocd namespace is
-// enabled; a failed lookup is PermissionDenied, except that methods Argo CD
+// not the server, splits "namespace/name") in the request's appNamespace
+// (every method that names an app takes it; see Applications in other
+// namespaces); a failed lookup is PermissionDenied, except that methods Argo CD
 // serves from its informer cache (ResourceTree, ManagedResources,
 // RevisionMetadata, PodLogs) answer NotFound when the request names a project,
 // as the others do for an existing app in another project.
@@ -184,7 +206,7 @@
 //
 // # Admin API
 //
-//	GET  /sim/stats   {"calls":{"Sync":{"guestbook":1},"List":{"":3}}}
+//	GET  /sim/stats   {"calls":{"Sync":{"guestbook":1,"team-a/guestbook":1},"List":{"":3}}}
 //	GET  /sim/faults  current faults (same schema as the POST body)
 //	POST /sim/faults  change faults; see Faults for the JSON schema
 //	POST /sim/reset   restore the seed state, clear faults and counters

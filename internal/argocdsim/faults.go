@@ -23,8 +23,10 @@ import (
 	repositorypkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/repository"
 )
 
-// Stats is a snapshot of call counters: method -> app -> calls. Calls that
-// name no app (List, Version, ...) are counted under app "".
+// Stats is a snapshot of call counters: method -> app -> calls. An app is
+// its name in the argocd namespace and "namespace/name" elsewhere
+// ("team-a/guestbook"). Calls that name no app (List, Version, ...) are
+// counted under app "".
 type Stats struct {
 	Calls map[string]map[string]int `json:"calls"`
 }
@@ -383,23 +385,47 @@ func (s *Server) methodKey(full string) string {
 	return strings.TrimPrefix(full, "/")
 }
 
-// appOf extracts the application a request is about.
+// appOf is the counter key of the application a request is about: its
+// key (name in argocd, "namespace/name" elsewhere; GetAppDetails's appName
+// is qualified). A name as sent that has a "/" (no app's name has one) is
+// counted as "namespace/name-as-sent", e.g. "argocd/team-a/guestbook", so it
+// never shares a key with an app.
 func appOf(fullMethod string, m any) string {
+	var name, ns string
 	switch r := m.(type) {
 	case *applicationpkg.ResourcesQuery:
-		return r.GetApplicationName()
+		name, ns = r.GetApplicationName(), r.GetAppNamespace()
 	case *applicationpkg.ApplicationUpdateRequest:
-		return r.GetApplication().GetName()
-	case *applicationpkg.ApplicationCreateRequest:
-		return r.GetApplication().GetName()
-	case *repositorypkg.RepoAppDetailsQuery:
-		return r.GetAppName()
-	case interface{ GetName() string }:
-		if strings.HasPrefix(fullMethod, "/application.ApplicationService/") {
-			return r.GetName()
+		if a := r.GetApplication(); a != nil {
+			name, ns = a.Name, a.Namespace
 		}
+	case *applicationpkg.ApplicationCreateRequest:
+		if a := r.GetApplication(); a != nil {
+			name, ns = a.Name, a.Namespace
+		}
+	case *repositorypkg.RepoAppDetailsQuery:
+		if r.GetAppName() == "" {
+			return ""
+		}
+		name, ns = splitName(r.GetAppName(), argocdNamespace)
+	case interface{ GetName() string }:
+		if !strings.HasPrefix(fullMethod, "/application.ApplicationService/") {
+			return ""
+		}
+		name = r.GetName()
+		if n, ok := m.(interface{ GetAppNamespace() string }); ok {
+			ns = n.GetAppNamespace()
+		}
+	default:
+		return ""
 	}
-	return ""
+	if name == "" {
+		return ""
+	}
+	if strings.Contains(name, "/") {
+		return firstNonEmpty(ns, argocdNamespace) + "/" + name
+	}
+	return appKey(ns, name)
 }
 
 // unescapeRepoURL mirrors argocd-server's bug21955WorkaroundInterceptor,

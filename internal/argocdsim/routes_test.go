@@ -269,7 +269,7 @@ func restCases(t *testing.T, f fixtures) []restCase {
 		},
 		{
 			name: "update in a namespace that is not enabled", method: "ApplicationService.Update", route: "PUT /api/v1/applications/{application.metadata.name}",
-			target: "/api/v1/applications/guestbook?project=default", body: putBody(t, gb, "guestbook", "team-ns", rev2), code: 403, app: "guestbook",
+			target: "/api/v1/applications/guestbook?project=default", body: putBody(t, gb, "guestbook", "team-ns", rev2), code: 403, app: "team-ns/guestbook",
 			want: deny,
 		},
 		{

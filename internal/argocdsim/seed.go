@@ -85,6 +85,7 @@ func (r *repoModel) resolve(rev string) (*commit, error) {
 // appSeed describes one seeded application.
 type appSeed struct {
 	name         string
+	namespace    string // the Application's namespace; "" = argocd
 	project      string
 	helm         bool
 	deployments  int // successful deployments so far (history ids 0..deployments-1)
@@ -121,7 +122,22 @@ var authors = []string{
 	"Carol Chen <carol@example.com>",
 }
 
-// seeds returns the demo apps listed in DESIGN.md plus n generated ones.
+// slug names what belongs to one seeded app alone (repository, commits,
+// UIDs): the name in argocd, "namespace-name" elsewhere.
+func (sd appSeed) slug() string {
+	if sd.namespace == "" {
+		return sd.name
+	}
+	return sd.namespace + "-" + sd.name
+}
+
+// teamNamespace holds the seeded app outside argocd: a second "guestbook",
+// so that an app is (namespace, name). Argo CD serves it only where
+// --application-namespaces enables the namespace (Options.AppNamespaces).
+const teamNamespace = "team-a"
+
+// seeds returns the demo apps listed in DESIGN.md, n generated ones, and
+// team-a/guestbook.
 func seeds(extra int) []appSeed {
 	s := []appSeed{
 		{
@@ -200,12 +216,20 @@ func seeds(extra int) []appSeed {
 			logs:   webLogs,
 		})
 	}
-	return s
+	// Last, so the others keep their seeded times.
+	return append(s, appSeed{
+		name: "guestbook", namespace: teamNamespace, project: teamNamespace, helm: true, deployments: 3,
+		labels: map[string]string{"team": teamNamespace, "env": "staging"},
+		values: func(i int) []param {
+			return helmValues("guestbook", fmt.Sprintf("v2.%d.0", i), 1, param{"ingress.host", "guestbook.team-a.example.com"})
+		},
+		logs: webLogs,
+	})
 }
 
 // buildRepo creates the fake repository of a seed with deterministic commits.
 func buildRepo(sd appSeed, appIdx int) *repoModel {
-	r := &repoModel{url: repoBase + sd.name + ".git", helm: sd.helm}
+	r := &repoModel{url: repoBase + sd.slug() + ".git", helm: sd.helm}
 	if sd.helm {
 		r.path = "charts/" + sd.name
 		r.valueFiles = []string{"values-production.yaml", "values.yaml"}
@@ -215,7 +239,7 @@ func buildRepo(sd appSeed, appIdx int) *repoModel {
 	n := sd.deployments + sd.behind
 	for i := 0; i < n; i++ {
 		c := &commit{
-			sha:    sha(sd.name, strconv.Itoa(i)),
+			sha:    sha(sd.slug(), strconv.Itoa(i)),
 			index:  i,
 			author: authors[(i+appIdx)%len(authors)],
 			date:   seedDeployedAt(appIdx, i).Add(-25 * time.Minute),
@@ -252,11 +276,15 @@ func sourceFor(r *repoModel) v1alpha1.ApplicationSource {
 func newSimApp(sd appSeed, appIdx int) *simApp {
 	repo := buildRepo(sd, appIdx)
 	src := sourceFor(repo)
+	ns, dest := argocdNamespace, sd.name
+	if sd.namespace != "" {
+		ns, dest = sd.namespace, sd.namespace
+	}
 	app := &v1alpha1.Application{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              sd.name,
-			Namespace:         argocdNamespace,
-			UID:               uid("Application", sd.name),
+			Namespace:         ns,
+			UID:               uid("Application", sd.slug()),
 			CreationTimestamp: metav1.NewTime(seedBase.Add(-72 * time.Hour)),
 			Labels:            copyMap(sd.labels),
 			Annotations:       map[string]string{"deploybot.io/owner": "team-" + sd.labels["team"]},
@@ -265,7 +293,7 @@ func newSimApp(sd appSeed, appIdx int) *simApp {
 		},
 		Spec: v1alpha1.ApplicationSpec{
 			Source:      src.DeepCopy(),
-			Destination: v1alpha1.ApplicationDestination{Server: inClusterServer, Namespace: sd.name},
+			Destination: v1alpha1.ApplicationDestination{Server: inClusterServer, Namespace: dest},
 			Project:     sd.project,
 			SyncPolicy: &v1alpha1.SyncPolicy{
 				SyncOptions: v1alpha1.SyncOptions{"CreateNamespace=true"},
@@ -346,9 +374,13 @@ func copyMap(m map[string]string) map[string]string {
 // seedProjects returns the AppProjects the seeded apps live in.
 func seedProjects() map[string]*v1alpha1.AppProject {
 	out := map[string]*v1alpha1.AppProject{}
-	for _, p := range []struct{ name, desc string }{
-		{"default", "Default project"},
-		{"payments", "Payments team applications"},
+	for _, p := range []struct {
+		name, desc       string
+		sourceNamespaces []string // namespaces other than argocd its apps may live in
+	}{
+		{"default", "Default project", nil},
+		{"payments", "Payments team applications", nil},
+		{teamNamespace, "Team A's applications, in their own namespace", []string{teamNamespace}},
 	} {
 		out[p.name] = &v1alpha1.AppProject{
 			ObjectMeta: metav1.ObjectMeta{
@@ -361,6 +393,7 @@ func seedProjects() map[string]*v1alpha1.AppProject {
 				SourceRepos:              []string{"*"},
 				Destinations:             []v1alpha1.ApplicationDestination{{Server: "*", Namespace: "*"}},
 				ClusterResourceWhitelist: []metav1.GroupKind{{Group: "*", Kind: "*"}},
+				SourceNamespaces:         p.sourceNamespaces,
 			},
 		}
 	}

@@ -65,6 +65,12 @@ type Options struct {
 	// as "v3.1.16"; "" means "2.14". See the package documentation for
 	// what differs.
 	Version string
+	// AppNamespaces are the namespaces besides argocd whose Applications
+	// the API serves, as argocd-server's --application-namespaces: names,
+	// globs ("team-*") or /regular expressions/. The seed always holds
+	// team-a/guestbook (project team-a, whose sourceNamespaces allow team-a);
+	// only a list that matches team-a makes it reachable.
+	AppNamespaces []string
 	// AfterCall, if set, is called once a unary API call has succeeded
 	// and before its answer is sent, with the call's counter key ("Sync")
 	// and app. A test can act there, in the window where Argo CD has made

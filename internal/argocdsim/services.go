@@ -57,8 +57,9 @@ func (r *repoService) GetAppDetails(_ context.Context, q *repositorypkg.RepoAppD
 	if repo == nil {
 		return nil, errPermissionDenied
 	}
-	appName, _ := splitName(q.AppName, "")
-	if sa, ok := s.apps[appName]; ok {
+	// As argo.ParseFromQualifiedName, then the informer (see informerSees).
+	appName, appNs := splitName(q.AppName, argocdNamespace)
+	if sa, ok := s.apps[appKey(appNs, appName)]; ok && s.informerSees(appNs) {
 		if q.AppProject != sa.app.Spec.Project {
 			return nil, errPermissionDenied
 		}
@@ -133,7 +134,7 @@ func (r *repoService) ListRepositories(_ context.Context, _ *repositorypkg.RepoQ
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := &v1alpha1.RepositoryList{}
-	for _, name := range sortedKeys(s.apps) {
+	for _, name := range sortedKeys(s.apps) { // name is the app's key
 		repo := s.apps[name].repo
 		list.Items = append(list.Items, &v1alpha1.Repository{
 			Repo: repo.url, Type: "git", Name: name,

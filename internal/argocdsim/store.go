@@ -60,7 +60,7 @@ func (s *Server) loadSeed() {
 	s.apps = map[string]*simApp{}
 	for i, sd := range seeds(s.opts.ExtraApps) {
 		sa := newSimApp(sd, i)
-		s.apps[sd.name] = sa
+		s.apps[keyOf(sa.app)] = sa
 	}
 	s.projects = seedProjects()
 	for _, name := range sortedKeys(s.apps) {
@@ -80,6 +80,7 @@ func (s *Server) Reset() {
 }
 
 // SetOutcome makes every later operation of app end as o (until Reset).
+// app is the app's key: its name, or "namespace/name" outside argocd.
 func (s *Server) SetOutcome(app string, o Outcome) error {
 	switch o.Phase {
 	case "", synccommon.OperationSucceeded, synccommon.OperationFailed, synccommon.OperationError:
@@ -112,8 +113,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // Operations returns how many syncs and rollbacks (dry runs and auto-sync
-// excluded) Argo CD started for app since the seed was loaded: unlike Calls,
-// refused and failed calls do not count.
+// excluded) Argo CD started for app (its key, as SetOutcome's) since the
+// seed was loaded: unlike Calls, refused and failed calls do not count.
 func (s *Server) Operations(app string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
