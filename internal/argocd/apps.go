@@ -218,31 +218,14 @@ const enableAutoSyncEnabledPatch = `{"spec":{"syncPolicy":{"automated":{"enabled
 // keeping the policy in the spec; before 3.1 it removes automated. It returns
 // the policy it turned off, or a nil Policy if auto-sync was already off.
 func (c *Client) DisableAutoSync(ctx context.Context, name string) (AutoSyncChange, error) {
-	appIf, done, err := c.appClient(ctx, opDisableAutoSync, name)
-	if err != nil {
-		return AutoSyncChange{}, err
-	}
-	defer done()
-	app, err := c.getApp(ctx, appIf, opDisableAutoSync, name)
-	if err != nil {
-		return AutoSyncChange{}, err
-	}
-	if !app.AutoSyncOn() {
-		return AutoSyncChange{}, nil
-	}
-	v, err := c.ServerVersion(ctx)
-	if err != nil {
-		return AutoSyncChange{}, err
-	}
-	ch := AutoSyncChange{Policy: app.Spec.SyncPolicy.Automated.DeepCopy(), Server: v}
-	patch := disableAutoSyncPatch
-	if v.HasAutoSyncEnabled() {
-		ch.ByEnabled, patch = true, disableAutoSyncEnabledPatch
-	}
-	if err := c.patchAutoSync(ctx, appIf, opDisableAutoSync, name, patch, false); err != nil {
-		return AutoSyncChange{}, err
-	}
-	return ch, nil
+	return c.changeAutoSync(ctx, opDisableAutoSync, name, false, func(app *App, v ServerVersion) (AutoSyncChange, string, error) {
+		ch := AutoSyncChange{Policy: app.Spec.SyncPolicy.Automated.DeepCopy()}
+		if v.HasAutoSyncEnabled() {
+			ch.ByEnabled = true
+			return ch, disableAutoSyncEnabledPatch, nil
+		}
+		return ch, disableAutoSyncPatch, nil
+	})
 }
 
 // EnableAutoSync turns auto-sync on with a merge patch. On Argo CD 3.1+, an
@@ -251,36 +234,42 @@ func (c *Client) DisableAutoSync(ctx context.Context, name string) (AutoSyncChan
 // DisableAutoSync removed), all three flags written so a false overrides a
 // true already set. A nil Policy in the result means it was already on.
 func (c *Client) EnableAutoSync(ctx context.Context, name string, policy v1alpha1.SyncPolicyAutomated) (AutoSyncChange, error) {
-	appIf, done, err := c.appClient(ctx, opEnableAutoSync, name)
+	return c.changeAutoSync(ctx, opEnableAutoSync, name, true, func(app *App, v ServerVersion) (AutoSyncChange, string, error) {
+		if kept := app.Spec.SyncPolicy; kept != nil && kept.Automated != nil && v.HasAutoSyncEnabled() {
+			return AutoSyncChange{Policy: kept.Automated.DeepCopy(), ByEnabled: true}, enableAutoSyncEnabledPatch, nil
+		}
+		b, err := json.Marshal(map[string]any{"spec": map[string]any{"syncPolicy": map[string]any{"automated": map[string]bool{
+			"prune": policy.Prune, "selfHeal": policy.SelfHeal, "allowEmpty": policy.AllowEmpty,
+		}}}})
+		return AutoSyncChange{Policy: policy.DeepCopy()}, string(b), err
+	})
+}
+
+// changeAutoSync reads the app and, unless auto-sync already is as wanted
+// (on), applies the patch plan picks for the server's version.
+func (c *Client) changeAutoSync(ctx context.Context, op, name string, on bool, plan func(*App, ServerVersion) (AutoSyncChange, string, error)) (AutoSyncChange, error) {
+	appIf, done, err := c.appClient(ctx, op, name)
 	if err != nil {
 		return AutoSyncChange{}, err
 	}
 	defer done()
-	app, err := c.getApp(ctx, appIf, opEnableAutoSync, name)
+	app, err := c.getApp(ctx, appIf, op, name)
 	if err != nil {
 		return AutoSyncChange{}, err
 	}
-	if app.AutoSyncOn() {
+	if app.AutoSyncOn() == on {
 		return AutoSyncChange{}, nil
 	}
 	v, err := c.ServerVersion(ctx)
 	if err != nil {
 		return AutoSyncChange{}, err
 	}
-	ch := AutoSyncChange{Policy: policy.DeepCopy(), Server: v}
-	var patch string
-	if kept := app.Spec.SyncPolicy; kept != nil && kept.Automated != nil && v.HasAutoSyncEnabled() {
-		ch.Policy, ch.ByEnabled, patch = kept.Automated.DeepCopy(), true, enableAutoSyncEnabledPatch
-	} else {
-		b, err := json.Marshal(map[string]any{"spec": map[string]any{"syncPolicy": map[string]any{"automated": map[string]bool{
-			"prune": policy.Prune, "selfHeal": policy.SelfHeal, "allowEmpty": policy.AllowEmpty,
-		}}}})
-		if err != nil {
-			return AutoSyncChange{}, err
-		}
-		patch = string(b)
+	ch, patch, err := plan(app, v)
+	if err != nil {
+		return AutoSyncChange{}, err
 	}
-	if err := c.patchAutoSync(ctx, appIf, opEnableAutoSync, name, patch, true); err != nil {
+	ch.Server = v
+	if err := c.patchAutoSync(ctx, appIf, op, name, patch, on); err != nil {
 		return AutoSyncChange{}, err
 	}
 	return ch, nil

@@ -75,7 +75,7 @@ func (c *Config) checkFormats(ps *problems) {
 
 	// Argo CD.
 	c.checkInstancesFile(ps)
-	if ns := c.ArgoCDNamespace; ns != "" && contract.ValidateAppName(ns+"/x") != nil {
+	if ns := c.ArgoCDNamespace; ns != "" && contract.ValidateNamespace(ns) != nil {
 		ps.add(Problem{"ARGOCD_NAMESPACE", fmt.Sprintf("is %q, not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)", ns), "argocd"})
 	}
 	if c.ArgoCDURL != "" {

@@ -135,12 +135,12 @@ func (c *Config) parseInstances(b []byte) (ArgoCDInstances, error) {
 		if i.Namespace == "" {
 			i.Namespace = c.ArgoCDNamespace
 		}
-		if err := contract.ValidateInstanceName(i.Namespace); err != nil {
-			return s, fmt.Errorf("%s: namespace %q is not a Kubernetes namespace name, e.g. argocd", where, i.Namespace)
+		if err := contract.ValidateNamespace(i.Namespace); err != nil {
+			return s, fmt.Errorf("%s: namespace (where this Argo CD runs): %v, e.g. argocd", where, err)
 		}
 		for _, p := range i.Projects {
-			if contract.ValidateAppName(p) != nil || strings.Contains(p, "/") {
-				return s, fmt.Errorf("%s: project %q is not a valid AppProject name, e.g. payments", where, p)
+			if err := contract.ValidateProjectName(p); err != nil {
+				return s, fmt.Errorf("%s: projects: %v", where, err)
 			}
 		}
 	}

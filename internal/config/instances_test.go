@@ -81,7 +81,8 @@ func TestArgoCDInstancesFileProblems(t *testing.T) {
 		{"bad url", "instances:\n- {name: a, url: 'ftp://a', tokenEnv: T}", "url "},
 		{"two tokens", "instances:\n- {name: a, url: https://a.example.com, tokenEnv: T, tokenFile: /t}", "exactly one of tokenEnv"},
 		{"no token", "instances:\n- {name: prod-eu, url: https://a.example.com}", "ARGOCD_TOKEN_PROD_EU"},
-		{"bad project", "instances:\n- {name: a, url: https://a.example.com, tokenEnv: T, projects: [Pay/x]}", `project "Pay/x"`},
+		{"bad project", "instances:\n- {name: a, url: https://a.example.com, tokenEnv: T, projects: [Pay/x]}", `"Pay/x" is not a valid Argo CD project name`},
+		{"bad namespace", "instances:\n- {name: a, url: https://a.example.com, tokenEnv: T, namespace: Argo_CD}", `namespace (where this Argo CD runs): "Argo_CD" is not a Kubernetes namespace`},
 		{"unknown default", "default: b\ninstances:\n- {name: a, url: https://a.example.com, tokenEnv: T}", `default "b" is not one of the instances (a)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

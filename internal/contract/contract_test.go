@@ -101,6 +101,21 @@ func TestAppsInAnyNamespace(t *testing.T) {
 			t.Errorf("ValidateAppName(%q) = %v, want an error with an example", bad, err)
 		}
 	}
+	// One rule each for namespaces and projects, wherever they are read.
+	for _, tc := range []struct {
+		s      string
+		ns, pr bool
+	}{
+		{"team-a", true, true}, {"argocd", true, true}, {"team.a", false, true}, {"Team", false, false},
+		{"a/b", false, false}, {"", false, false}, {strings.Repeat("n", 64), false, true}, {strings.Repeat("n", 254), false, false},
+	} {
+		if err := contract.ValidateNamespace(tc.s); (err == nil) != tc.ns {
+			t.Errorf("ValidateNamespace(%q) = %v, want ok %v", tc.s, err, tc.ns)
+		}
+		if err := contract.ValidateProjectName(tc.s); (err == nil) != tc.pr || err != nil && !strings.Contains(err.Error(), "e.g. payments") {
+			t.Errorf("ValidateProjectName(%q) = %v, want ok %v (or an example)", tc.s, err, tc.pr)
+		}
+	}
 	if ns, n := contract.SplitApp("team-a/guestbook"); ns != "team-a" || n != "guestbook" {
 		t.Errorf("SplitApp = %q %q", ns, n)
 	}

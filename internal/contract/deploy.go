@@ -308,11 +308,32 @@ func WithInstance(app, instance string) string {
 
 // ValidateInstanceName says what is wrong with an Argo CD instance name, or nil.
 func ValidateInstanceName(name string) error {
-	if name == "" || len(name) > 63 || !namespaceRE.MatchString(name) {
+	if !isLabel(name) {
 		return fmt.Errorf("%q is not a valid Argo CD instance name: use lowercase letters, digits and '-', at most 63, e.g. prod", name)
 	}
 	return nil
 }
+
+// ValidateNamespace says what is wrong with a Kubernetes namespace name (an
+// app's, or Argo CD's own), or nil.
+func ValidateNamespace(ns string) error {
+	if !isLabel(ns) {
+		return fmt.Errorf("%q is not a Kubernetes namespace: use lowercase letters, digits and '-', at most 63", ns)
+	}
+	return nil
+}
+
+// ValidateProjectName says what is wrong with an Argo CD AppProject name,
+// or nil. Projects are Kubernetes objects named like apps.
+func ValidateProjectName(p string) error {
+	if len(p) > 253 || !appNameRE.MatchString(p) {
+		return fmt.Errorf("%q is not a valid Argo CD project name: use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, e.g. payments", p)
+	}
+	return nil
+}
+
+// isLabel is Kubernetes' DNS-1123 label rule (namespaces, instance names).
+func isLabel(s string) bool { return len(s) <= 63 && namespaceRE.MatchString(s) }
 
 // SplitApp splits an app as deploybot and the argocd CLI write it:
 // "guestbook" (in Argo CD's own namespace) or "team-a/guestbook" (an app in
@@ -357,8 +378,8 @@ func ValidateAppName(app string) error {
 		switch {
 		case ns == "":
 			return fmt.Errorf("%q is not a valid Argo CD app name: the namespace before '/' is empty; write namespace/app, e.g. team-a/guestbook, or just the app, e.g. guestbook", app)
-		case len(ns) > 63 || !namespaceRE.MatchString(ns):
-			return fmt.Errorf("%q is not a valid Argo CD app name: %q is not a Kubernetes namespace (lowercase letters, digits and '-', at most 63); write namespace/app, e.g. team-a/guestbook", app, ns)
+		case ValidateNamespace(ns) != nil:
+			return fmt.Errorf("%q is not a valid Argo CD app name: %v; write namespace/app, e.g. team-a/guestbook", app, ValidateNamespace(ns))
 		case strings.Contains(name, "/"):
 			return fmt.Errorf("%q is not a valid Argo CD app name: it has more than one '/'; write namespace/app, e.g. team-a/guestbook", app)
 		}

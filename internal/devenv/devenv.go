@@ -111,6 +111,11 @@ const (
 	DevSecondInstance  = "prod"
 )
 
+// DevAppNamespaces are the namespaces besides argocd whose Applications the
+// default simulator serves (as argocd-server's --application-namespaces):
+// team-a holds team-a/guestbook, a second guestbook in project team-a.
+var DevAppNamespaces = []string{"team-a"}
+
 // writeInstances writes the dev instances file and the token file it names.
 func writeInstances(dir, defaultURL, secondURL, token string) (string, error) {
 	tokenFile := filepath.Join(dir, "argocd-token")
@@ -212,7 +217,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	sim, err := argocdsim.New(argocdsim.Options{
 		Token: cfg.ArgoCDSimToken, ExtraApps: opts.ExtraApps, Version: argoCDVersion(opts, os.LookupEnv),
-		Logger: log.With("component", "argocd-sim"),
+		AppNamespaces: DevAppNamespaces, Logger: log.With("component", "argocd-sim"),
 	})
 	if err != nil {
 		return fmt.Errorf("create Argo CD simulator (ARGOCD_SIM_VERSION, e.g. 3.1): %w", err)

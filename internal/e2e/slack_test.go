@@ -200,8 +200,53 @@ func TestSlashListApps(t *testing.T) {
 	e.slash("U0ALICE", "alice", "list_apps")
 	e.waitFor("the list_apps table", func(m slack.Message) bool {
 		s := blocksText(m)
-		return strings.Contains(s, "guestbook") && strings.Contains(s, "ledger") && strings.Contains(s, "payments")
+		return strings.Contains(s, "guestbook") && strings.Contains(s, "ledger") && strings.Contains(s, "payments") &&
+			strings.Contains(s, "team-a/guestbook")
 	})
+}
+
+// TestSyncAnAppInAnotherNamespace: team-a/guestbook is an Application in
+// namespace team-a (project team-a), beside argocd's guestbook. It is synced
+// in its own run, the thread names its project, and the simulator saw the
+// Sync of team-a/guestbook only, not of argocd's guestbook.
+func TestSyncAnAppInAnotherNamespace(t *testing.T) {
+	e := startEnv(t)
+	e.slash("U0ALICE", "alice", "sync team-a/guestbook")
+	req := e.waitFor("the approval request for team-a/guestbook", func(m slack.Message) bool {
+		s := blocksText(m)
+		return strings.Contains(s, slackui.ActionApprove) && strings.Contains(s, "team-a/guestbook")
+	})
+	if s := blocksText(req); !strings.Contains(s, "team-a") || !strings.Contains(s, "deploy-team-a_guestbook") {
+		t.Errorf("request = %s, want the project team-a and the run deploy-team-a_guestbook", s)
+	}
+	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-team-a_guestbook", req.Timestamp)
+	done := e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
+	})
+	if s := blocksText(done); !strings.Contains(s, "team-a/guestbook") {
+		t.Errorf("outcome = %s, want it to name team-a/guestbook", s)
+	}
+	calls := simCalls(t, e.urls.ArgoCDSim)
+	if calls["Sync"]["team-a/guestbook"] != 1 || calls["Sync"]["guestbook"] != 0 {
+		t.Errorf("the simulator saw Sync calls %v, want one of team-a/guestbook and none of guestbook", calls["Sync"])
+	}
+}
+
+// simCalls reads a simulator's call counts: method → app → calls.
+func simCalls(t *testing.T, simURL string) map[string]map[string]int {
+	t.Helper()
+	var stats struct {
+		Calls map[string]map[string]int `json:"calls"`
+	}
+	resp, err := http.Get(simURL + "/sim/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatal(err)
+	}
+	return stats.Calls
 }
 
 // TestSyncOnTheSecondArgoCD: `deploybot dev` runs two Argo CDs; search@prod
@@ -217,19 +262,8 @@ func TestSyncOnTheSecondArgoCD(t *testing.T) {
 	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
 		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
 	})
-	var stats struct {
-		Calls map[string]map[string]int `json:"calls"`
-	}
-	resp, err := http.Get(e.urls.ArgoCDSimProd + "/sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
-		t.Fatal(err)
-	}
-	if stats.Calls["Sync"]["search"] != 1 {
-		t.Errorf("the prod simulator saw Sync calls %v, want one of search", stats.Calls["Sync"])
+	if calls := simCalls(t, e.urls.ArgoCDSimProd); calls["Sync"]["search"] != 1 {
+		t.Errorf("the prod simulator saw Sync calls %v, want one of search", calls["Sync"])
 	}
 
 	e.slash("U0ALICE", "alice", "sync payments@prod")

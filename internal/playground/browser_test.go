@@ -249,6 +249,39 @@ func TestPlaygroundInBrowser(t *testing.T) {
 	b.shot("rollback.png")
 }
 
+// TestPlaygroundOtherNamespaceAndInstance: in the page, alice asks for
+// team-a/guestbook (an Application in namespace team-a) and search@prod (an
+// app on the second Argo CD); bob approves each and each thread ends Synced
+// and Healthy, naming the app as it was asked for.
+func TestPlaygroundOtherNamespaceAndInstance(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	b := newBrowser(t, startEnv(t).Playground)
+	for _, app := range []string{"team-a/guestbook", "search@prod"} {
+		b.as("U0ALICE")
+		b.say("/deploy sync " + app)
+		b.poll("the approval request for "+app, fmt.Sprintf(`(function(){
+			var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+			var row=bs.length && bs[bs.length-1].closest('.msg');
+			return !!row && row.innerText.indexOf(%q) >= 0;
+		})()`, app))
+		b.as("U0BOB")
+		b.clickLast("#channel", "deploybot.approve")
+		b.poll(app+" to end Synced and Healthy in its thread", fmt.Sprintf(`(function(){
+			var r=document.querySelectorAll('#channel .replies');
+			if (r.length) r[r.length-1].click();
+			var th=document.querySelector('#thread').innerText;
+			return th.indexOf(%q) >= 0 && th.indexOf('Synced and Healthy') >= 0;
+		})()`, app))
+		b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
+	}
+	b.shot("namespace-and-instance.png")
+}
+
 // TestPlaygroundSASTInBrowser drives the SonarQube part of the playground:
 // a sample failed quality gate goes to the gateway's webhook as SonarQube
 // would send it, the request with its failed conditions appears in the
