@@ -1,9 +1,13 @@
 package workflows
 
 import (
+	"fmt"
+	"time"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
@@ -49,18 +53,7 @@ type apiDecision struct {
 	d  contract.Decision
 }
 
-// handleQueries registers the status query, which answers *status, and
-// the decide update; call it before the first blocking call so an early
-// query or update finds its handler.
-func handleQueries[S any](ctx workflow.Context, status *S, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {
-	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (S, error) { return *status, nil }); err != nil {
-		return nil, err
-	}
-	return newApprovals(ctx, mayNotDecide, result)
-}
-
-// newApprovals registers the decide update; call it before the first
-// blocking call so an early update is not refused for lack of a handler.
+// newApprovals registers the decide update.
 func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {
 	a := &approvals{
 		signals:      workflow.GetSignalChannel(ctx, contract.SignalDecision),
@@ -213,4 +206,219 @@ func (a *approvals) finishHandlers(ctx workflow.Context) {
 		_ = workflow.Await(ctx, func() bool { return a.answering == 0 })
 	}
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// approval is one run's approval, from posting the request to answering the
+// last click, for every kind of run: DeployWorkflow (sync, rollback,
+// auto-sync) and QualityGateWorkflow (risk acceptance) only say what to ask,
+// how it reads and what their outcomes are. It owns the decide update and
+// the decision signal (approvals), the expiry and reminder timers,
+// cancellation, interruptions (a newer analysis), and the request message.
+type approval struct {
+	*approvals
+	msg  messenger
+	req  approvalRequest
+	view approvalView
+	// ts is the request message's ts ("" until it is posted).
+	ts string
+}
+
+// approvalRequest is what a run asks approval for and how it reads.
+type approvalRequest struct {
+	// thread is where the request goes ("" = the channel); broadcast also
+	// shows it in the channel.
+	thread    string
+	broadcast bool
+	// requester may withdraw the request by rejecting it (zero: none).
+	requester contract.User
+	timeout   time.Duration
+	// reminders are when, after the request, the approvers are reminded.
+	reminders []time.Duration
+	// approvedState is what an approval makes of the request.
+	approvedState slackui.RequestState
+	// render builds the request message showing v.
+	render func(v approvalView) slackui.Message
+	// remind is the reminder's text.
+	remind func(v approvalView) string
+	// closed is the note on a request that expired or was cancelled.
+	closed func(contract.Outcome) string
+	// interrupts end the wait from elsewhere (e.g. a newer analysis).
+	interrupts []approvalInterrupt
+}
+
+// approvalInterrupt is another way a wait can end: take receives from ch
+// and returns nil to keep waiting.
+type approvalInterrupt struct {
+	ch   workflow.ReceiveChannel
+	take func(workflow.Context, workflow.ReceiveChannel) *approvalEnd
+}
+
+// approvalView is the request's approval state as its message shows it.
+type approvalView struct {
+	State     slackui.RequestState
+	DecidedBy *contract.User
+	DecidedAt time.Time
+	Note      string
+	ExpiresAt time.Time
+}
+
+// approvalEnd is how an approval ended.
+type approvalEnd struct {
+	// Outcome: the decision's (result), expired, cancelled, or an
+	// interrupt's.
+	Outcome contract.Outcome
+	// Decision is the decision taken, if one was.
+	Decision *contract.Decision
+	// Interrupt is the value an interrupt received. The run shows what it
+	// means on the request (show): it may close a request that way outside
+	// a wait too.
+	Interrupt any
+	// Updated ends with the edit of the request showing the decision; the
+	// run waits for it when Argo CD no longer needs it to hurry.
+	Updated workflow.Future
+}
+
+// newApproval registers the status query (answering *status) and the
+// decide update; call it before the first blocking call so an early query
+// or update finds its handler.
+func newApproval[S any](ctx workflow.Context, status *S, msg messenger, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approval, error) {
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (S, error) { return *status, nil }); err != nil {
+		return nil, err
+	}
+	intake, err := newApprovals(ctx, mayNotDecide, result)
+	if err != nil {
+		return nil, err
+	}
+	return &approval{approvals: intake, msg: msg}, nil
+}
+
+// ask posts the request, pending, in the channel.
+func (a *approval) ask(ctx workflow.Context, req approvalRequest) error {
+	a.req = req
+	a.view = approvalView{State: slackui.RequestPending, ExpiresAt: workflow.Now(ctx).Add(req.timeout)}
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	var posted activities.PostMessageResult
+	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
+		Channel: a.msg.channel, ThreadTS: req.thread, Message: req.render(a.view),
+		Broadcast: req.broadcast, Key: a.msg.key + "/request",
+	}).Get(ctx, &posted)
+	if err != nil {
+		return err
+	}
+	a.ts = posted.TS
+	return nil
+}
+
+// thread is where the request's replies go.
+func (a *approval) thread() string {
+	if a.req.thread != "" {
+		return a.req.thread
+	}
+	return a.ts
+}
+
+// await waits for a decision that counts, an interrupt, expiry or
+// cancellation, and shows a decision (its edit runs on: see
+// approvalEnd.Updated), expiry or cancellation on the request.
+func (a *approval) await(ctx workflow.Context) approvalEnd {
+	end := a.wait(ctx)
+	switch {
+	case end.Decision != nil:
+		end.Updated = a.record(ctx, *end.Decision)
+	case end.Outcome == contract.OutcomeExpired:
+		a.show(ctx, slackui.RequestExpired, a.req.closed(end.Outcome))
+	case end.Outcome == contract.OutcomeCancelled:
+		// A cancelled ctx cannot run activities; the request must still show it.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		a.show(dctx, slackui.RequestCancelled, a.req.closed(end.Outcome))
+	}
+	return end
+}
+
+// wait is await's loop; its timers are cancelled when it returns.
+func (a *approval) wait(ctx workflow.Context) approvalEnd {
+	timerCtx, cancelTimers := workflow.WithCancel(ctx)
+	defer cancelTimers()
+	expiry := workflow.NewTimer(timerCtx, a.req.timeout)
+	reminders := make([]workflow.Future, len(a.req.reminders))
+	for i, after := range a.req.reminders {
+		reminders[i] = workflow.NewTimer(timerCtx, after)
+	}
+	a.open(a.ts)
+	for {
+		var end approvalEnd
+		sel := workflow.NewSelector(ctx)
+		a.addTo(ctx, sel, func(d contract.Decision) {
+			end = approvalEnd{Outcome: a.result(d).Outcome, Decision: &d}
+		}, func(ctx workflow.Context, d contract.Decision, why string) {
+			a.msg.ephemeral(ctx, d.User.ID, a.thread(), why)
+		})
+		for _, in := range a.req.interrupts {
+			sel.AddReceive(in.ch, func(c workflow.ReceiveChannel, _ bool) {
+				if e := in.take(ctx, c); e != nil {
+					end = *e
+				}
+			})
+		}
+		for i, f := range reminders {
+			if f == nil {
+				continue
+			}
+			sel.AddFuture(f, func(f workflow.Future) {
+				reminders[i] = nil
+				if f.Get(ctx, nil) == nil {
+					key := "reminder" // the first one's key, as runs before several reminders
+					if i > 0 {
+						key = fmt.Sprintf("reminder-%d", i+1)
+					}
+					a.msg.note(ctx, a.ts, a.req.remind(a.view), key)
+				}
+			})
+		}
+		sel.AddFuture(expiry, func(f workflow.Future) {
+			if f.Get(ctx, nil) == nil {
+				end = approvalEnd{Outcome: contract.OutcomeExpired}
+			}
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		switch {
+		case end.Decision != nil:
+			a.close(ctx, end.Decision)
+			return end
+		case ctx.Err() != nil:
+			a.close(ctx, nil)
+			return approvalEnd{Outcome: contract.OutcomeCancelled}
+		case end.Outcome != "":
+			a.close(ctx, nil)
+			return end
+		}
+	}
+}
+
+// record records who decided (search attribute ApprovedBy) and starts
+// editing the request to show it.
+func (a *approval) record(ctx workflow.Context, d contract.Decision) workflow.Future {
+	user := d.User
+	upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
+	a.view.DecidedBy, a.view.DecidedAt = &user, workflow.Now(ctx)
+	a.view.State = a.req.approvedState
+	if !d.Approve {
+		a.view.State = slackui.RequestRejected
+		if a.req.requester.ID != "" && user.ID == a.req.requester.ID {
+			a.view.Note = "Withdrawn by the requester."
+		}
+	}
+	return a.msg.updateAsync(ctx, a.ts, a.req.render(a.view))
+}
+
+// show closes the request as state with note, if it was posted.
+func (a *approval) show(ctx workflow.Context, state slackui.RequestState, note string) {
+	a.view.State, a.view.Note = state, note
+	if a.ts == "" {
+		return
+	}
+	if err := a.msg.updateAsync(ctx, a.ts, a.req.render(a.view)).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not update the request message", "error", err)
+	}
 }

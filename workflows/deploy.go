@@ -31,7 +31,7 @@ type deployRun struct {
 	runURL     string
 	key        string // "<workflowID>/<runID>", prefix of message dedupe keys
 	approvedAt time.Time
-	approvals  *approvals
+	approval   *approval
 	msg        messenger
 	// baseline is the start time of the last Argo CD operation before ours,
 	// so the follow loop can tell our operation from an older one.
@@ -61,7 +61,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	r := newDeployRun(ctx, in)
 	var err error
-	if r.approvals, err = handleQueries(ctx, &r.status, r.mayNotDecide, deployDecisionResult); err != nil {
+	if r.approval, err = newApproval(ctx, &r.status, r.msg, r.mayNotDecide, deployDecisionResult); err != nil {
 		return contract.DeployResult{}, err
 	}
 	r.upsert(ctx,
@@ -78,11 +78,12 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if err := r.askForApproval(ctx, prep); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
 	}
-	decision, outcome := r.awaitDecision(ctx)
-	if outcome != "" {
-		return r.closeRequest(ctx, outcome)
+	decided := r.approval.await(ctx)
+	if decided.Decision == nil {
+		return r.end(ctx, decided.Outcome, r.approval.view.Note)
 	}
-	requestUpdated := r.recordDecision(ctx, decision)
+	decision, requestUpdated := *decided.Decision, decided.Updated
+	r.status.DecidedBy = &decision.User
 	if !decision.Approve {
 		r.await(ctx, requestUpdated, "update the approval request")
 		return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", decision.User.Mention()))
@@ -164,11 +165,11 @@ func (r *deployRun) refuse(ctx workflow.Context, err error) (contract.DeployResu
 }
 
 // askForApproval posts the request with Approve / Reject buttons in the
-// channel (in the asking message's thread if there is one); every later
-// message goes in the request's thread.
+// channel (in the asking message's thread if there is one, also shown in
+// the channel, where approvers look); every later message goes in the
+// request's thread.
 func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.PrepareDeployResult) error {
 	info := workflow.GetInfo(ctx)
-	r.status.ExpiresAt = workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
 	r.request = slackui.DeployRequest{
 		WorkflowID:       info.WorkflowExecution.ID,
 		RunID:            info.WorkflowExecution.RunID,
@@ -184,69 +185,33 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		ParamsNote:       prep.ParamsNote,
 		AutoSyncOn:       prep.AutoSync.On(),
 		RequestedBy:      r.in.Request.RequestedBy,
-		ExpiresAt:        r.status.ExpiresAt,
-		State:            slackui.RequestPending,
 	}
-	// Asked inside a thread: the request stays there but is also shown in
-	// the channel, where approvers look.
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
-	var posted activities.PostMessageResult
-	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
-		Channel: r.in.Request.Channel, ThreadTS: r.in.Request.ThreadTS, Message: slackui.Message{DeployRequest: &r.request},
-		Broadcast: r.in.Request.ThreadTS != "", Key: r.key + "/request",
-	}).Get(ctx, &posted)
-	ts := posted.TS
+	err := r.approval.ask(ctx, approvalRequest{
+		thread: r.in.Request.ThreadTS, broadcast: r.in.Request.ThreadTS != "", requester: r.in.Request.RequestedBy,
+		timeout: r.in.Policy.ApprovalTimeout, approvedState: slackui.RequestApproved,
+		render: func(v approvalView) slackui.Message {
+			req := r.request
+			req.State, req.DecidedBy, req.Note, req.ExpiresAt = v.State, v.DecidedBy, v.Note, v.ExpiresAt
+			return slackui.Message{DeployRequest: &req}
+		},
+		closed: func(o contract.Outcome) string {
+			if o == contract.OutcomeExpired {
+				return fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.in.Policy.ApprovalTimeout)
+			}
+			return "The run was cancelled in Temporal before anyone decided."
+		},
+	})
+	r.status.ExpiresAt = r.approval.view.ExpiresAt
 	if err != nil {
 		return err
 	}
-	r.status.RequestTS = ts
+	r.status.RequestTS = r.approval.ts
 	r.status.Step = contract.StepAwaitingApproval
 	return nil
 }
 
 // thread is where every message after the request goes.
-func (r *deployRun) thread() string {
-	if r.in.Request.ThreadTS != "" {
-		return r.in.Request.ThreadTS
-	}
-	return r.status.RequestTS
-}
-
-// awaitDecision waits for a valid decision (a Slack click or the runs
-// API), the approval timeout or cancellation. A click from someone who may
-// not decide gets an ephemeral refusal and the wait goes on. It returns a
-// decision, or the outcome that ended the wait.
-func (r *deployRun) awaitDecision(ctx workflow.Context) (contract.Decision, contract.Outcome) {
-	timerCtx, cancelTimer := workflow.WithCancel(ctx)
-	defer cancelTimer()
-	timer := workflow.NewTimer(timerCtx, r.in.Policy.ApprovalTimeout)
-	r.approvals.open(r.status.RequestTS)
-	for {
-		var (
-			d       contract.Decision
-			got     bool
-			expired bool
-		)
-		sel := workflow.NewSelector(ctx)
-		r.approvals.addTo(ctx, sel, func(dec contract.Decision) { d, got = dec, true }, func(ctx workflow.Context, dec contract.Decision, why string) {
-			r.ephemeral(ctx, dec.User.ID, why)
-		})
-		sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-		sel.Select(ctx)
-		switch {
-		case got:
-			r.approvals.close(ctx, &d)
-			return d, ""
-		case ctx.Err() != nil:
-			r.approvals.close(ctx, nil)
-			return contract.Decision{}, contract.OutcomeCancelled
-		case expired:
-			r.approvals.close(ctx, nil)
-			return contract.Decision{}, contract.OutcomeExpired
-		}
-	}
-}
+func (r *deployRun) thread() string { return r.approval.thread() }
 
 // deployDecisionResult answers an accepted UpdateDecide on a deploy run.
 func deployDecisionResult(d contract.Decision) contract.DecisionResult {
@@ -274,42 +239,6 @@ func DeployMayNotDecide(in contract.DeployInput, d contract.Decision) string {
 		return fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
 	}
 	return ""
-}
-
-// recordDecision records who decided and starts updating the request message
-// (buttons gone, who decided); the returned future ends with that update.
-func (r *deployRun) recordDecision(ctx workflow.Context, d contract.Decision) workflow.Future {
-	user := d.User
-	r.status.DecidedBy = &user
-	r.upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
-	r.request.DecidedBy = &user
-	r.request.State = slackui.RequestApproved
-	if !d.Approve {
-		r.request.State = slackui.RequestRejected
-		if user.ID == r.in.Request.RequestedBy.ID {
-			r.request.Note = "Withdrawn by the requester."
-		}
-	}
-	req := r.request
-	return r.updateAsync(ctx, r.status.RequestTS, slackui.Message{DeployRequest: &req})
-}
-
-// closeRequest ends a run whose approval wait ended without a decision.
-func (r *deployRun) closeRequest(ctx workflow.Context, outcome contract.Outcome) (contract.DeployResult, error) {
-	var msg string
-	switch outcome {
-	case contract.OutcomeExpired:
-		r.request.State = slackui.RequestExpired
-		msg = fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.in.Policy.ApprovalTimeout)
-	default:
-		r.request.State = slackui.RequestCancelled
-		msg = "The run was cancelled in Temporal before anyone decided."
-	}
-	r.request.Note = msg
-	// A cancelled ctx cannot run activities; the message update must still happen.
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	r.updateRequest(dctx)
-	return r.end(dctx, outcome, msg)
 }
 
 // startOperation starts the sync or rollback. For a rollback refused because
@@ -540,7 +469,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		r.await(ctx, r.requestUpdated, "update the approval request")
 	}
 	r.upsert(ctx, contract.SearchAttrDeployOutcome.ValueSet(string(outcome)))
-	r.approvals.finishHandlers(ctx)
+	r.approval.finishHandlers(ctx)
 	return res, nil
 }
 

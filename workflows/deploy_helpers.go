@@ -108,17 +108,6 @@ func (r *deployRun) await(ctx workflow.Context, f workflow.Future, what string) 
 	}
 }
 
-// updateRequest re-renders the approval request message.
-func (r *deployRun) updateRequest(ctx workflow.Context) {
-	if r.status.RequestTS == "" {
-		return
-	}
-	req := r.request
-	if err := r.update(ctx, r.status.RequestTS, slackui.Message{DeployRequest: &req}); err != nil {
-		workflow.GetLogger(ctx).Error("could not update the approval request message", "error", err)
-	}
-}
-
 // ephemeral tells one user something only they see; best effort.
 func (r *deployRun) ephemeral(ctx workflow.Context, user, text string) {
 	r.msg.ephemeral(ctx, user, r.thread(), text)

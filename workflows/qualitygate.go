@@ -18,14 +18,14 @@ var emailActivities *activities.Email
 // gateRun is a QualityGateWorkflow run's state; the status query returns
 // its status field.
 type gateRun struct {
-	in        contract.QualityGateInput
-	status    contract.QualityGateStatus
-	request   slackui.SASTRequest
-	runURL    string
-	runID     string
-	msg       messenger
-	approvals *approvals
-	result    contract.QualityGateResult
+	in       contract.QualityGateInput
+	status   contract.QualityGateStatus
+	request  slackui.SASTRequest
+	runURL   string
+	runID    string
+	msg      messenger
+	approval *approval
+	result   contract.QualityGateResult
 	// gateOrder: this run orders deliveries by contract.GateOrder.
 	gateOrder bool
 }
@@ -51,7 +51,7 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 	}
 	r := newGateRun(ctx, in)
 	var err error
-	if r.approvals, err = handleQueries(ctx, &r.status, r.mayNotDecide, sastDecisionResult); err != nil {
+	if r.approval, err = newApproval(ctx, &r.status, r.msg, r.mayNotDecide, sastDecisionResult); err != nil {
 		return contract.QualityGateResult{}, err
 	}
 	// Runs of this version order the deliveries of a branch by when their
@@ -78,14 +78,14 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 	if err := r.askForDecision(ctx); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the quality-gate request in Slack: "+errMessage(err))
 	}
-	ended := r.awaitDecision(ctx)
-	switch ended.outcome {
-	case contract.OutcomeAccepted, contract.OutcomeRejected:
-		return r.decided(ctx, ended.decision, ended.outcome)
-	case contract.OutcomeSuperseded:
-		return r.supersededBy(ctx, ended.supersede)
+	ended := r.approval.await(ctx)
+	switch {
+	case ended.Decision != nil:
+		return r.decided(ctx, *ended.Decision, ended.Outcome, ended.Updated)
+	case ended.Outcome == contract.OutcomeSuperseded:
+		return r.supersededBy(ctx, ended.Interrupt.(contract.Supersede))
 	}
-	return r.closeRequest(ctx, ended.outcome)
+	return r.end(ctx, ended.Outcome, r.approval.view.Note)
 }
 
 func newGateRun(ctx workflow.Context, in contract.QualityGateInput) *gateRun {
@@ -151,90 +151,49 @@ func (r *gateRun) self(ctx workflow.Context) contract.Supersede {
 	}
 }
 
-// askForDecision posts the request with Accept risk / Reject buttons.
+// askForDecision posts the request with Accept risk / Reject buttons; the
+// approvers are reminded at half the approval timeout, and a newer analysis
+// of the branch ends the wait.
 func (r *gateRun) askForDecision(ctx workflow.Context) error {
-	r.status.ExpiresAt = workflow.Now(ctx).Add(r.in.Policy.ApprovalTimeout)
-	r.request.ExpiresAt = r.status.ExpiresAt
-	req := r.request
-	ts, err := r.msg.post(ctx, "", slackui.Message{SASTRequest: &req}, "request")
+	timeout := r.in.Policy.ApprovalTimeout
+	err := r.approval.ask(ctx, approvalRequest{
+		timeout: timeout, reminders: []time.Duration{timeout / 2}, approvedState: slackui.RequestAccepted,
+		render: func(v approvalView) slackui.Message {
+			req := r.request
+			req.State, req.DecidedBy, req.DecidedAt, req.Note, req.ExpiresAt = v.State, v.DecidedBy, v.DecidedAt, v.Note, v.ExpiresAt
+			return slackui.Message{SASTRequest: &req}
+		},
+		remind: r.reminder,
+		closed: func(o contract.Outcome) string {
+			if o == contract.OutcomeExpired {
+				return fmt.Sprintf("No security approver decided within %s; the exception expired. The quality gate still fails.", timeout)
+			}
+			return "The run was cancelled in Temporal before anyone decided."
+		},
+		interrupts: []approvalInterrupt{{ch: workflow.GetSignalChannel(ctx, contract.SignalSuperseded), take: r.takeSupersede}},
+	})
+	r.status.ExpiresAt = r.approval.view.ExpiresAt
 	if err != nil {
 		return err
 	}
-	r.status.RequestTS = ts
+	r.status.RequestTS = r.approval.ts
 	r.status.Step = contract.SASTStepAwaitingDecision
 	return nil
 }
 
-// waitEnd is how the wait for a decision ended.
-type waitEnd struct {
-	outcome   contract.Outcome
-	decision  contract.Decision
-	supersede contract.Supersede
-}
-
-// awaitDecision waits for a security approver's decision, a newer analysis
-// of the branch, expiry or cancellation; it reminds the approvers in the
-// thread at half of the approval timeout.
-func (r *gateRun) awaitDecision(ctx workflow.Context) waitEnd {
-	timerCtx, cancelTimers := workflow.WithCancel(ctx)
-	defer cancelTimers()
-	timeout := r.in.Policy.ApprovalTimeout
-	expiry := workflow.NewTimer(timerCtx, timeout)
-	reminder := workflow.NewTimer(timerCtx, timeout/2)
-	superseded := workflow.GetSignalChannel(ctx, contract.SignalSuperseded)
-	reminded := false
-	r.approvals.open(r.status.RequestTS)
-	for {
-		var end waitEnd
-		sel := workflow.NewSelector(ctx)
-		r.approvals.addTo(ctx, sel, func(d contract.Decision) {
-			end = waitEnd{outcome: contract.OutcomeRejected, decision: d}
-			if d.Approve {
-				end.outcome = contract.OutcomeAccepted
-			}
-		}, func(ctx workflow.Context, d contract.Decision, why string) {
-			r.msg.ephemeral(ctx, d.User.ID, r.status.RequestTS, why)
-		})
-		sel.AddReceive(superseded, func(c workflow.ReceiveChannel, _ bool) {
-			var s contract.Supersede
-			c.Receive(ctx, &s)
-			// Deliveries can arrive out of order: only a later one
-			// supersedes this one.
-			newer := !s.AnalysedAt.Before(r.in.Analysis.AnalysedAt)
-			if r.gateOrder {
-				newer = s.Order().After(r.self(ctx).Order())
-			}
-			if s.WorkflowID != "" && newer {
-				end = waitEnd{outcome: contract.OutcomeSuperseded, supersede: s}
-			}
-		})
-		if !reminded {
-			sel.AddFuture(reminder, func(f workflow.Future) {
-				reminded = true
-				if f.Get(ctx, nil) == nil {
-					r.remind(ctx)
-				}
-			})
-		}
-		sel.AddFuture(expiry, func(f workflow.Future) {
-			if f.Get(ctx, nil) == nil {
-				end = waitEnd{outcome: contract.OutcomeExpired}
-			}
-		})
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-		sel.Select(ctx)
-		switch {
-		case end.outcome == contract.OutcomeAccepted || end.outcome == contract.OutcomeRejected:
-			r.approvals.close(ctx, &end.decision)
-			return end
-		case ctx.Err() != nil:
-			r.approvals.close(ctx, nil)
-			return waitEnd{outcome: contract.OutcomeCancelled}
-		case end.outcome != "":
-			r.approvals.close(ctx, nil)
-			return end
-		}
+// takeSupersede ends the wait for a later analysis of the branch.
+// Deliveries can arrive out of order: only a later one supersedes this one.
+func (r *gateRun) takeSupersede(ctx workflow.Context, c workflow.ReceiveChannel) *approvalEnd {
+	var s contract.Supersede
+	c.Receive(ctx, &s)
+	newer := !s.AnalysedAt.Before(r.in.Analysis.AnalysedAt)
+	if r.gateOrder {
+		newer = s.Order().After(r.self(ctx).Order())
 	}
+	if s.WorkflowID == "" || !newer {
+		return nil
+	}
+	return &approvalEnd{Outcome: contract.OutcomeSuperseded, Interrupt: s}
 }
 
 // mayNotDecide applies SAST_APPROVERS; "" means the decision counts.
@@ -257,8 +216,8 @@ func sastDecisionResult(d contract.Decision) contract.DecisionResult {
 	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; the decision is being emailed."}
 }
 
-// remind nudges the approvers in the thread; best effort.
-func (r *gateRun) remind(ctx workflow.Context) {
+// reminder nudges the approvers in the thread.
+func (r *gateRun) reminder(v approvalView) string {
 	approvers := make([]string, 0, len(r.in.Policy.Approvers))
 	for _, id := range r.in.Policy.Approvers {
 		approvers = append(approvers, contract.User{ID: id}.Mention())
@@ -267,25 +226,17 @@ func (r *gateRun) remind(ctx workflow.Context) {
 	if len(approvers) > 0 {
 		who = "Security approvers: " + strings.Join(approvers, ", ") + "."
 	}
-	text := fmt.Sprintf(":alarm_clock: Reminder: this quality-gate exception still waits for a decision and expires <!date^%d^{date_short_pretty} {time}|%s>. %s",
-		r.status.ExpiresAt.Unix(), r.status.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), who)
-	r.msg.note(ctx, r.status.RequestTS, text, "reminder")
+	return fmt.Sprintf(":alarm_clock: Reminder: this quality-gate exception still waits for a decision and expires <!date^%d^{date_short_pretty} {time}|%s>. %s",
+		v.ExpiresAt.Unix(), v.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), who)
 }
 
 // decided records the decision on the message and emails it.
-func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome contract.Outcome) (contract.QualityGateResult, error) {
-	user := d.User
-	now := workflow.Now(ctx)
-	r.status.DecidedBy, r.status.DecidedAt = &user, now
-	r.result.DecidedBy, r.result.DecidedAt = &user, now
-	upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
-	r.request.DecidedBy, r.request.DecidedAt = &user, now
-	r.request.State = slackui.RequestRejected
-	if outcome == contract.OutcomeAccepted {
-		r.request.State = slackui.RequestAccepted
-	}
-	updated := r.updateRequestAsync(ctx)
-	msg := slackui.SASTOutcomeText(r.request.State, &user)
+func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome contract.Outcome, updated workflow.Future) (contract.QualityGateResult, error) {
+	user, v := d.User, r.approval.view
+	r.status.DecidedBy, r.status.DecidedAt = &user, v.DecidedAt
+	r.result.DecidedBy, r.result.DecidedAt = &user, v.DecidedAt
+	r.request.State, r.request.DecidedBy, r.request.DecidedAt = v.State, v.DecidedBy, v.DecidedAt
+	msg := slackui.SASTOutcomeText(v.State, &user)
 	msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
 	if len(r.in.Policy.EmailTo) > 0 {
 		r.status.Step = contract.SASTStepEmailing
@@ -340,42 +291,8 @@ func (r *gateRun) supersededBy(ctx workflow.Context, s contract.Supersede) (cont
 	if s.GatePassed {
 		note = fmt.Sprintf("A newer analysis of %s passed the quality gate, so this exception is no longer needed.", rev)
 	}
-	r.request.State = slackui.RequestSuperseded
-	r.request.Note = note
-	r.updateRequest(ctx)
+	r.approval.show(ctx, slackui.RequestSuperseded, note)
 	return r.end(ctx, contract.OutcomeSuperseded, note)
-}
-
-// closeRequest ends a run whose wait ended without a decision.
-func (r *gateRun) closeRequest(ctx workflow.Context, outcome contract.Outcome) (contract.QualityGateResult, error) {
-	var msg string
-	switch outcome {
-	case contract.OutcomeExpired:
-		r.request.State = slackui.RequestExpired
-		msg = fmt.Sprintf("No security approver decided within %s; the exception expired. The quality gate still fails.", r.in.Policy.ApprovalTimeout)
-	default:
-		r.request.State = slackui.RequestCancelled
-		msg = "The run was cancelled in Temporal before anyone decided."
-	}
-	r.request.Note = msg
-	// A cancelled ctx cannot run activities; the message update must still happen.
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	r.updateRequest(dctx)
-	return r.end(dctx, outcome, msg)
-}
-
-func (r *gateRun) updateRequestAsync(ctx workflow.Context) workflow.Future {
-	req := r.request
-	return r.msg.updateAsync(ctx, r.status.RequestTS, slackui.Message{SASTRequest: &req})
-}
-
-func (r *gateRun) updateRequest(ctx workflow.Context) {
-	if r.status.RequestTS == "" {
-		return
-	}
-	if err := r.updateRequestAsync(ctx).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("could not update the quality-gate request message", "error", err)
-	}
 }
 
 // end records the outcome and returns the result.
@@ -388,7 +305,7 @@ func (r *gateRun) end(ctx workflow.Context, outcome contract.Outcome, msg string
 	r.status.Message, r.result.Message = msg, msg
 	r.status.FinishedAt = workflow.Now(ctx)
 	upsert(ctx, contract.SearchAttrSASTOutcome.ValueSet(string(outcome)))
-	r.approvals.finishHandlers(ctx)
+	r.approval.finishHandlers(ctx)
 	return r.result, nil
 }
 
