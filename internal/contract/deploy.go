@@ -170,6 +170,9 @@ type DeployPolicy struct {
 type DeployInput struct {
 	Request DeployRequest `json:"request"`
 	Policy  DeployPolicy  `json:"policy"`
+	// Rule is the approval rule that matched the request; nil (runs begun
+	// before approval policies) is DefaultDeployRule of Policy.
+	Rule *ApprovalRule `json:"rule,omitempty"`
 }
 
 // Decision is an approver's click, sent as SignalDecision.

@@ -153,6 +153,9 @@ type SASTPolicy struct {
 type QualityGateInput struct {
 	Analysis Analysis   `json:"analysis"`
 	Policy   SASTPolicy `json:"policy"`
+	// Rule is the approval rule that matched the SonarQube project; nil
+	// (runs begun before approval policies) is DefaultGateRule of Policy.
+	Rule *ApprovalRule `json:"rule,omitempty"`
 }
 
 // Validate says what is wrong with a quality-gate input, or nil.
