@@ -192,6 +192,9 @@ func newSimCmd() *cobra.Command {
 		opDuration               time.Duration
 		extraApps                int
 		appNamespaces            []string
+		accounts                 []string
+		policyFile, defaultRole  string
+		logsEnforce              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "argocd-sim",
@@ -204,9 +207,16 @@ auto-sync off). The official argocd CLI works against it:
 
   argocd app list --server 127.0.0.1:8081 --plaintext --auth-token dev-token
 
-Only 'Authorization: Bearer <token>' is accepted. The admin API on the same
-port (GET /sim/stats, POST /sim/faults, POST /sim/reset) injects faults and
-reads call counters; it is a test tool, bound to loopback by default.`,
+The token (--token) is the admin account's. --accounts adds local accounts
+with their own tokens, whose calls Argo CD's RBAC authorizes with
+--rbac-policy-file (argocd-rbac-cm's policy.csv), as argocd-server does:
+
+  deploybot argocd-sim --argocd-version 3.1 --accounts deploybot=bot-token \
+    --rbac-policy-file deploy/argocd/policy.csv
+
+The admin API on the same port (GET /sim/stats, POST /sim/faults, POST
+/sim/reset) injects faults and reads call counters; it is a test tool,
+bound to loopback by default.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := start(cmd, config.RoleSim)
@@ -225,20 +235,80 @@ reads call counters; it is a test tool, bound to loopback by default.`,
 			if _, err := argocdsim.ParseVersion(argoVersion); err != nil {
 				return fmt.Errorf("--argocd-version (or ARGOCD_SIM_VERSION): %w", err)
 			}
+			byToken, policy, err := simRBAC(cmd, token, accounts, policyFile)
+			if err != nil {
+				return err
+			}
 			return argocdsim.Run(cmd.Context(), addr, argocdsim.Options{
 				Token: token, TLS: useTLS, OperationDuration: opDuration, ExtraApps: extraApps, Version: argoVersion,
 				AppNamespaces: appNamespaces, Logger: log,
+				Accounts: byToken, RBACPolicy: policy, RBACDefaultRole: strings.TrimSpace(defaultRole), LogsRBACEnforce: logsEnforce,
 			})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8081", "listen address (default from ARGOCD_SIM_ADDR)")
-	cmd.Flags().StringVar(&token, "token", "dev-token", "the only bearer token accepted (default from ARGOCD_SIM_TOKEN)")
+	cmd.Flags().StringVar(&token, "token", "dev-token", "the admin account's bearer token (default from ARGOCD_SIM_TOKEN)")
 	cmd.Flags().BoolVar(&useTLS, "tls", false, "serve TLS with a self-signed certificate generated at start")
 	cmd.Flags().DurationVar(&opDuration, "operation-duration", 2*time.Second, "how long a sync or rollback runs")
 	cmd.Flags().IntVar(&extraApps, "extra-apps", 0, "add this many generated apps (for large-list demos)")
 	cmd.Flags().StringSliceVar(&appNamespaces, "application-namespaces", nil, "namespaces besides argocd whose apps are served, as argocd-server's flag (names or globs); team-a serves the seeded team-a/guestbook")
 	cmd.Flags().StringVar(&argoVersion, "argocd-version", "2.14", "Argo CD release to speak: 2.14, 3.0, 3.1 or a release of those lines such as v3.1.16 (default from ARGOCD_SIM_VERSION)")
+	cmd.Flags().StringSliceVar(&accounts, "accounts", nil, "local accounts besides admin, as NAME=TOKEN (e.g. deploybot=bot-token), authorized by the RBAC policy (default from ARGOCD_SIM_ACCOUNTS, which keeps the tokens out of ps)")
+	cmd.Flags().StringVar(&policyFile, "rbac-policy-file", "", "argocd-rbac-cm's policy.csv to authorize calls with, e.g. deploy/argocd/policy.csv (default from ARGOCD_SIM_RBAC_POLICY_FILE)")
+	cmd.Flags().StringVar(&defaultRole, "rbac-default-role", "", "argocd-rbac-cm's policy.default, e.g. role:readonly")
+	cmd.Flags().BoolVar(&logsEnforce, "rbac-log-enforce", false, `2.14: PodLogs checks "logs, get" too, as with argocd-cm's server.rbac.log.enforce.enable: "true" (3.0+ always checks it)`)
 	return cmd
+}
+
+// Sources of argocd-sim's account and RBAC settings, for error messages.
+const (
+	simAccountsSrc   = "--accounts (or ARGOCD_SIM_ACCOUNTS)"
+	simPolicyFileSrc = "--rbac-policy-file (or ARGOCD_SIM_RBAC_POLICY_FILE)"
+)
+
+// simRBAC reads argocd-sim's accounts (NAME=TOKEN, comma-separated in
+// ARGOCD_SIM_ACCOUNTS) and RBAC policy file (flags win over variables) and
+// returns the simulator's token -> account map and the policy. Errors name
+// the flag and variable and give an example; they never repeat a token.
+func simRBAC(cmd *cobra.Command, adminToken string, accounts []string, policyFile string) (map[string]string, string, error) {
+	lookup := lookupFrom(cmd.Context())
+	if v, ok := lookup("ARGOCD_SIM_ACCOUNTS"); ok && !cmd.Flags().Changed("accounts") {
+		accounts = strings.Split(v, ",")
+	}
+	if v, ok := lookup("ARGOCD_SIM_RBAC_POLICY_FILE"); ok && !cmd.Flags().Changed("rbac-policy-file") {
+		policyFile = strings.TrimSpace(v)
+	}
+	byToken := map[string]string{}
+	for i, entry := range accounts {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		name, tok, ok := strings.Cut(entry, "=")
+		name, tok = strings.TrimSpace(name), strings.TrimSpace(tok)
+		switch {
+		case !ok || name == "" || tok == "":
+			return nil, "", fmt.Errorf("%s: entry %d is not NAME=TOKEN; e.g. deploybot=bot-token", simAccountsSrc, i+1)
+		case strings.ContainsAny(name, " \t:"):
+			return nil, "", fmt.Errorf("%s: %q is not an account name; e.g. deploybot=bot-token", simAccountsSrc, name)
+		case tok == adminToken:
+			return nil, "", fmt.Errorf("%s: %s has the admin's token (--token or ARGOCD_SIM_TOKEN); give it its own, e.g. %s=bot-token", simAccountsSrc, name, name)
+		case byToken[tok] != "":
+			return nil, "", fmt.Errorf("%s: %s and %s have the same token; give each its own, e.g. %s=bot-token,%s=ci-token", simAccountsSrc, byToken[tok], name, byToken[tok], name)
+		}
+		byToken[tok] = name
+	}
+	if policyFile == "" {
+		return byToken, "", nil
+	}
+	b, err := os.ReadFile(policyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w; e.g. deploy/argocd/policy.csv", simPolicyFileSrc, err)
+	}
+	if err := argocdsim.ValidateRBACPolicy(string(b)); err != nil {
+		return nil, "", fmt.Errorf("%s: Argo CD refuses %s: %w; see deploy/argocd/policy.csv for the format", simPolicyFileSrc, policyFile, err)
+	}
+	return byToken, string(b), nil
 }
 
 func newDevCmd() *cobra.Command {

@@ -23,6 +23,7 @@ import (
 
 	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	"github.com/argoproj/argo-cd/v2/util/rbac"
 )
 
 // Errors with the exact codes and messages of argocd-server v2.14.
@@ -66,19 +67,26 @@ const (
 	viaInformer
 )
 
-// getAppLocked mirrors getAppEnforceRBAC for an admin caller. The name is
-// used as sent, in namespace appNs ("" = argocd). A failed lookup is
-// PermissionDenied (Argo CD hides existence) unless it is a NotFound and
-// the request names a project: then NotFound, as for an app in another
-// project. A client Get is a NotFound only for a valid name in an enabled
-// namespace: client-go refuses "" and names with "/" or "%" before asking
+// getAppLocked mirrors getAppEnforceRBAC: the caller needs `applications,
+// <action>` on the app (see rbac.go). The name is used as sent, in
+// namespace appNs ("" = argocd). A failed lookup is PermissionDenied (Argo
+// CD hides existence) unless it is a NotFound and the request names a
+// project: then NotFound, as for an app in another project. A denial is a
+// plain "permission denied" too, or NotFound when the request names a
+// project (so that it does not tell the app exists); with a project named,
+// the action must first be allowed on <project>/<name> as sent, before the
+// app is looked up. A client Get is a NotFound only for a valid name in an
+// enabled namespace: client-go refuses "" and names with "/" or "%" before asking
 // the API server, and argocd-server refuses namespaces it does not serve.
 // The informer cache simply misses (see informerSees). An app whose project
 // does not list its namespace in sourceNamespaces is refused as if the
 // project did not exist, as by getAppProject.
-func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simApp, error) {
+func (s *Server) getAppLocked(ctx context.Context, via appLookup, action, project, appNs, name string) (*simApp, error) {
 	if appNs == "" {
 		appNs = argocdNamespace
+	}
+	if project != "" && !s.enforce(ctx, rbac.ResourceApplications, action, rbacName(project, appNs, name)) {
+		return nil, errPermissionDenied
 	}
 	sa, ok := s.apps[appKey(appNs, name)]
 	ok = ok && !strings.Contains(name, "/") // a key, never a name
@@ -90,6 +98,12 @@ func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simA
 		return nil, errPermissionDenied
 	}
 	proj := sa.app.Spec.GetProject()
+	if !s.enforce(ctx, rbac.ResourceApplications, action, rbacName(proj, sa.app.Namespace, sa.app.Name)) {
+		if project != "" {
+			return nil, appNotFound(name)
+		}
+		return nil, errPermissionDenied
+	}
 	if project != "" && proj != project {
 		return nil, appNotFound(name)
 	}
@@ -99,12 +113,13 @@ func (s *Server) getAppLocked(via appLookup, project, appNs, name string) (*simA
 	return sa, nil
 }
 
-// lockedApp runs fn on the app under s.mu, after the lookup (and errors) of
-// getAppLocked. On a lookup error it returns T's zero value.
-func lockedApp[T any](s *Server, via appLookup, project, appNs, name string, fn func(sa *simApp) (T, error)) (T, error) {
+// lockedApp runs fn on the app under s.mu, after the lookup, RBAC check
+// (action) and errors of getAppLocked. On a lookup error it returns T's
+// zero value.
+func lockedApp[T any](ctx context.Context, s *Server, via appLookup, action, project, appNs, name string, fn func(sa *simApp) (T, error)) (T, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sa, err := s.getAppLocked(via, project, appNs, name)
+	sa, err := s.getAppLocked(ctx, via, action, project, appNs, name)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -120,7 +135,7 @@ func projectsOf(q *applicationpkg.ApplicationQuery) []string {
 }
 
 // List returns the apps matching name, projects, selector and repo, sorted by name.
-func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.ApplicationList, error) {
+func (a *appService) List(ctx context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.ApplicationList, error) {
 	selector, err := labels.Parse(q.GetSelector())
 	if err != nil {
 		return nil, fmt.Errorf("error parsing the selector: %w", err)
@@ -155,6 +170,9 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 		if !selector.Matches(labels.Set(app.Labels)) {
 			continue
 		}
+		if !s.enforce(ctx, rbac.ResourceApplications, rbac.ActionGet, rbacName(app.Spec.GetProject(), app.Namespace, app.Name)) {
+			continue
+		}
 		list.Items = append(list.Items, *s.viewLocked(sa, false))
 		listed = append(listed, sa)
 	}
@@ -162,7 +180,7 @@ func (a *appService) List(_ context.Context, q *applicationpkg.ApplicationQuery)
 }
 
 // Get returns one app; with refresh set it also "reconciles" it first.
-func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.Application, error) {
+func (a *appService) Get(ctx context.Context, q *applicationpkg.ApplicationQuery) (*v1alpha1.Application, error) {
 	project := ""
 	switch projects := projectsOf(q); len(projects) {
 	case 0:
@@ -172,7 +190,7 @@ func (a *appService) Get(_ context.Context, q *applicationpkg.ApplicationQuery) 
 		return nil, status.Errorf(codes.InvalidArgument, "multiple projects specified - the get endpoint accepts either zero or one project")
 	}
 	s := a.s
-	return lockedApp(s, viaClient, project, q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+	return lockedApp(ctx, s, viaClient, rbac.ActionGet, project, q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
 		if q.Refresh != nil {
 			sa.reconciled = time.Now().UTC().Truncate(time.Second)
 			s.touchLocked(sa)
@@ -210,7 +228,8 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 		}
 		// As isApplicationPermitted: the namespace counts only with a name.
 		return (appName == "" || (app.Name == appName && app.Namespace == appNs)) && selector.Matches(labels.Set(app.Labels)) &&
-			s.namespaceEnabled(app.Namespace)
+			s.namespaceEnabled(app.Namespace) &&
+			s.enforce(ws.Context(), rbac.ResourceApplications, rbac.ActionGet, rbacName(app.Spec.GetProject(), app.Namespace, app.Name))
 	}
 
 	// Subscribe before the snapshot so no change is missed in between.
@@ -248,14 +267,27 @@ func (a *appService) Watch(q *applicationpkg.ApplicationQuery, ws applicationpkg
 }
 
 // Sync starts a sync operation; it returns once the operation is recorded.
-func (a *appService) Sync(_ context.Context, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.syncLocked(sa, req) })
+// Like argocd-server it finds the app with `applications, get`, then
+// checks `applications, sync` (and `override` for local manifests).
+func (a *appService) Sync(ctx context.Context, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
+	return lockedApp(ctx, a.s, viaClient, rbac.ActionGet, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+		return a.s.syncLocked(ctx, sa, req)
+	})
 }
 
 // syncLocked is Sync once the app is found, under s.mu.
-func (s *Server) syncLocked(sa *simApp, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
+func (s *Server) syncLocked(ctx context.Context, sa *simApp, req *applicationpkg.ApplicationSyncRequest) (*v1alpha1.Application, error) {
 	var err error
 	app := sa.app
+	object := rbacName(app.Spec.GetProject(), app.Namespace, app.Name)
+	if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionSync, object); err != nil {
+		return nil, err
+	}
+	if req.Manifests != nil {
+		if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionOverride, object); err != nil {
+			return nil, err
+		}
+	}
 	automated := s.autoSyncOnLocked(sa)
 	if req.Manifests != nil && automated && !req.GetDryRun() {
 		return nil, status.Error(codes.FailedPrecondition, "cannot use local sync when Automatic Sync Policy is enabled unless for dry run")
@@ -310,7 +342,7 @@ func (s *Server) syncLocked(sa *simApp, req *applicationpkg.ApplicationSyncReque
 			SyncStrategy: req.Strategy,
 			Resources:    resources,
 		},
-		InitiatedBy: v1alpha1.OperationInitiator{Username: simUser},
+		InitiatedBy: v1alpha1.OperationInitiator{Username: username(ctx)},
 		Info:        req.Infos,
 	}
 	if retry != nil {
@@ -329,13 +361,16 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-// Rollback redeploys the revision of a history entry (refused under auto-sync).
-func (a *appService) Rollback(_ context.Context, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.rollbackLocked(sa, req) })
+// Rollback redeploys the revision of a history entry (refused under
+// auto-sync). It needs `applications, sync`, as in Argo CD.
+func (a *appService) Rollback(ctx context.Context, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
+	return lockedApp(ctx, a.s, viaClient, rbac.ActionSync, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+		return a.s.rollbackLocked(ctx, sa, req)
+	})
 }
 
 // rollbackLocked is Rollback once the app is found, under s.mu.
-func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
+func (s *Server) rollbackLocked(ctx context.Context, sa *simApp, req *applicationpkg.ApplicationRollbackRequest) (*v1alpha1.Application, error) {
 	app := sa.app
 	if s.autoSyncOnLocked(sa) {
 		return nil, errRollbackAutoSync
@@ -373,16 +408,16 @@ func (s *Server) rollbackLocked(sa *simApp, req *applicationpkg.ApplicationRollb
 			SyncStrategy: &v1alpha1.SyncStrategy{Apply: &v1alpha1.SyncStrategyApply{}},
 			Source:       info.Source.DeepCopy(),
 		},
-		InitiatedBy: v1alpha1.OperationInitiator{Username: simUser},
+		InitiatedBy: v1alpha1.OperationInitiator{Username: username(ctx)},
 	}
 	s.startOperationLocked(sa, op, target, info.Source, false)
 	return s.viewLocked(sa, false), nil
 }
 
 // TerminateOperation stops the running operation (it ends Failed).
-func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.OperationTerminateRequest) (*applicationpkg.OperationTerminateResponse, error) {
+func (a *appService) TerminateOperation(ctx context.Context, req *applicationpkg.OperationTerminateRequest) (*applicationpkg.OperationTerminateResponse, error) {
 	s := a.s
-	return lockedApp(s, viaClient, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*applicationpkg.OperationTerminateResponse, error) {
+	return lockedApp(ctx, s, viaClient, rbac.ActionSync, req.GetProject(), req.GetAppNamespace(), req.GetName(), func(sa *simApp) (*applicationpkg.OperationTerminateResponse, error) {
 		if sa.app.Operation == nil || sa.app.Status.OperationState == nil {
 			return nil, errNoOperationRunning
 		}
@@ -392,13 +427,20 @@ func (a *appService) TerminateOperation(_ context.Context, req *applicationpkg.O
 }
 
 // Patch applies a JSON patch ("json" or "") or a JSON merge patch ("merge")
-// to the whole Application and stores its spec, labels, annotations and finalizers.
-func (a *appService) Patch(_ context.Context, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
-	return lockedApp(a.s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) { return a.s.patchLocked(sa, q) })
+// to the whole Application and stores its spec, labels, annotations and
+// finalizers. Like argocd-server it finds the app with `applications, get`,
+// then checks `applications, update`.
+func (a *appService) Patch(ctx context.Context, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
+	return lockedApp(ctx, a.s, viaClient, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.Application, error) {
+		return a.s.patchLocked(ctx, sa, q)
+	})
 }
 
 // patchLocked is Patch once the app is found, under s.mu.
-func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
+func (s *Server) patchLocked(ctx context.Context, sa *simApp, q *applicationpkg.ApplicationPatchRequest) (*v1alpha1.Application, error) {
+	if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionUpdate, rbacName(sa.app.Spec.GetProject(), sa.app.Namespace, sa.app.Name)); err != nil {
+		return nil, err
+	}
 	jsonApp, err := json.Marshal(sa.app)
 	if err != nil {
 		return nil, fmt.Errorf("error marshaling application: %w", err)
@@ -436,22 +478,22 @@ func (s *Server) patchLocked(sa *simApp, q *applicationpkg.ApplicationPatchReque
 			return nil, fmt.Errorf("error unmarshaling patched app: %w", err)
 		}
 	}
-	if err := s.updateAppLocked(sa, newApp, false, enabled); err != nil {
+	if err := s.updateAppLocked(ctx, sa, newApp, false, enabled); err != nil {
 		return nil, fmt.Errorf("error updating application: %w", err)
 	}
 	return s.viewLocked(sa, false), nil
 }
 
 // UpdateSpec replaces the spec (argocd app set uses it).
-func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.ApplicationUpdateSpecRequest) (*v1alpha1.ApplicationSpec, error) {
+func (a *appService) UpdateSpec(ctx context.Context, q *applicationpkg.ApplicationUpdateSpecRequest) (*v1alpha1.ApplicationSpec, error) {
 	if q.GetSpec() == nil {
 		return nil, errors.New("error updating application spec: spec is nil in request")
 	}
 	s := a.s
-	return lockedApp(s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
+	return lockedApp(ctx, s, viaClient, rbac.ActionUpdate, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.ApplicationSpec, error) {
 		newApp := sa.app.DeepCopy()
 		newApp.Spec = *q.GetSpec().DeepCopy()
-		if err := s.updateAppLocked(sa, newApp, false, requestEnabled(s, q)); err != nil {
+		if err := s.updateAppLocked(ctx, sa, newApp, false, requestEnabled(s, q)); err != nil {
 			return nil, fmt.Errorf("error validating and updating app: %w", err)
 		}
 		spec := sa.app.Spec.DeepCopy()
@@ -465,13 +507,19 @@ func (a *appService) UpdateSpec(_ context.Context, q *applicationpkg.Application
 // the one the body names: over REST the {application.metadata.name} path
 // value never reaches the request (argo-cd's generated gateway assigns it to
 // a copy), so a body without metadata.name is "permission denied", as there.
-func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpdateRequest) (*v1alpha1.Application, error) {
+// As argocd-server it first checks `applications, update` on the app the
+// body describes (its spec.project), then finds the app with that action.
+func (a *appService) Update(ctx context.Context, q *applicationpkg.ApplicationUpdateRequest) (*v1alpha1.Application, error) {
 	if q.GetApplication() == nil {
 		return nil, errors.New("error updating application: application is nil in request")
 	}
 	s := a.s
-	return lockedApp(s, viaClient, q.GetProject(), q.GetApplication().Namespace, q.GetApplication().Name, func(sa *simApp) (*v1alpha1.Application, error) {
-		if err := s.updateAppLocked(sa, q.GetApplication(), false, requestEnabled(s, q)); err != nil {
+	body := q.GetApplication()
+	if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionUpdate, rbacName(body.Spec.GetProject(), body.Namespace, body.Name)); err != nil {
+		return nil, err
+	}
+	return lockedApp(ctx, s, viaClient, rbac.ActionUpdate, q.GetProject(), body.Namespace, body.Name, func(sa *simApp) (*v1alpha1.Application, error) {
+		if err := s.updateAppLocked(ctx, sa, q.GetApplication(), false, requestEnabled(s, q)); err != nil {
 			return nil, fmt.Errorf("error updating application: %w", err)
 		}
 		return s.viewLocked(sa, false), nil
@@ -480,13 +528,22 @@ func (a *appService) Update(_ context.Context, q *applicationpkg.ApplicationUpda
 
 // updateAppLocked mirrors validateAndNormalizeApp + updateApp. enabled is
 // the new spec's automated.enabled (3.1; always nil before): it is kept
-// only while the spec has an automated policy.
-func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge bool, enabled *bool) error {
+// only while the spec has an automated policy. Moving the app to another
+// project needs `applications, create` there and `update` in the old one.
+func (s *Server) updateAppLocked(ctx context.Context, sa *simApp, newApp *v1alpha1.Application, merge bool, enabled *bool) error {
 	if newApp.Name == "" {
 		return errors.New("resource name may not be empty")
 	}
 	if newApp.Name != sa.app.Name {
 		return status.Errorf(codes.InvalidArgument, "application name cannot be changed (%s -> %s)", sa.app.Name, newApp.Name)
+	}
+	if oldProj, newProj := sa.app.Spec.GetProject(), newApp.Spec.GetProject(); oldProj != newProj {
+		if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionCreate, rbacName(newProj, sa.app.Namespace, sa.app.Name)); err != nil {
+			return err
+		}
+		if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionUpdate, rbacName(oldProj, sa.app.Namespace, sa.app.Name)); err != nil {
+			return err
+		}
 	}
 	spec := newApp.Spec.DeepCopy()
 	if spec.Project == "" {
@@ -537,16 +594,16 @@ func (s *Server) updateAppLocked(sa *simApp, newApp *v1alpha1.Application, merge
 }
 
 // ResourceTree returns Deployment -> ReplicaSet -> Pods and the Service.
-func (a *appService) ResourceTree(_ context.Context, q *applicationpkg.ResourcesQuery) (*v1alpha1.ApplicationTree, error) {
+func (a *appService) ResourceTree(ctx context.Context, q *applicationpkg.ResourcesQuery) (*v1alpha1.ApplicationTree, error) {
 	s := a.s
-	return lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*v1alpha1.ApplicationTree, error) {
+	return lockedApp(ctx, s, viaInformer, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*v1alpha1.ApplicationTree, error) {
 		return sa.tree(), nil
 	})
 }
 
 // ManagedResources returns live and target manifests of managed resources.
-func (a *appService) ManagedResources(_ context.Context, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
-	return lockedApp(a.s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*applicationpkg.ManagedResourcesResponse, error) {
+func (a *appService) ManagedResources(ctx context.Context, q *applicationpkg.ResourcesQuery) (*applicationpkg.ManagedResourcesResponse, error) {
+	return lockedApp(ctx, a.s, viaInformer, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetApplicationName(), func(sa *simApp) (*applicationpkg.ManagedResourcesResponse, error) {
 		return a.s.managedResourcesLocked(sa, q)
 	})
 }
@@ -579,9 +636,9 @@ func (s *Server) managedResourcesLocked(sa *simApp, q *applicationpkg.ResourcesQ
 }
 
 // RevisionMetadata returns author, date and message of a commit.
-func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.RevisionMetadataQuery) (*v1alpha1.RevisionMetadata, error) {
+func (a *appService) RevisionMetadata(ctx context.Context, q *applicationpkg.RevisionMetadataQuery) (*v1alpha1.RevisionMetadata, error) {
 	s := a.s
-	return lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.RevisionMetadata, error) {
+	return lockedApp(ctx, s, viaInformer, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*v1alpha1.RevisionMetadata, error) {
 		c, err := sa.repo.resolve(q.GetRevision())
 		if err != nil {
 			return nil, status.Error(codes.Unknown, err.Error())
@@ -591,8 +648,8 @@ func (a *appService) RevisionMetadata(_ context.Context, q *applicationpkg.Revis
 }
 
 // GetApplicationSyncWindows reports that no sync windows apply.
-func (a *appService) GetApplicationSyncWindows(_ context.Context, q *applicationpkg.ApplicationSyncWindowsQuery) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
-	return lockedApp(a.s, viaClient, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(*simApp) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
+func (a *appService) GetApplicationSyncWindows(ctx context.Context, q *applicationpkg.ApplicationSyncWindowsQuery) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
+	return lockedApp(ctx, a.s, viaClient, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(*simApp) (*applicationpkg.ApplicationSyncWindowsResponse, error) {
 		return &applicationpkg.ApplicationSyncWindowsResponse{CanSync: ptr.To(true)}, nil
 	})
 }
@@ -601,7 +658,9 @@ func (a *appService) GetApplicationSyncWindows(_ context.Context, q *application
 const maxPodLogsToRender = 10
 
 // PodLogs streams pod logs like argocd-server: per-pod tail, merged by
-// timestamp, then a final entry with last=true unless following.
+// timestamp, then a final entry with last=true unless following. It finds
+// the app with `applications, get`; from 3.0 (in 2.14 with
+// LogsRBACEnforce) it then checks `logs, get` on it too.
 func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws applicationpkg.ApplicationService_PodLogsServer) error {
 	s := a.s
 	if q.PodName != nil {
@@ -626,7 +685,13 @@ func (a *appService) PodLogs(q *applicationpkg.ApplicationPodLogsQuery, ws appli
 
 	var pods []pod
 	var lines []logLine
-	sa, err := lockedApp(s, viaInformer, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*simApp, error) {
+	ctx := ws.Context()
+	sa, err := lockedApp(ctx, s, viaInformer, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*simApp, error) {
+		if s.checksPodLogsRBAC() {
+			if err := s.enforceErr(ctx, rbac.ResourceLogs, rbac.ActionGet, rbacName(sa.app.Spec.GetProject(), sa.app.Namespace, sa.app.Name)); err != nil {
+				return nil, err
+			}
+		}
 		pods, lines = sa.queryLogs(q)
 		return sa, nil
 	})

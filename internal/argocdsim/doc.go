@@ -17,12 +17,56 @@
 //
 // # Authentication
 //
-// Requests must carry the configured token (default "dev-token") where
-// argocd-server looks for one: gRPC metadata "token" (what argo-cd's client
-// sends), "Authorization: Bearer <token>", or the argocd.token cookie on REST.
-// Otherwise gRPC answers Unauthenticated and REST 401 with argo's error JSON
-// {"error":...,"code":16,"message":...}. VersionService.Version and
-// SettingsService.Get need no token, as in Argo CD.
+// Requests must carry a configured token where argocd-server looks for
+// one: gRPC metadata "token" (what argo-cd's client sends), "Authorization:
+// Bearer <token>", or the argocd.token cookie on REST. Options.Token
+// (default "dev-token") is the admin account's; Options.Accounts adds local
+// accounts' (see Accounts and RBAC). Otherwise gRPC answers Unauthenticated
+// and REST 401 with argo's error JSON {"error":...,"code":16,"message":...}.
+// VersionService.Version and SettingsService.Get need no token, as in Argo CD.
+//
+// # Accounts and RBAC
+//
+// Options.Accounts maps tokens to local accounts ({"bot-token":
+// "deploybot"}), Options.RBACPolicy is argocd-rbac-cm's policy.csv (e.g.
+// deploy/argocd/policy.csv) and Options.RBACDefaultRole its policy.default.
+// With none of them set everything is allowed (the admin's role:admin
+// allows all the simulator serves). With any, every call is authorized by
+// Argo CD's own enforcer (argo-cd v2.14's util/rbac), built as argocd-server
+// builds it: the built-in policy (admin is role:admin; 3.x's readonly
+// addition is included), the user policy, the default role, glob matching
+// and server/rbacpolicy's claims enforcer. The claims are a parsed account
+// token's: sub is the account, iat the simulator's start. Each method checks
+// what argocd-server v2.14 and 3.x check, with their errors:
+//
+//   - Get, ResourceTree, ManagedResources, RevisionMetadata,
+//     GetApplicationSyncWindows and PodLogs find the app with `applications,
+//     get`; Rollback, TerminateOperation with `sync`; UpdateSpec and Update
+//     with `update`. The object is <project>/<app>, or
+//     <project>/<namespace>/<app> for an app outside argocd. A denial there
+//     is a plain "permission denied", like a missing app, or NotFound when
+//     the request names a project (with a project named, the action must
+//     also be allowed on <that project>/<name> as sent, else "permission
+//     denied").
+//   - List and Watch leave out the apps the caller may not get.
+//   - After the lookup, with argocd-server's EnforceErr message
+//     ("permission denied: applications, sync, default/guestbook, sub:
+//     deploybot, iat: 2025-01-06T09:00:00Z"): Sync `applications, sync`
+//     (and `override` with local manifests; it finds the app with `get`),
+//     Patch `update` (found with `get`), Update `update` on the body's app
+//     first, moving an app to another project `create` there and `update`
+//     in the old one, PodLogs `logs, get` from 3.0 (2.14: only with
+//     Options.LogsRBACEnforce, argocd-cm's server.rbac.log.enforce.enable).
+//   - RepositoryService.GetAppDetails: `repositories, get` on the
+//     repository's URL, then `applications, get` on <appProject>/<appName>
+//     as sent (`create` too when no such app exists); ListRepositories and
+//     List leave out repositories the caller may not get.
+//   - ProjectService.Get `projects, get` on the project (before the lookup);
+//     List leaves the others out.
+//
+// Operations record the caller's account as initiatedBy.username. Project
+// roles and their tokens (proj:<project>:<role>) are not simulated: the
+// seed projects have no roles.
 //
 // # Behaviour worth knowing
 //
@@ -58,12 +102,14 @@
 //     (inferResourcesStatusHealth); List, Sync, Rollback, Update and Patch
 //     answer the app as stored, without it, as argocd-server 3.x does.
 //     ResourceTree carries health on its nodes in every version.
-//   - 3.0+: PodLogs needs the `logs, get` RBAC permission on the app (2.14
-//     checks it only with server.rbac.log.enforce.enable). The simulator
-//     has no RBAC policies: its one token is the admin account, whose
-//     role:admin allows `logs, get`, so PodLogs is served in every version.
-//     A token lacking the permission is not simulated; deploy/argocd's
-//     policies, checked by its own tests, grant it to the bot.
+//   - 3.0+: PodLogs needs the `logs, get` RBAC permission on the app
+//     besides `applications, get` (2.14 checks it only with
+//     server.rbac.log.enforce.enable: Options.LogsRBACEnforce). The admin
+//     token's role:admin has it; an account of Options.Accounts whose
+//     RBACPolicy lacks it, e.g. deploy/argocd/policy.csv without its `logs,
+//     get` line, is refused with argocd-server's message "permission
+//     denied: logs, get, default/guestbook, sub: deploybot, iat: ..." (see
+//     Accounts and RBAC), while 2.14 serves it.
 //   - 3.1: spec.syncPolicy.automated.enabled (SyncPolicyAutomated field
 //     4, JSON "enabled"; absent means on). `automated: {enabled: false}` is
 //     auto-sync off with prune and selfHeal kept: Rollback is allowed, Sync
@@ -163,7 +209,7 @@
 //	  Watch                      implemented: ADDED for the current apps, then each change; name, projects, selector, resourceVersion, appNamespace filters; 3.0+: resource health filled in from the tree; 3.1: automated.enabled
 //	  GetManifestsWithFiles      Unimplemented: manifests are not rendered
 //	  WatchResourceTree          Unimplemented: resource trees are served by ResourceTree only
-//	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow; 3.0+: needs `logs, get`, which the admin token has
+//	  PodLogs                    implemented: per-pod tail and since, merged by time, then last=true; filter, container, untilTime, follow; `applications, get`, and from 3.0 (2.14 with LogsRBACEnforce) `logs, get`
 //	RepositoryService
 //	  List                       implemented: deprecated alias of ListRepositories, and what GET /api/v1/repositories reaches
 //	  Get                        Unimplemented: repositories are implied by the apps and have no credentials to show
@@ -186,7 +232,7 @@
 //	  ValidateAccess             Unimplemented: no remote repositories to reach
 //	  ValidateWriteAccess        Unimplemented: no write repositories (source hydrator)
 //	ProjectService
-//	  CreateToken                Unimplemented: project roles and their tokens are not simulated (one static token)
+//	  CreateToken                Unimplemented: project roles and their tokens are not simulated (tokens are Options.Token and Options.Accounts)
 //	  DeleteToken                Unimplemented: project roles and their tokens are not simulated
 //	  Create                     Unimplemented: the projects are fixed by the seed
 //	  List                       implemented: all projects sorted by name

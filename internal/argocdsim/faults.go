@@ -322,20 +322,25 @@ var noAuthMethods = map[string]bool{
 
 // authenticate accepts the token where argocd-server looks for it: the
 // "token" metadata key (argo's own client), "Authorization: Bearer", and the
-// argocd.token cookie forwarded by the REST gateway.
-func (s *Server) authenticate(ctx context.Context, fullMethod string) error {
-	if noAuthMethods[fullMethod] {
-		return nil
-	}
+// argocd.token cookie forwarded by the REST gateway. It returns ctx with the
+// claims of the token's account (see rbac.go); methods that need no token
+// get them only if a valid one was sent.
+func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	tok := tokenFrom(md)
-	if tok == "" {
-		return status.Error(codes.Unauthenticated, "no session information")
+	account := s.accountFor(tok)
+	if account != "" {
+		ctx = withClaims(ctx, s.claimsFor(account))
 	}
-	if tok != s.token {
-		return status.Error(codes.Unauthenticated, "invalid session: token signature is invalid")
+	switch {
+	case noAuthMethods[fullMethod]:
+		return ctx, nil
+	case tok == "":
+		return ctx, status.Error(codes.Unauthenticated, "no session information")
+	case account == "":
+		return ctx, status.Error(codes.Unauthenticated, "invalid session: token signature is invalid")
 	}
-	return nil
+	return ctx, nil
 }
 
 func tokenFrom(md metadata.MD) string {
@@ -473,7 +478,8 @@ func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if err := s.admit(ctx, method, appOf(info.FullMethod, req)); err != nil {
 		return nil, err
 	}
-	if err := s.authenticate(ctx, info.FullMethod); err != nil {
+	ctx, err := s.authenticate(ctx, info.FullMethod)
+	if err != nil {
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
@@ -491,7 +497,8 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 }
 
 // admitStream applies faults and auth once the first request message is
-// known, so streams are counted per app like unary calls.
+// known, so streams are counted per app like unary calls. From then on its
+// Context carries the caller's claims.
 type admitStream struct {
 	grpc.ServerStream
 	s        *Server
@@ -499,6 +506,14 @@ type admitStream struct {
 	method   string
 	app      string
 	admitted bool
+	ctx      context.Context // with claims, once authenticated
+}
+
+func (w *admitStream) Context() context.Context {
+	if w.ctx != nil {
+		return w.ctx
+	}
+	return w.ServerStream.Context()
 }
 
 func (w *admitStream) RecvMsg(m any) error {
@@ -513,7 +528,12 @@ func (w *admitStream) RecvMsg(m any) error {
 	if err := w.s.admit(w.Context(), w.method, w.app); err != nil {
 		return err
 	}
-	return w.s.authenticate(w.Context(), w.full)
+	ctx, err := w.s.authenticate(w.ServerStream.Context(), w.full)
+	if err != nil {
+		return err
+	}
+	w.ctx = ctx
+	return nil
 }
 
 // adminHandler serves the /sim/ admin API. It needs no token: the simulator

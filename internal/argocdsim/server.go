@@ -34,6 +34,7 @@ import (
 	versionpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/version"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	grpcutil "github.com/argoproj/argo-cd/v2/util/grpc"
+	"github.com/argoproj/argo-cd/v2/util/rbac"
 
 	"github.com/deploybot/deploybot/internal/argocd"
 )
@@ -46,8 +47,25 @@ const DefaultOperationDuration = 2 * time.Second
 
 // Options configure a simulator. The zero value is usable.
 type Options struct {
-	// Token is the only accepted API token; "" means "dev-token".
+	// Token is the admin account's API token (sub "admin", role:admin);
+	// "" means "dev-token".
 	Token string
+	// Accounts are further API tokens, each a local account's:
+	// {"bot-token": "deploybot"}. A request with one is that account (sub
+	// "deploybot"), which RBACPolicy authorizes; the admin's token stays
+	// valid. Empty: Token is the only token.
+	Accounts map[string]string
+	// RBACPolicy is argocd-rbac-cm's policy.csv (e.g. deploy/argocd/policy.csv),
+	// on top of Argo CD's built-in policy; RBACDefaultRole its
+	// policy.default (e.g. "role:readonly"). With Accounts, RBACPolicy or
+	// RBACDefaultRole set every call is authorized as by argocd-server
+	// (the admin keeps role:admin); with none, all is allowed.
+	RBACPolicy      string
+	RBACDefaultRole string
+	// LogsRBACEnforce is argocd-cm's server.rbac.log.enforce.enable: "true",
+	// with which 2.14's PodLogs checks `logs, get` too. 3.0+ always checks
+	// it (and no longer reads the setting).
+	LogsRBACEnforce bool
 	// OperationDuration is how long a sync or rollback takes from the API
 	// call until the app settles; 0 means 2s. The operation itself finishes
 	// at 60% of it and health settles at the end, because in Argo CD health
@@ -90,6 +108,10 @@ type Server struct {
 	dur     time.Duration
 	release release
 	version argocd.ServerVersion
+
+	accounts map[string]string // API token -> account name (the admin's included)
+	issuedAt time.Time         // the tokens' iat: when the simulator started
+	enf      *rbac.Enforcer    // nil: RBAC off, everything is allowed
 
 	mu       sync.Mutex // guards everything below up to "faults"
 	apps     map[string]*simApp
@@ -150,6 +172,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.dur == 0 {
 		s.dur = DefaultOperationDuration
+	}
+	if err := s.setupAccounts(opts); err != nil {
+		return nil, err
 	}
 	s.faults.reset()
 	s.mu.Lock()

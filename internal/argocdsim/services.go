@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +20,7 @@ import (
 	versionpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/version"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	repoapiclient "github.com/argoproj/argo-cd/v2/reposerver/apiclient"
+	"github.com/argoproj/argo-cd/v2/util/rbac"
 )
 
 // repoService implements repository.RepositoryServiceServer (GetAppDetails,
@@ -43,10 +43,13 @@ func (s *Server) repoByURLLocked(url string) *repoModel {
 }
 
 // GetAppDetails renders the Helm parameters (or plain directory) of a source
-// at its targetRevision, with argocd-server's checks: for an existing app the
+// at its targetRevision, with argocd-server's checks: `repositories, get` on
+// the repository (its URL: the simulator's are global, not project-scoped),
+// `applications, get` on <appProject>/<appName> as sent (and, for an app
+// that does not exist, `applications, create`), and for an existing app the
 // project must match and the source must be the app's current source or one
 // from its history with targetRevision set to the history revision.
-func (r *repoService) GetAppDetails(_ context.Context, q *repositorypkg.RepoAppDetailsQuery) (*repoapiclient.RepoAppDetailsResponse, error) {
+func (r *repoService) GetAppDetails(ctx context.Context, q *repositorypkg.RepoAppDetailsQuery) (*repoapiclient.RepoAppDetailsResponse, error) {
 	if q.Source == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "missing payload in request")
 	}
@@ -57,9 +60,26 @@ func (r *repoService) GetAppDetails(_ context.Context, q *repositorypkg.RepoAppD
 	if repo == nil {
 		return nil, errPermissionDenied
 	}
+	if err := s.enforceErr(ctx, rbac.ResourceRepositories, rbac.ActionGet, repo.url); err != nil {
+		return nil, err
+	}
 	// As argo.ParseFromQualifiedName, then the informer (see informerSees).
 	appName, appNs := splitName(q.AppName, argocdNamespace)
-	if sa, ok := s.apps[appKey(appNs, appName)]; ok && s.informerSees(appNs) {
+	sa, found := s.apps[appKey(appNs, appName)]
+	found = found && s.informerSees(appNs)
+	appObject := q.AppProject + "/" + q.AppName // createRBACObject: the name as sent
+	if q.AppProject == "" {
+		appObject = q.AppName
+	}
+	if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionGet, appObject); err != nil {
+		return nil, err
+	}
+	if !found {
+		// An app still being created: the caller must be allowed to create it.
+		if err := s.enforceErr(ctx, rbac.ResourceApplications, rbac.ActionCreate, appObject); err != nil {
+			return nil, err
+		}
+	} else {
 		if q.AppProject != sa.app.Spec.Project {
 			return nil, errPermissionDenied
 		}
@@ -128,14 +148,18 @@ func valuesYAML(params []param) string {
 	return string(b)
 }
 
-// ListRepositories lists the repositories of all apps.
-func (r *repoService) ListRepositories(_ context.Context, _ *repositorypkg.RepoQuery) (*v1alpha1.RepositoryList, error) {
+// ListRepositories lists the repositories of all apps the caller may
+// `repositories, get`.
+func (r *repoService) ListRepositories(ctx context.Context, _ *repositorypkg.RepoQuery) (*v1alpha1.RepositoryList, error) {
 	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := &v1alpha1.RepositoryList{}
 	for _, name := range sortedKeys(s.apps) { // name is the app's key
 		repo := s.apps[name].repo
+		if !s.enforce(ctx, rbac.ResourceRepositories, rbac.ActionGet, repo.url) {
+			continue
+		}
 		list.Items = append(list.Items, &v1alpha1.Repository{
 			Repo: repo.url, Type: "git", Name: name,
 			ConnectionState: v1alpha1.ConnectionState{Status: v1alpha1.ConnectionStatusSuccessful, Message: ""},
@@ -159,9 +183,13 @@ type projectService struct {
 
 var _ projectpkg.ProjectServiceServer = (*projectService)(nil)
 
-// Get returns a project (argocd app get reads it for sync windows).
-func (p *projectService) Get(_ context.Context, q *projectpkg.ProjectQuery) (*v1alpha1.AppProject, error) {
+// Get returns a project (argocd app get reads it for sync windows). It
+// needs `projects, get`, checked before the project is looked up.
+func (p *projectService) Get(ctx context.Context, q *projectpkg.ProjectQuery) (*v1alpha1.AppProject, error) {
 	s := p.s
+	if err := s.enforceErr(ctx, rbac.ResourceProjects, rbac.ActionGet, q.GetName()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	proj, ok := s.projects[q.GetName()]
@@ -171,13 +199,16 @@ func (p *projectService) Get(_ context.Context, q *projectpkg.ProjectQuery) (*v1
 	return proj.DeepCopy(), nil
 }
 
-// List returns all projects sorted by name.
-func (p *projectService) List(_ context.Context, _ *projectpkg.ProjectQuery) (*v1alpha1.AppProjectList, error) {
+// List returns the projects the caller may `projects, get`, sorted by name.
+func (p *projectService) List(ctx context.Context, _ *projectpkg.ProjectQuery) (*v1alpha1.AppProjectList, error) {
 	s := p.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := &v1alpha1.AppProjectList{ListMeta: metav1.ListMeta{ResourceVersion: "1"}}
 	for _, name := range sortedKeys(s.projects) {
+		if !s.enforce(ctx, rbac.ResourceProjects, rbac.ActionGet, name) {
+			continue
+		}
 		list.Items = append(list.Items, *s.projects[name].DeepCopy())
 	}
 	return list, nil
@@ -213,7 +244,7 @@ type versionService struct {
 // token, and answers only the version to a caller without a valid one.
 func (vs versionService) Version(ctx context.Context, _ *emptypb.Empty) (*versionpkg.VersionMessage, error) {
 	s := vs.s
-	if md, _ := metadata.FromIncomingContext(ctx); tokenFrom(md) != s.token {
+	if _, ok := claimsOf(ctx); !ok {
 		return &versionpkg.VersionMessage{Version: s.version.Raw}, nil
 	}
 	r := s.release
