@@ -170,6 +170,9 @@ func rbacHint(op string) string {
 		return "(needs `applications, update` on the app)"
 	case opHelmParameters:
 		return "(needs `applications, get` on the app and `repositories, get` on its repo)"
+	case opPodLogs:
+		// Argo CD 3.0 enforces logs RBAC always; 2.x only with server.rbac.log.enforce.enable.
+		return "(needs `applications, get` on the app and, from Argo CD 3.0, `logs, get`: add `p, role:deploybot, logs, get, */*, allow` to argocd-rbac-cm, as deploy/argocd/policy.csv does)"
 	case "":
 		return ""
 	default:

@@ -61,6 +61,10 @@ func TestPodLogsWithoutLogsRBAC(t *testing.T) {
 				if !strings.Contains(e.Error(), e.Message) {
 					t.Fatalf("Error() %q lacks Argo CD's message", e.Error())
 				}
+				// The hint names the permission 3.0 added, not only applications get.
+				if !strings.Contains(e.Error(), "p, role:deploybot, logs, get, */*, allow") {
+					t.Fatalf("Error() %q does not say how to grant `logs, get`", e.Error())
+				}
 				// The rest of what deploybot reads still works for this account.
 				if _, err := c.GetApp(ctxT(t), "guestbook"); err != nil {
 					t.Fatalf("GetApp: %v", err)
