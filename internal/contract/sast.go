@@ -288,6 +288,10 @@ type DecisionResult struct {
 // (the run goes on; its final outcome comes later).
 const OutcomeApproved Outcome = "approved"
 
+// OutcomeCounted is DecisionResult.Outcome for an approval that counted
+// toward a rule of several approvals which is not met yet.
+const OutcomeCounted Outcome = "counted"
+
 // Error types of a refused UpdateDecide (temporal.ApplicationError.Type()),
 // so callers can tell "you may not" from "too late".
 const (

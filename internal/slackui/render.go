@@ -350,6 +350,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		blocks = append(blocks, section(BlockIDParams, paramsText(r.Params, r.ParamsNote)))
 	}
 
+	if r.Approvals != nil {
+		blocks = append(blocks, approvalsBlock(r.Approvals))
+	}
 	if pending {
 		blocks = append(blocks, decisionButtons(r))
 	} else {
@@ -368,6 +371,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	}
 	if pending {
 		text += ": waiting for approval"
+		if r.Approvals != nil {
+			text += " (" + plainProgress(r.Approvals) + ")"
+		}
 		if !r.ExpiresAt.IsZero() {
 			text += " until " + plainDate(r.ExpiresAt)
 		}

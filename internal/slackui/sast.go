@@ -47,6 +47,8 @@ type SASTRequest struct {
 	DecidedAt time.Time      `json:"decidedAt,omitzero"`
 	// Note is shown under the outcome (plain text).
 	Note string `json:"note,omitempty"`
+	// Approvals shows how far a rule needing several approvals is met.
+	Approvals *ApprovalProgress `json:"approvals,omitempty"`
 }
 
 // renderSASTRequest renders the quality-gate request.
@@ -92,6 +94,9 @@ func renderSASTRequest(r *SASTRequest) (string, []slack.Block, error) {
 	blocks = append(blocks, section(BlockIDSASTRequest, intro, fields...))
 	if len(failed) > 0 {
 		blocks = append(blocks, section(BlockIDSASTConditions, "*Failed conditions*\n```\n"+conditionTable(failed)+"\n```"))
+	}
+	if r.Approvals != nil {
+		blocks = append(blocks, approvalsBlock(r.Approvals))
 	}
 	if pending {
 		blocks = append(blocks, sastButtons(r))

@@ -63,6 +63,8 @@ type DeployRequest struct {
 	DecidedBy   *contract.User `json:"decidedBy,omitempty"`
 	// Note is shown under the request once it is no longer pending.
 	Note string `json:"note,omitempty"`
+	// Approvals shows how far a rule needing several approvals is met.
+	Approvals *ApprovalProgress `json:"approvals,omitempty"`
 }
 
 // DeployStatus is the one status message in the request's thread that is

@@ -1,0 +1,50 @@
+package slackui_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+func TestApprovalProgressOnTheRequest(t *testing.T) {
+	rule := contract.ApprovalRule{Name: "payments-prod", Line: 12, Requires: []contract.Requirement{
+		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}},
+		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PAYLEADS", Handle: "payments-leads"}}}},
+	}}
+	p := slackui.NewApprovalProgress(rule, [][]contract.User{{{ID: "U0BOB", Name: "bob"}}, nil})
+	want := "Needs 2 approvals: 1 of @platform (✓ <@U0BOB>), 1 of @payments-leads (waiting)"
+	if got := p.Text(); got != want {
+		t.Errorf("Text() = %q, want %q", got, want)
+	}
+	req := slackui.DeployRequest{WorkflowID: "deploy-payments", App: "payments", Action: contract.ActionSync,
+		RequestedBy: contract.User{ID: "U0ALICE"}, State: slackui.RequestPending, Approvals: p}
+	text, blocks, err := slackui.Render(slackui.Message{DeployRequest: &req})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := text + blocksJSON(t, blocks)
+	for _, s := range []string{"1 of 2 approvals", "1 of @payments-leads (waiting)", "payments-prod", "APPROVAL_POLICY_FILE line 12", slackui.BlockIDApprovals} {
+		if !strings.Contains(all, s) {
+			t.Errorf("request lacks %q:\n%s", s, all)
+		}
+	}
+	// One approval from named people (the environment's default) reads as before.
+	if slackui.NewApprovalProgress(contract.DefaultDeployRule(contract.DeployPolicy{Approvers: []string{"U0BOB"}}, nil), nil) != nil {
+		t.Error("the default rule got a progress block")
+	}
+	if got := slackui.ApprovalCounted(p); !strings.Contains(got, "1 of 2") {
+		t.Errorf("ApprovalCounted = %q", got)
+	}
+}
+
+func blocksJSON(t *testing.T, blocks any) string {
+	t.Helper()
+	b, err := json.Marshal(blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
