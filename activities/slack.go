@@ -55,6 +55,7 @@ type SlackAPI interface {
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	GetConversationHistoryContext(ctx context.Context, params *slack.GetConversationHistoryParameters) (*slack.GetConversationHistoryResponse, error)
 	GetConversationRepliesContext(ctx context.Context, params *slack.GetConversationRepliesParameters) ([]slack.Message, bool, string, error)
+	GetUserGroupMembersContext(ctx context.Context, userGroup string, options ...slack.GetUserGroupMembersOption) ([]string, error)
 }
 
 var _ SlackAPI = (*slack.Client)(nil)
@@ -67,6 +68,8 @@ type Slack struct {
 	// BotName is how users invite the bot in error hints ("/invite @deploybot");
 	// "" means deploybot.
 	BotName string
+	// groups caches user groups' members for GroupMembers.
+	groups groupCache
 }
 
 // NewSlackClient returns a Slack Web API client for the activities. apiURL
@@ -263,7 +266,7 @@ func slackTimestamp(t time.Time) string {
 
 // slackCall says which call failed, for error messages that name what to fix.
 type slackCall struct {
-	method, channel, ts, user string
+	method, channel, ts, user, group string
 }
 
 func slackBadMessage(msg string) error {
@@ -335,11 +338,23 @@ func (s *Slack) slackHint(call slackCall, se slack.SlackErrorResponse) string {
 	case "not_allowed_token_type":
 		return "SLACK_TOKEN is the wrong kind of token: use the app's Bot User OAuth Token (xoxb-…), not an app-level (xapp-…) token"
 	case "missing_scope":
+		if strings.HasPrefix(call.method, "usergroups.") {
+			return "the Slack app lacks the usergroups:read bot scope, which approval policies naming Slack user groups need: " +
+				"add it to the app's bot scopes (the manifests in deploy/slack have it; or under OAuth & Permissions), " +
+				"reinstall the app and update SLACK_TOKEN"
+		}
 		needed := se.Needed
 		if needed == "" {
 			needed = "the scope " + call.method + " needs"
 		}
 		return fmt.Sprintf("the Slack app lacks %s: add it under OAuth & Permissions, reinstall the app and update SLACK_TOKEN", needed)
+	case "no_such_subteam":
+		return fmt.Sprintf("Slack user group %s does not exist or is disabled: check the group id (S…) in the approval policy, "+
+			"or re-enable the group in Slack", call.group)
+	case "plan_upgrade_required":
+		if strings.HasPrefix(call.method, "usergroups.") {
+			return "this Slack workspace's plan has no user groups: name users instead of groups in the approval policy"
+		}
 	case "invalid_blocks", "invalid_blocks_format", "msg_too_long", "msg_blocks_too_long", "no_text", "too_many_attachments",
 		"invalid_metadata_format", "invalid_metadata_schema", "metadata_too_large", "metadata_must_be_sent_from_app":
 		detail := strings.Join(se.ResponseMetadata.Messages, "; ")

@@ -54,6 +54,7 @@ var webAPIMethods = map[string]webAPIMethod{
 	"conversations.replies":        {scopes: []string{"channels:history", "groups:history"}},
 	"files.getUploadURLExternal":   {scopes: []string{"files:write"}},
 	"files.completeUploadExternal": {scopes: []string{"files:write"}},
+	"usergroups.users.list":        {scopes: []string{"usergroups:read"}},
 	"apps.connections.open":        {scopes: []string{"connections:write"}, appLevel: true},
 }
 
@@ -81,6 +82,8 @@ var slackGoMethods = map[string][]string{
 	"slack.GetUploadURLExternalContext":   {"files.getUploadURLExternal"},
 	"slack.CompleteUploadExternalContext": {"files.completeUploadExternal"},
 	"slack.UploadToURL":                   {}, // the upload URL files.getUploadURLExternal returned
+	"slack.GetUserGroupMembers":           {"usergroups.users.list"},
+	"slack.GetUserGroupMembersContext":    {"usergroups.users.list"},
 	"slack.Debug":                         {},
 	"slack.Debugf":                        {},
 	"slack.Debugln":                       {},

@@ -136,12 +136,21 @@ func writeInstances(dir, defaultURL, secondURL, token string) (string, error) {
 const DevSlackToken = "xoxb-deploybot-dev"
 
 // DevUsers are the playground's people: alice may request, bob approves,
-// mallory may do neither.
+// mallory may do neither; carol leads payments (DevUserGroups), for
+// approval policies that name Slack user groups.
 var DevUsers = []slackapi.User{
 	{ID: "U0ALICE", Name: "alice", RealName: "Alice (requester)"},
 	{ID: "U0BOB", Name: "bob", RealName: "Bob (approver)"},
+	{ID: "U0CAROL", Name: "carol", RealName: "Carol (payments lead)"},
 	{ID: "U0MALLORY", Name: "mallory", RealName: "Mallory (not allowed)"},
 	{ID: slackapi.DefaultBotUserID, Name: "deploybot", RealName: "deploybot", IsBot: true},
+}
+
+// DevUserGroups are the playground's Slack user groups: @platform (bob) and
+// @payments-leads (carol).
+var DevUserGroups = []slackapi.UserGroup{
+	{ID: "S0PLATFORM", Handle: "platform", Name: "Platform team", Users: []string{"U0BOB"}},
+	{ID: "S0PAYLEADS", Handle: "payments-leads", Name: "Payments leads", Users: []string{"U0CAROL"}},
 }
 
 // DevChannel is the playground's channel.
@@ -383,7 +392,7 @@ deploybot dev is running. Ctrl-C stops everything it started.
   Argo CD simulator  %s   (Argo CD %s: gRPC, gRPC-Web and REST on one port; token %s)
                      try: argocd app list --server %s --plaintext --auth-token %s
   Argo CD "prod"     %s   (a second Argo CD: its apps are app@prod, e.g. sync guestbook@prod; project default only)
-  Playground         %s   (the Slack stand-in: act as alice, bob or mallory)
+  Playground         %s   (the Slack stand-in: act as alice, bob, carol or mallory)
   Slack stand-in     %s   (Web API the worker posts to)
   SonarQube webhook  %s   (secret %s; the playground sends samples)
   Runs API           %s   (Authorization: Bearer %s)

@@ -45,7 +45,10 @@ type PlaygroundOptions struct {
 // standIns builds the Slack Web API stand-in and the page over it, with the
 // playground's people and channel.
 func standIns(slackToken string, pg playground.Options, log *slog.Logger) (*slackapi.Server, http.Handler) {
-	slack := slackapi.New(slackapi.Options{Token: slackToken, Users: DevUsers, Channels: []slackapi.Channel{DevChannel}, Logger: log.With("component", "slack-api")})
+	slack := slackapi.New(slackapi.Options{
+		Token: slackToken, Users: DevUsers, UserGroups: DevUserGroups, Channels: []slackapi.Channel{DevChannel},
+		Logger: log.With("component", "slack-api"),
+	})
 	pg.Slack, pg.SlackToken, pg.Users, pg.Channel = slack, slackToken, DevUsers, DevChannel
 	pg.Logger = log.With("component", "playground")
 	return slack, playground.New(pg)
@@ -94,7 +97,7 @@ func RunPlayground(ctx context.Context, opts PlaygroundOptions) error {
 	fmt.Fprintf(opts.Out, `
 deploybot playground is running. Ctrl-C stops it.
 
-  Playground      %s%s   (act as alice, bob or mallory)
+  Playground      %s%s   (act as alice, bob, carol or mallory)
   Slack Web API   %s%s   (set SLACK_API_URL of the worker and gateway to this, as they reach it)
   Gateway         %s   (where the page sends signed Slack requests)
   Temporal UI     %s

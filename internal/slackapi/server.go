@@ -11,9 +11,9 @@
 // Only the methods the bot uses are implemented: auth.test, chat.postMessage,
 // chat.update, chat.postEphemeral, chat.delete, conversations.history,
 // conversations.replies, users.info, files.getUploadURLExternal,
-// files.completeUploadExternal (with the upload URL it hands out) and
-// files.info. Any other method answers {"ok":false,"error":"unknown_method"}
-// with HTTP 200, as Slack does.
+// files.completeUploadExternal (with the upload URL it hands out),
+// files.info, usergroups.list and usergroups.users.list. Any other method
+// answers {"ok":false,"error":"unknown_method"} with HTTP 200, as Slack does.
 package slackapi
 
 import (
@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,14 @@ type Options struct {
 	// channel_not_found. With no channels at all, every channel ID is accepted
 	// and created on first use, which keeps small tests short.
 	Channels []Channel
+	// UserGroups are the workspace's user groups (usergroups.list,
+	// usergroups.users.list); SetUserGroup changes them later.
+	UserGroups []UserGroup
+	// Scopes are the bot token's OAuth scopes. Nil grants every scope; when
+	// set, a method needing a scope not listed answers missing_scope with
+	// "needed" and "provided", as Slack does (the scopes are those Slack
+	// documents for each method: chat:write, usergroups:read, …).
+	Scopes []string
 	// Logger receives one debug line per API call. Nil discards.
 	Logger *slog.Logger
 }
@@ -61,6 +70,19 @@ type User struct {
 // Channel is a conversation the bot can post in, e.g. {ID: "C0DEPLOY", Name: "deploys"}.
 type Channel struct {
 	ID, Name string
+}
+
+// UserGroup is a Slack user group (a "subteam"), e.g. {ID: "S0PLATFORM",
+// Handle: "platform", Name: "Platform team", Users: []string{"U0BOB"}}:
+// people mention it as @platform.
+type UserGroup struct {
+	ID, Handle, Name string
+	// Users are the members' user IDs, in Slack's order.
+	Users []string
+	// Disabled groups are left out of usergroups.list, and
+	// usergroups.users.list answers no_such_subteam for them, unless the
+	// call sets include_disabled.
+	Disabled bool
 }
 
 // Identity of the workspace and of the bot when Options.Users names no bot.
@@ -111,7 +133,9 @@ type Server struct {
 
 	users        map[string]User
 	userOrder    []string
-	openChannels bool // no Options.Channels: accept any channel
+	openChannels bool     // no Options.Channels: accept any channel
+	scopes       []string // nil: every scope
+	created      time.Time
 
 	mu       sync.Mutex
 	channels map[string]*channelState // by ID
@@ -121,6 +145,8 @@ type Server struct {
 	uploads  map[string]string        // upload secret → file ID
 	nextFile int
 	lastTS   int64 // unix microseconds of the last ts handed out
+	groups   map[string]UserGroup
+	groupSeq []string // group IDs in the order they were added
 	calls    map[string]int
 	faults   map[string][]fault
 
@@ -140,12 +166,15 @@ type fault struct {
 // New returns a Server for opts. Serve it with Handler, Start or StartTest.
 func New(opts Options) *Server {
 	s := &Server{
-		token:  opts.Token,
-		log:    opts.Logger,
-		users:  map[string]User{},
-		calls:  map[string]int{},
-		faults: map[string][]fault{},
-		subs:   map[*subscriber]struct{}{},
+		token:   opts.Token,
+		log:     opts.Logger,
+		users:   map[string]User{},
+		scopes:  opts.Scopes,
+		created: time.Now(),
+		groups:  map[string]UserGroup{},
+		calls:   map[string]int{},
+		faults:  map[string][]fault{},
+		subs:    map[*subscriber]struct{}{},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -169,6 +198,9 @@ func New(opts Options) *Server {
 	}
 	s.openChannels = len(opts.Channels) == 0
 	s.resetChannels(opts.Channels)
+	for _, g := range opts.UserGroups {
+		s.setUserGroup(g)
+	}
 	return s
 }
 
@@ -295,10 +327,10 @@ func (s *Server) addFaults(method string, n int, f fault) {
 	}
 }
 
-// Reset forgets all messages, files, counters and pending failures; users and
-// channels stay. Timestamps keep increasing across resets so a page that
-// cached old ones cannot confuse them with new ones. Subscribers get an
-// EventReset.
+// Reset forgets all messages, files, counters and pending failures; users,
+// channels and user groups stay. Timestamps keep increasing across resets
+// so a page that cached old ones cannot confuse them with new ones.
+// Subscribers get an EventReset.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -398,6 +430,36 @@ var methods = map[string]handlerFunc{
 	"files.getUploadURLExternal":   (*Server).filesGetUploadURLExternal,
 	"files.completeUploadExternal": (*Server).filesCompleteUploadExternal,
 	"files.info":                   (*Server).filesInfo,
+	"usergroups.list":              (*Server).usergroupsList,
+	"usergroups.users.list":        (*Server).usergroupsUsersList,
+}
+
+// methodScopes are the bot scopes Slack documents for each method. The
+// conversations.* reads need the history scope of the channel's kind; the
+// stand-in's channels are public ones (channels:history), its DMs need
+// im:history.
+var methodScopes = map[string]string{
+	"chat.postMessage":             "chat:write",
+	"chat.update":                  "chat:write",
+	"chat.postEphemeral":           "chat:write",
+	"chat.delete":                  "chat:write",
+	"conversations.history":        "channels:history",
+	"conversations.replies":        "channels:history",
+	"users.info":                   "users:read",
+	"files.getUploadURLExternal":   "files:write",
+	"files.completeUploadExternal": "files:write",
+	"files.info":                   "files:read",
+	"usergroups.list":              "usergroups:read",
+	"usergroups.users.list":        "usergroups:read",
+}
+
+// methodScope is the bot scope method needs ("" = none, as for auth.test),
+// for a call on channel (which matters only to the conversations.* reads).
+func methodScope(method, channel string) string {
+	if strings.HasPrefix(method, "conversations.") && strings.HasPrefix(channel, "D") {
+		return "im:history"
+	}
+	return methodScopes[method]
 }
 
 // retired answers like Slack does for methods it has switched off, so code
@@ -449,6 +511,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, method string)
 	if code := s.checkAuth(r, form.Get("token")); code != "" {
 		s.log.Debug("slack api call", "method", method, "error", code)
 		writeJSON(w, http.StatusOK, errorBody(code))
+		return
+	}
+	if need := methodScope(method, form.Get("channel")); need != "" && s.scopes != nil && !slices.Contains(s.scopes, need) {
+		s.log.Debug("slack api call", "method", method, "error", "missing_scope", "needed", need)
+		b := errorBody("missing_scope")
+		b["needed"], b["provided"] = need, strings.Join(s.scopes, ",")
+		writeJSON(w, http.StatusOK, b)
 		return
 	}
 	q := &request{method: method, form: form, base: externalBase(r), r: r}

@@ -867,3 +867,148 @@ func TestStartAndClose(t *testing.T) {
 		t.Error("still serving after Close")
 	}
 }
+
+func startWithGroups(t *testing.T, scopes []string) (*slackapi.Server, *slack.Client) {
+	t.Helper()
+	srv := slackapi.StartTest(t, slackapi.Options{
+		Token: token,
+		Users: []slackapi.User{{ID: "U0ALICE", Name: "alice"}, {ID: "U0BOB", Name: "bob"}, {ID: "U0CAROL", Name: "carol"}},
+		UserGroups: []slackapi.UserGroup{
+			{ID: "S0PLATFORM", Handle: "platform", Name: "Platform team", Users: []string{"U0BOB", "U0ALICE"}},
+			{ID: "S0PAYLEADS", Handle: "payments-leads", Users: []string{"U0CAROL"}},
+			{ID: "S0EMPTY", Handle: "nobody"},
+			{ID: "S0OLD", Handle: "old-team", Users: []string{"U0ALICE"}, Disabled: true},
+		},
+		Scopes: scopes,
+	})
+	return srv, client(srv, token)
+}
+
+func TestUserGroupMembers(t *testing.T) {
+	srv, api := startWithGroups(t, nil)
+	ctx := context.Background()
+	users, err := api.GetUserGroupMembersContext(ctx, "S0PLATFORM")
+	if err != nil || !slices.Equal(users, []string{"U0BOB", "U0ALICE"}) {
+		t.Fatalf("members of S0PLATFORM = %v, %v", users, err)
+	}
+	if users, err := api.GetUserGroupMembersContext(ctx, "S0EMPTY"); err != nil || users == nil || len(users) != 0 {
+		t.Errorf("a group without members: %#v, %v (want an empty list)", users, err)
+	}
+	if _, err := api.GetUserGroupMembersContext(ctx, "S0NOPE"); slackCode(err) != "no_such_subteam" {
+		t.Errorf("unknown group: %v", err)
+	}
+	// A disabled group is refused unless include_disabled is set.
+	if _, err := api.GetUserGroupMembersContext(ctx, "S0OLD"); slackCode(err) != "no_such_subteam" {
+		t.Errorf("disabled group: %v", err)
+	}
+	users, err = api.GetUserGroupMembersContext(ctx, "S0OLD", slack.GetUserGroupMembersOptionIncludeDisabled(true))
+	if err != nil || !slices.Equal(users, []string{"U0ALICE"}) {
+		t.Errorf("disabled group with include_disabled: %v, %v", users, err)
+	}
+	if _, err := client(srv, "xoxb-wrong").GetUserGroupMembersContext(ctx, "S0PLATFORM"); slackCode(err) != "invalid_auth" {
+		t.Errorf("wrong token: %v", err)
+	}
+	if n := srv.Calls("usergroups.users.list"); n != 6 {
+		t.Errorf("Calls(usergroups.users.list) = %d, want 6", n)
+	}
+
+	// The exact wire shape, and the JSON body form with a boolean.
+	body := do(t, jsonRequest(t, srv, "usergroups.users.list", `{"usergroup":"S0OLD","include_disabled":true}`), http.StatusOK)
+	if strings.TrimSpace(body) != `{"ok":true,"users":["U0ALICE"]}` {
+		t.Errorf("JSON call answered %s", body)
+	}
+	body = do(t, jsonRequest(t, srv, "usergroups.users.list", `{}`), http.StatusOK)
+	if !strings.Contains(body, `"error":"invalid_arguments"`) || !strings.Contains(body, "usergroup") {
+		t.Errorf("no usergroup argument: %s", body)
+	}
+
+	// Members change as an admin changes them.
+	srv.SetUserGroup(slackapi.UserGroup{ID: "S0PLATFORM", Handle: "platform", Users: []string{"U0CAROL"}})
+	if users, err := api.GetUserGroupMembersContext(ctx, "S0PLATFORM"); err != nil || !slices.Equal(users, []string{"U0CAROL"}) {
+		t.Errorf("after SetUserGroup: %v, %v", users, err)
+	}
+	srv.SetUserGroup(slackapi.UserGroup{ID: "S0PLATFORM", Handle: "platform", Users: []string{"U0CAROL"}, Disabled: true})
+	if _, err := api.GetUserGroupMembersContext(ctx, "S0PLATFORM"); slackCode(err) != "no_such_subteam" {
+		t.Errorf("after disabling: %v", err)
+	}
+	srv.Reset()
+	if gs := srv.UserGroups(); len(gs) != 4 || gs[0].ID != "S0PLATFORM" || !gs[0].Disabled {
+		t.Errorf("user groups after Reset = %+v", gs)
+	}
+}
+
+func jsonRequest(t *testing.T, srv *slackapi.Server, method, body string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL()+"/api/"+method, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req
+}
+
+func TestUserGroupsList(t *testing.T) {
+	_, api := startWithGroups(t, nil)
+	ctx := context.Background()
+	groups, err := api.GetUserGroupsContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, g := range groups {
+		ids = append(ids, g.ID)
+	}
+	if !slices.Equal(ids, []string{"S0PLATFORM", "S0PAYLEADS", "S0EMPTY"}) {
+		t.Fatalf("usergroups.list = %v, want the enabled groups in order", ids)
+	}
+	g := groups[0]
+	if g.Handle != "platform" || g.Name != "Platform team" || g.TeamID != slackapi.TeamID || !g.IsUserGroup ||
+		g.DateCreate == 0 || g.DateDelete != 0 || g.Users != nil || g.UserCount != 0 {
+		t.Errorf("without include_users = %+v", g)
+	}
+	if groups[1].Name != "payments-leads" {
+		t.Errorf("a group without a name is named by its handle: %+v", groups[1])
+	}
+	groups, err = api.GetUserGroupsContext(ctx, slack.GetUserGroupsOptionIncludeUsers(true),
+		slack.GetUserGroupsOptionIncludeCount(true), slack.GetUserGroupsOptionIncludeDisabled(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 4 {
+		t.Fatalf("with include_disabled: %d groups, want 4", len(groups))
+	}
+	if g := groups[0]; !slices.Equal(g.Users, []string{"U0BOB", "U0ALICE"}) || g.UserCount != 2 {
+		t.Errorf("with include_users and include_count = %+v", g)
+	}
+	if g := groups[2]; g.Users == nil || len(g.Users) != 0 || g.UserCount != 0 {
+		t.Errorf("an empty group with include_users: %+v", g)
+	}
+	if g := groups[3]; g.ID != "S0OLD" || g.DateDelete == 0 || g.DeletedBy == "" {
+		t.Errorf("a disabled group: %+v", g)
+	}
+}
+
+func TestScopes(t *testing.T) {
+	_, api := startWithGroups(t, []string{"chat:write", "commands"})
+	_, err := api.GetUserGroupMembersContext(context.Background(), "S0PLATFORM")
+	var se slack.SlackErrorResponse
+	if !errors.As(err, &se) || se.Err != "missing_scope" || se.Needed != "usergroups:read" || se.Provided != "chat:write,commands" {
+		t.Fatalf("usergroups.users.list without usergroups:read: %#v", err)
+	}
+	if _, err := api.GetUserGroupsContext(context.Background()); slackCode(err) != "missing_scope" {
+		t.Errorf("usergroups.list without usergroups:read: %v", err)
+	}
+	// Granted scopes work, and auth.test needs none.
+	post(t, api, channel, "hi")
+	if _, err := api.AuthTest(); err != nil {
+		t.Error(err)
+	}
+	if _, err := api.GetUserInfo("U0ALICE"); slackCode(err) != "missing_scope" {
+		t.Errorf("users.info without users:read: %v", err)
+	}
+	_, api = startWithGroups(t, []string{"usergroups:read"})
+	if _, err := api.GetUserGroupMembersContext(context.Background(), "S0PLATFORM"); err != nil {
+		t.Errorf("with usergroups:read: %v", err)
+	}
+}
