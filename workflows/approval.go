@@ -25,8 +25,8 @@ type approvals struct {
 	result  func(contract.Decision) contract.DecisionResult
 	waiting bool
 	nextID  int
-	// takenID is the API decision the wait loop took (0 = none).
-	takenID int
+	// answers are the wait loop's answers to API decisions, by id.
+	answers map[int]decideAnswer
 	// decidedBy is who decided, for the answer to a late API decision.
 	decidedBy *contract.User
 	// decided is the decision taken (nil: none, the wait expired or was
@@ -53,6 +53,12 @@ type apiDecision struct {
 	d  contract.Decision
 }
 
+// decideAnswer is the wait loop's answer to an UpdateDecide.
+type decideAnswer struct {
+	res contract.DecisionResult
+	err error
+}
+
 // newApprovals registers the decide update.
 func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approvals, error) {
 	a := &approvals{
@@ -60,6 +66,7 @@ func newApprovals(ctx workflow.Context, mayNotDecide func(contract.Decision) str
 		api:          workflow.NewBufferedChannel(ctx, 16),
 		mayNotDecide: mayNotDecide,
 		result:       result,
+		answers:      map[int]decideAnswer{},
 	}
 	err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateDecide, a.decide, workflow.UpdateHandlerOptions{Validator: a.validate})
 	return a, err
@@ -100,21 +107,22 @@ func notWaiting(decidedBy *contract.User) error {
 	return temporal.NewApplicationError(msg, contract.DecisionNotWaitingErrorType)
 }
 
-// decide hands an accepted update to the wait loop and answers once the
-// loop has taken it, or says it came too late (another decision won).
+// decide hands an accepted update to the wait loop and answers what the
+// loop made of it, or says it came too late (another decision won).
 func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.DecisionResult, error) {
 	a.nextID++
 	id := a.nextID
 	if !a.api.SendAsync(apiDecision{id: id, d: d}) {
 		return contract.DecisionResult{}, temporal.NewApplicationError("too many decisions arrived at once; send it again", contract.DecisionNotWaitingErrorType)
 	}
-	if err := workflow.Await(ctx, func() bool { return a.takenID == id || !a.waiting }); err != nil {
+	if err := workflow.Await(ctx, func() bool { _, ok := a.answers[id]; return ok || !a.waiting }); err != nil {
 		return contract.DecisionResult{}, err
 	}
-	if a.takenID != id {
-		return contract.DecisionResult{}, a.notWaiting()
+	if ans, ok := a.answers[id]; ok {
+		delete(a.answers, id)
+		return ans.res, ans.err
 	}
-	return a.result(d), nil
+	return contract.DecisionResult{}, a.notWaiting()
 }
 
 // open starts accepting decisions, made on the request message requestTS.
@@ -162,10 +170,11 @@ func (a *approvals) late(ctx workflow.Context, d contract.Decision) {
 	a.refuse(ctx, d, slackui.LateDecision(outcome, a.decidedBy))
 }
 
-// addTo lets sel deliver the next decision, from either source, to got.
-// A decision the rules refuse is reported through refuse (Slack only: an
-// API decision was validated already) and got is not called.
-func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(contract.Decision), refuse func(workflow.Context, contract.Decision, string)) {
+// addTo lets sel deliver the next decision, from either source, to take,
+// which applies the rules and returns the answer, or why the decision does
+// not count. A click that does not count is answered through refuse; the
+// caller of an API decision gets the answer or the refusal.
+func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, take func(workflow.Context, contract.Decision) (contract.DecisionResult, string), refuse func(workflow.Context, contract.Decision, string)) {
 	a.refuse = refuse
 	sel.AddReceive(a.signals, func(c workflow.ReceiveChannel, _ bool) {
 		var d contract.Decision
@@ -174,20 +183,19 @@ func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, got func(
 			refuse(ctx, d, notThisRequest)
 			return
 		}
-		if why := a.mayNotDecide(d); why != "" {
+		if _, why := take(ctx, d); why != "" {
 			refuse(ctx, d, why)
-			return
 		}
-		got(d)
 	})
 	sel.AddReceive(a.api, func(c workflow.ReceiveChannel, _ bool) {
 		var ad apiDecision
 		c.Receive(ctx, &ad)
-		if !a.waiting || a.mayNotDecide(ad.d) != "" {
-			return // its handler answers "not waiting"
+		res, why := take(ctx, ad.d)
+		if why != "" {
+			a.answers[ad.id] = decideAnswer{err: temporal.NewApplicationError(why, contract.DecisionNotAllowedErrorType)}
+			return
 		}
-		a.takenID = ad.id
-		got(ad.d)
+		a.answers[ad.id] = decideAnswer{res: res}
 	})
 }
 
@@ -212,15 +220,33 @@ func (a *approvals) finishHandlers(ctx workflow.Context) {
 // last click, for every kind of run: DeployWorkflow (sync, rollback,
 // auto-sync) and QualityGateWorkflow (risk acceptance) only say what to ask,
 // how it reads and what their outcomes are. It owns the decide update and
-// the decision signal (approvals), the expiry and reminder timers,
-// cancellation, interruptions (a newer analysis), and the request message.
+// the decision signal (approvals), the rule (N of M approvals from people
+// and Slack user groups), the expiry and reminder timers, cancellation,
+// interruptions (a newer analysis), and the request message.
 type approval struct {
 	*approvals
-	msg  messenger
-	req  approvalRequest
-	view approvalView
+	msg   messenger
+	rules approvalRules
+	req   approvalRequest
+	view  approvalView
 	// ts is the request message's ts ("" until it is posted).
 	ts string
+	// approved are the approvals counted so far, in order.
+	approved []contract.Approval
+	// members are the rule's groups' members as last read from Slack.
+	members contract.GroupMembers
+	// ended is set by whatever ends the wait.
+	ended *approvalEnd
+}
+
+// approvalRules are the rule a run's approval follows and how its
+// refusals read.
+type approvalRules struct {
+	rule contract.ApprovalRule
+	// requester may withdraw the request by rejecting it (zero: none).
+	requester contract.User
+	// notApprover and selfApproval are the refusals' words.
+	notApprover, selfApproval string
 }
 
 // approvalRequest is what a run asks approval for and how it reads.
@@ -229,11 +255,6 @@ type approvalRequest struct {
 	// shows it in the channel.
 	thread    string
 	broadcast bool
-	// requester may withdraw the request by rejecting it (zero: none).
-	requester contract.User
-	timeout   time.Duration
-	// reminders are when, after the request, the approvers are reminded.
-	reminders []time.Duration
 	// approvedState is what an approval makes of the request.
 	approvedState slackui.RequestState
 	// render builds the request message showing v.
@@ -260,15 +281,20 @@ type approvalView struct {
 	DecidedAt time.Time
 	Note      string
 	ExpiresAt time.Time
+	// Progress is how far a rule of several approvals is met (nil: one).
+	Progress *slackui.ApprovalProgress
 }
 
 // approvalEnd is how an approval ended.
 type approvalEnd struct {
-	// Outcome: the decision's (result), expired, cancelled, or an
+	// Outcome: the deciding decision's (result), expired, cancelled, or an
 	// interrupt's.
 	Outcome contract.Outcome
-	// Decision is the decision taken, if one was.
+	// Decision is the deciding decision: the one that met the rule, or the
+	// rejection.
 	Decision *contract.Decision
+	// Approvals are every approval counted, the deciding one included.
+	Approvals []contract.Approval
 	// Interrupt is the value an interrupt received. The run shows what it
 	// means on the request (show): it may close a request that way outside
 	// a wait too.
@@ -281,21 +307,23 @@ type approvalEnd struct {
 // newApproval registers the status query (answering *status) and the
 // decide update; call it before the first blocking call so an early query
 // or update finds its handler.
-func newApproval[S any](ctx workflow.Context, status *S, msg messenger, mayNotDecide func(contract.Decision) string, result func(contract.Decision) contract.DecisionResult) (*approval, error) {
+func newApproval[S any](ctx workflow.Context, status *S, msg messenger, rules approvalRules, result func(contract.Decision) contract.DecisionResult) (*approval, error) {
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (S, error) { return *status, nil }); err != nil {
 		return nil, err
 	}
-	intake, err := newApprovals(ctx, mayNotDecide, result)
+	a := &approval{msg: msg, rules: rules}
+	intake, err := newApprovals(ctx, a.precheck, result)
 	if err != nil {
 		return nil, err
 	}
-	return &approval{approvals: intake, msg: msg}, nil
+	a.approvals = intake
+	return a, nil
 }
 
 // ask posts the request, pending, in the channel.
 func (a *approval) ask(ctx workflow.Context, req approvalRequest) error {
 	a.req = req
-	a.view = approvalView{State: slackui.RequestPending, ExpiresAt: workflow.Now(ctx).Add(req.timeout)}
+	a.view = approvalView{State: slackui.RequestPending, ExpiresAt: workflow.Now(ctx).Add(a.rules.rule.Timeout), Progress: a.progress()}
 	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
 	var posted activities.PostMessageResult
 	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
@@ -317,11 +345,12 @@ func (a *approval) thread() string {
 	return a.ts
 }
 
-// await waits for a decision that counts, an interrupt, expiry or
-// cancellation, and shows a decision (its edit runs on: see
+// await waits for the rule to be met or a rejection, an interrupt, expiry
+// or cancellation, and shows a decision (its edit runs on: see
 // approvalEnd.Updated), expiry or cancellation on the request.
 func (a *approval) await(ctx workflow.Context) approvalEnd {
 	end := a.wait(ctx)
+	end.Approvals = a.approved
 	switch {
 	case end.Decision != nil:
 		end.Updated = a.record(ctx, *end.Decision)
@@ -339,26 +368,20 @@ func (a *approval) await(ctx workflow.Context) approvalEnd {
 func (a *approval) wait(ctx workflow.Context) approvalEnd {
 	timerCtx, cancelTimers := workflow.WithCancel(ctx)
 	defer cancelTimers()
-	expiry := workflow.NewTimer(timerCtx, a.req.timeout)
-	reminders := make([]workflow.Future, len(a.req.reminders))
-	for i, after := range a.req.reminders {
+	expiry := workflow.NewTimer(timerCtx, a.rules.rule.Timeout)
+	reminders := make([]workflow.Future, len(a.rules.rule.Reminders))
+	for i, after := range a.rules.rule.Reminders {
 		reminders[i] = workflow.NewTimer(timerCtx, after)
 	}
 	a.open(a.ts)
 	for {
-		var end approvalEnd
+		a.ended = nil
 		sel := workflow.NewSelector(ctx)
-		a.addTo(ctx, sel, func(d contract.Decision) {
-			end = approvalEnd{Outcome: a.result(d).Outcome, Decision: &d}
-		}, func(ctx workflow.Context, d contract.Decision, why string) {
+		a.addTo(ctx, sel, a.take, func(ctx workflow.Context, d contract.Decision, why string) {
 			a.msg.ephemeral(ctx, d.User.ID, a.thread(), why)
 		})
 		for _, in := range a.req.interrupts {
-			sel.AddReceive(in.ch, func(c workflow.ReceiveChannel, _ bool) {
-				if e := in.take(ctx, c); e != nil {
-					end = *e
-				}
-			})
+			sel.AddReceive(in.ch, func(c workflow.ReceiveChannel, _ bool) { a.ended = in.take(ctx, c) })
 		}
 		for i, f := range reminders {
 			if f == nil {
@@ -377,23 +400,139 @@ func (a *approval) wait(ctx workflow.Context) approvalEnd {
 		}
 		sel.AddFuture(expiry, func(f workflow.Future) {
 			if f.Get(ctx, nil) == nil {
-				end = approvalEnd{Outcome: contract.OutcomeExpired}
+				a.ended = &approvalEnd{Outcome: contract.OutcomeExpired}
 			}
 		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
-		switch {
-		case end.Decision != nil:
+		switch end := a.ended; {
+		case end != nil && end.Decision != nil:
 			a.close(ctx, end.Decision)
-			return end
+			return *end
 		case ctx.Err() != nil:
 			a.close(ctx, nil)
 			return approvalEnd{Outcome: contract.OutcomeCancelled}
-		case end.Outcome != "":
+		case end != nil:
 			a.close(ctx, nil)
-			return end
+			return *end
 		}
 	}
+}
+
+// take applies the rule to a decision that reached the wait: it ends the
+// wait (a rejection, or the approval that meets the rule), counts a
+// partial approval and shows it on the request, or says why it does not
+// count.
+func (a *approval) take(ctx workflow.Context, d contract.Decision) (contract.DecisionResult, string) {
+	if why := a.why(ctx, d); why != "" {
+		return contract.DecisionResult{}, why
+	}
+	if d.Approve {
+		a.approved = append(a.approved, contract.Approval{User: d.User, At: workflow.Now(ctx)})
+		if _, met := a.rules.rule.Tally(a.approverIDs(), a.members); !met {
+			a.view.Progress = a.progress()
+			a.updateRequest(ctx)
+			return contract.DecisionResult{Outcome: contract.OutcomeCounted, Message: slackui.ApprovalCounted(a.view.Progress)}, ""
+		}
+	}
+	a.ended = &approvalEnd{Outcome: a.result(d).Outcome, Decision: &d}
+	return a.result(d), ""
+}
+
+// precheck is the decide update's rule check, before anything is written
+// to history: what the wait would refuse, except that a user the groups as
+// last read do not include is let through for the wait to read them again.
+func (a *approval) precheck(d contract.Decision) string {
+	return a.rules.why(d, a.approverIDs(), a.members, nil)
+}
+
+// why applies the rule to d, reading the groups' members from Slack when
+// d's user is not among those known.
+func (a *approval) why(ctx workflow.Context, d contract.Decision) string {
+	if a.members == nil && len(a.rules.rule.GroupIDs()) > 0 {
+		// Someone named by id may also count toward a group's part. A
+		// failure here is retried below for whom it matters.
+		_ = a.readMembers(ctx)
+	}
+	return a.rules.why(d, a.approverIDs(), a.members, func() (contract.GroupMembers, error) {
+		err := a.readMembers(ctx)
+		return a.members, err
+	})
+}
+
+// why is the reason d does not count ("" = it does), given who approved
+// and the groups' members; reread (nil: do not) refreshes members for a
+// user they do not include.
+func (rs approvalRules) why(d contract.Decision, approved []string, members contract.GroupMembers, reread func() (contract.GroupMembers, error)) string {
+	user := d.User.ID
+	self := rs.requester.ID != "" && user == rs.requester.ID
+	if self && !d.Approve {
+		return "" // requesters may always withdraw their own request
+	}
+	if !rs.rule.MayApprove(user, members) {
+		if len(rs.rule.GroupIDs()) == 0 {
+			return rs.notApprover
+		}
+		if reread == nil {
+			return "" // the wait reads the groups again
+		}
+		var err error
+		if members, err = reread(); err != nil {
+			return slackui.GroupsUnreadable(errMessage(err))
+		}
+		if !rs.rule.MayApprove(user, members) {
+			return rs.notApprover
+		}
+	}
+	if self && !rs.rule.AllowSelfApproval {
+		return rs.selfApproval
+	}
+	if d.Approve && contains(approved, user) {
+		return slackui.AlreadyApproved(nil)
+	}
+	if d.Approve && !rs.rule.Counts(user, approved, members) {
+		return slackui.ApprovalNotNeeded(nil)
+	}
+	return ""
+}
+
+// readMembers reads the rule's groups' members from Slack (the activity
+// keeps a cache, so a burst of clicks costs one read).
+func (a *approval) readMembers(ctx workflow.Context) error {
+	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	var res activities.GroupMembersResult
+	if err := workflow.ExecuteActivity(actx, slackActivities.GroupMembers, activities.GroupMembersInput{
+		Groups: a.rules.rule.GroupIDs(), MaxAge: time.Minute,
+	}).Get(ctx, &res); err != nil {
+		return err
+	}
+	a.members = res.Members
+	return nil
+}
+
+func (a *approval) approverIDs() []string {
+	ids := make([]string, len(a.approved))
+	for i, ap := range a.approved {
+		ids[i] = ap.User.ID
+	}
+	return ids
+}
+
+// progress is the request's view of the rule with who met it so far.
+func (a *approval) progress() *slackui.ApprovalProgress {
+	assigned, _ := a.rules.rule.Tally(a.approverIDs(), a.members)
+	users := make([][]contract.User, len(assigned))
+	for i, ids := range assigned {
+		for _, id := range ids {
+			for _, ap := range a.approved {
+				if ap.User.ID == id {
+					users[i] = append(users[i], ap.User)
+					break
+				}
+			}
+		}
+	}
+	return slackui.NewApprovalProgress(a.rules.rule, users)
 }
 
 // record records who decided (search attribute ApprovedBy) and starts
@@ -403,9 +542,10 @@ func (a *approval) record(ctx workflow.Context, d contract.Decision) workflow.Fu
 	upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
 	a.view.DecidedBy, a.view.DecidedAt = &user, workflow.Now(ctx)
 	a.view.State = a.req.approvedState
+	a.view.Progress = a.progress()
 	if !d.Approve {
 		a.view.State = slackui.RequestRejected
-		if a.req.requester.ID != "" && user.ID == a.req.requester.ID {
+		if r := a.rules.requester; r.ID != "" && user.ID == r.ID {
 			a.view.Note = "Withdrawn by the requester."
 		}
 	}
@@ -415,6 +555,11 @@ func (a *approval) record(ctx workflow.Context, d contract.Decision) workflow.Fu
 // show closes the request as state with note, if it was posted.
 func (a *approval) show(ctx workflow.Context, state slackui.RequestState, note string) {
 	a.view.State, a.view.Note = state, note
+	a.updateRequest(ctx)
+}
+
+// updateRequest edits the request to show a.view; best effort.
+func (a *approval) updateRequest(ctx workflow.Context) {
 	if a.ts == "" {
 		return
 	}

@@ -61,7 +61,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	r := newDeployRun(ctx, in)
 	var err error
-	if r.approval, err = newApproval(ctx, &r.status, r.msg, r.mayNotDecide, deployDecisionResult); err != nil {
+	if r.approval, err = newApproval(ctx, &r.status, r.msg, deployRules(in), deployDecisionResult); err != nil {
 		return contract.DeployResult{}, err
 	}
 	r.upsert(ctx,
@@ -187,16 +187,15 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		RequestedBy:      r.in.Request.RequestedBy,
 	}
 	err := r.approval.ask(ctx, approvalRequest{
-		thread: r.in.Request.ThreadTS, broadcast: r.in.Request.ThreadTS != "", requester: r.in.Request.RequestedBy,
-		timeout: r.in.Policy.ApprovalTimeout, approvedState: slackui.RequestApproved,
+		thread: r.in.Request.ThreadTS, broadcast: r.in.Request.ThreadTS != "", approvedState: slackui.RequestApproved,
 		render: func(v approvalView) slackui.Message {
 			req := r.request
-			req.State, req.DecidedBy, req.Note, req.ExpiresAt = v.State, v.DecidedBy, v.Note, v.ExpiresAt
+			req.State, req.DecidedBy, req.Note, req.ExpiresAt, req.Approvals = v.State, v.DecidedBy, v.Note, v.ExpiresAt, v.Progress
 			return slackui.Message{DeployRequest: &req}
 		},
 		closed: func(o contract.Outcome) string {
 			if o == contract.OutcomeExpired {
-				return fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.in.Policy.ApprovalTimeout)
+				return fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.approval.rules.rule.Timeout)
 			}
 			return "The run was cancelled in Temporal before anyone decided."
 		},
@@ -221,24 +220,28 @@ func deployDecisionResult(d contract.Decision) contract.DecisionResult {
 	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; nothing was changed in Argo CD."}
 }
 
-// mayNotDecide applies the approver rules; "" means the decision counts.
-func (r *deployRun) mayNotDecide(d contract.Decision) string { return DeployMayNotDecide(r.in, d) }
-
-// DeployMayNotDecide applies a deploy run's approver rules to d: why it
-// does not count, or "" if it does.
-func DeployMayNotDecide(in contract.DeployInput, d contract.Decision) string {
+// deployRules are the approval rule of a deploy run (the matched rule of
+// APPROVAL_POLICY_FILE, else the environment's) and its refusals' words.
+func deployRules(in contract.DeployInput) approvalRules {
 	req := in.Request
-	self := d.User.ID == req.RequestedBy.ID
-	if self && !d.Approve {
-		return "" // requesters may always withdraw their own request
+	rs := approvalRules{requester: req.RequestedBy}
+	if in.Rule != nil {
+		rs.rule = *in.Rule
+		rs.notApprover = slackui.NotAnApproverOfRule(rs.rule, fmt.Sprintf("the %s of %s", req.Action, req.App))
+		rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (rule %q does not allow self-approval).", req.Action, req.App, rs.rule.Name)
+		return rs
 	}
-	if !contains(in.Policy.Approvers, d.User.ID) {
-		return fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
-	}
-	if self && !in.Policy.AllowSelfApproval {
-		return fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
-	}
-	return ""
+	rs.rule = contract.DefaultDeployRule(in.Policy, nil)
+	rs.notApprover = fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
+	rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
+	return rs
+}
+
+// DeployMayNotDecide applies a deploy run's approver rules to a first
+// decision d: why it does not count, or "" if it does (or may, once the
+// rule's Slack user groups are read).
+func DeployMayNotDecide(in contract.DeployInput, d contract.Decision) string {
+	return deployRules(in).why(d, nil, nil, nil)
 }
 
 // startOperation starts the sync or rollback. For a rollback refused because

@@ -51,7 +51,7 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 	}
 	r := newGateRun(ctx, in)
 	var err error
-	if r.approval, err = newApproval(ctx, &r.status, r.msg, r.mayNotDecide, sastDecisionResult); err != nil {
+	if r.approval, err = newApproval(ctx, &r.status, r.msg, gateRules(in), sastDecisionResult); err != nil {
 		return contract.QualityGateResult{}, err
 	}
 	// Runs of this version order the deliveries of a branch by when their
@@ -155,12 +155,12 @@ func (r *gateRun) self(ctx workflow.Context) contract.Supersede {
 // approvers are reminded at half the approval timeout, and a newer analysis
 // of the branch ends the wait.
 func (r *gateRun) askForDecision(ctx workflow.Context) error {
-	timeout := r.in.Policy.ApprovalTimeout
+	timeout := r.approval.rules.rule.Timeout
 	err := r.approval.ask(ctx, approvalRequest{
-		timeout: timeout, reminders: []time.Duration{timeout / 2}, approvedState: slackui.RequestAccepted,
+		approvedState: slackui.RequestAccepted,
 		render: func(v approvalView) slackui.Message {
 			req := r.request
-			req.State, req.DecidedBy, req.DecidedAt, req.Note, req.ExpiresAt = v.State, v.DecidedBy, v.DecidedAt, v.Note, v.ExpiresAt
+			req.State, req.DecidedBy, req.DecidedAt, req.Note, req.ExpiresAt, req.Approvals = v.State, v.DecidedBy, v.DecidedAt, v.Note, v.ExpiresAt, v.Progress
 			return slackui.Message{SASTRequest: &req}
 		},
 		remind: r.reminder,
@@ -196,16 +196,23 @@ func (r *gateRun) takeSupersede(ctx workflow.Context, c workflow.ReceiveChannel)
 	return &approvalEnd{Outcome: contract.OutcomeSuperseded, Interrupt: s}
 }
 
-// mayNotDecide applies SAST_APPROVERS; "" means the decision counts.
-func (r *gateRun) mayNotDecide(d contract.Decision) string { return QualityGateMayNotDecide(r.in, d) }
-
-// QualityGateMayNotDecide applies a quality-gate run's approver rules
-// (SAST_APPROVERS) to d: why it does not count, or "" if it does.
-func QualityGateMayNotDecide(in contract.QualityGateInput, d contract.Decision) string {
-	if !contains(in.Policy.Approvers, d.User.ID) {
-		return fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", in.Analysis.ProjectKey)
+// gateRules are the approval rule of a quality-gate run (the rule of
+// APPROVAL_POLICY_FILE matching the SonarQube project, else SAST_APPROVERS)
+// and its refusals' words.
+func gateRules(in contract.QualityGateInput) approvalRules {
+	if in.Rule != nil {
+		return approvalRules{rule: *in.Rule, notApprover: slackui.NotAnApproverOfRule(*in.Rule, "the quality gate of "+in.Analysis.ProjectKey)}
 	}
-	return ""
+	return approvalRules{
+		rule:        contract.DefaultGateRule(in.Policy),
+		notApprover: fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", in.Analysis.ProjectKey),
+	}
+}
+
+// QualityGateMayNotDecide applies a quality-gate run's approver rules to a
+// first decision d: why it does not count, or "" if it does (or may).
+func QualityGateMayNotDecide(in contract.QualityGateInput, d contract.Decision) string {
+	return gateRules(in).why(d, nil, nil, nil)
 }
 
 // sastDecisionResult answers an accepted UpdateDecide on a quality-gate run.
@@ -218,9 +225,12 @@ func sastDecisionResult(d contract.Decision) contract.DecisionResult {
 
 // reminder nudges the approvers in the thread.
 func (r *gateRun) reminder(v approvalView) string {
-	approvers := make([]string, 0, len(r.in.Policy.Approvers))
-	for _, id := range r.in.Policy.Approvers {
-		approvers = append(approvers, contract.User{ID: id}.Mention())
+	var approvers []string
+	for _, q := range r.approval.rules.rule.Requires {
+		approvers = append(approvers, q.From.Handles()...)
+		for _, id := range q.From.Users {
+			approvers = append(approvers, contract.User{ID: id}.Mention())
+		}
 	}
 	who := "Nobody is set in SAST_APPROVERS, so nobody can decide it."
 	if len(approvers) > 0 {

@@ -1,0 +1,256 @@
+package workflows_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/deploybot/deploybot/activities"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+var (
+	carol = contract.User{ID: "U0CAROL", Name: "carol"}
+	dan   = contract.User{ID: "U0DAN", Name: "dan"}
+)
+
+// groupsHarness is a deploy harness whose Slack knows two user groups:
+// @platform (bob, dan, and alice, the requester) and @payments-leads
+// (carol). readErr, if set, fails the next group reads.
+type groupsHarness struct {
+	*harness
+	reads   int
+	readErr []error
+}
+
+func newGroupsHarness(t *testing.T) *groupsHarness {
+	g := &groupsHarness{harness: newHarness(t)}
+	var sl *activities.Slack
+	g.env.OnActivity(sl.GroupMembers, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.GroupMembersInput) (activities.GroupMembersResult, error) {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.reads++
+			if len(g.readErr) > 0 {
+				err := g.readErr[0]
+				g.readErr = g.readErr[1:]
+				return activities.GroupMembersResult{}, err
+			}
+			return activities.GroupMembersResult{Members: contract.GroupMembers{
+				"S0PLATFORM": {alice.ID, bob.ID, dan.ID}, "S0PAYLEADS": {carol.ID},
+			}}, nil
+		}).Maybe()
+	return g
+}
+
+// twoGroupRule needs one approval of @platform and one of @payments-leads.
+func twoGroupRule() *contract.ApprovalRule {
+	return &contract.ApprovalRule{Name: "payments-prod", Line: 12, Timeout: time.Hour, Requires: []contract.Requirement{
+		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}},
+		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PAYLEADS", Handle: "payments-leads"}}}},
+	}}
+}
+
+func ruleInput(rule *contract.ApprovalRule) contract.DeployInput {
+	in := input(contract.ActionSync, 0)
+	in.Rule = rule
+	return in
+}
+
+// lastRequest is the request message as Slack last had it.
+func (h *harness) lastRequest() *slackui.DeployRequest {
+	for i := len(h.updates) - 1; i >= 0; i-- {
+		if r := h.updates[i].Message.DeployRequest; r != nil {
+			return r
+		}
+	}
+	return h.posts[0].Message.DeployRequest
+}
+
+func (h *harness) ephemeralTo(u contract.User) string {
+	var b strings.Builder
+	for _, e := range h.ephemerals {
+		if e.User == u.ID {
+			b.WriteString(e.Text + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestApprovalNofMWithGroups: bob's approval counts for @platform and the
+// request shows it; his second click and dan's (whose @platform part is
+// given) do not count; alice, the requester, may not approve her own;
+// carol's meets the rule and the sync starts.
+func TestApprovalNofMWithGroups(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	var afterBob *slackui.DeployRequest
+	h.env.RegisterDelayedCallback(func() {
+		h.mu.Lock()
+		afterBob = h.lastRequest()
+		h.mu.Unlock()
+	}, 90*time.Second)
+	h.click(2*time.Minute, bob, true)
+	h.click(3*time.Minute, dan, true)
+	h.click(4*time.Minute, alice, true)
+	h.click(5*time.Minute, mallory, true)
+	h.click(6*time.Minute, carol, true)
+	res := h.run(ruleInput(twoGroupRule()))
+
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != carol.ID {
+		t.Fatalf("result = %+v, want succeeded, decided by carol", res)
+	}
+	if len(h.starts) != 1 || h.starts[0].ApprovedBy == nil {
+		t.Fatalf("StartOperation calls = %+v, want one", h.starts)
+	}
+	if afterBob == nil || afterBob.State != slackui.RequestPending || afterBob.Approvals == nil ||
+		!strings.Contains(afterBob.Approvals.Text(), "1 of @platform (✓ <@U0BOB>)") || !strings.Contains(afterBob.Approvals.Text(), "1 of @payments-leads (waiting)") {
+		t.Errorf("request after bob = %+v, want pending with bob's approval shown", afterBob)
+	}
+	final := h.lastRequest()
+	if final.State != slackui.RequestApproved || final.Approvals == nil || !strings.Contains(final.Approvals.Text(), "✓ <@U0CAROL>") || !strings.Contains(final.Approvals.Text(), "✓ <@U0BOB>") {
+		t.Errorf("final request = %+v, want approved by bob and carol", final)
+	}
+	for u, want := range map[contract.User]string{bob: "already approved", dan: "already given", alice: "someone else must approve", mallory: `not an approver of the sync of guestbook under rule "payments-prod" (APPROVAL_POLICY_FILE line 12)`} {
+		if got := h.ephemeralTo(u); !strings.Contains(got, want) {
+			t.Errorf("%s was told %q, want %q", u.Name, got, want)
+		}
+	}
+	if h.ephemeralTo(carol) != "" {
+		t.Errorf("carol was refused: %s", h.ephemeralTo(carol))
+	}
+	// bob was not in the (empty) member list at first: one read; later
+	// clicks of people in the groups need no more.
+	if h.reads != 2 { // bob (first read), then mallory, who is in no group
+		t.Errorf("groups read %d times, want 2", h.reads)
+	}
+}
+
+// TestApprovalRejectedMidway: after bob's approval, carol rejects: the run
+// ends rejected and nothing is started.
+func TestApprovalRejectedMidway(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.click(time.Minute, bob, true)
+	h.click(2*time.Minute, carol, false)
+	res := h.run(ruleInput(twoGroupRule()))
+	if res.Outcome != contract.OutcomeRejected || res.DecidedBy == nil || res.DecidedBy.ID != carol.ID || len(h.starts) != 0 {
+		t.Fatalf("result = %+v, starts %d; want rejected by carol, nothing started", res, len(h.starts))
+	}
+	if r := h.lastRequest(); r.State != slackui.RequestRejected || !strings.Contains(r.Approvals.Text(), "✓ <@U0BOB>") {
+		t.Errorf("request = %+v, want rejected, still showing bob's approval", r)
+	}
+}
+
+// TestApprovalExpiresWithPartialApprovals: one of two approvals, then the
+// timeout: expired, and the request keeps showing who approved.
+func TestApprovalExpiresWithPartialApprovals(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.click(time.Minute, bob, true)
+	res := h.run(ruleInput(twoGroupRule()))
+	if res.Outcome != contract.OutcomeExpired || len(h.starts) != 0 {
+		t.Fatalf("result = %+v, starts %d; want expired, nothing started", res, len(h.starts))
+	}
+	if r := h.lastRequest(); r.State != slackui.RequestExpired || !strings.Contains(r.Approvals.Text(), "✓ <@U0BOB>") || !strings.Contains(r.Note, "1h0m0s") {
+		t.Errorf("request = %+v, want expired after the rule's hour, showing bob's approval", r)
+	}
+}
+
+// TestApprovalSamePersonTwice: with allowSameApprover, bob (in both groups
+// here) meets both requirements alone; without it he gives one of two.
+func TestApprovalSamePersonTwice(t *testing.T) {
+	rule := twoGroupRule()
+	rule.Requires[1].From.Users = []string{bob.ID}
+	rule.AllowSameApprover = true
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	if res := h.run(ruleInput(rule)); res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("with allowSameApprover: %+v, want succeeded on bob's one approval", res)
+	}
+
+	rule.AllowSameApprover = false
+	h = newGroupsHarness(t)
+	h.click(time.Minute, bob, true)
+	if res := h.run(ruleInput(rule)); res.Outcome != contract.OutcomeExpired {
+		t.Fatalf("without allowSameApprover: %+v, want expired waiting for a second person", res)
+	}
+}
+
+// TestApprovalGroupsUnreadable: Slack fails to say who is in the groups; the
+// click is refused saying so, and counts when clicked again.
+func TestApprovalGroupsUnreadable(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	down := temporal.NewNonRetryableApplicationError("Slack is down", activities.SlackUnavailableErrorType, nil)
+	h.readErr = []error{down, down} // the first look, then the look again for bob
+	rule := twoGroupRule()
+	rule.Requires = rule.Requires[:1]
+	h.click(time.Minute, bob, true)
+	h.click(2*time.Minute, bob, true)
+	res := h.run(ruleInput(rule))
+	if res.Outcome != contract.OutcomeSucceeded || !strings.Contains(h.ephemeralTo(bob), "could not read the members") {
+		t.Fatalf("result = %+v, bob told %q", res, h.ephemeralTo(bob))
+	}
+}
+
+// TestApprovalPartialThroughTheAPI: the runs API's caller learns that an
+// approval counted but the request waits for more.
+func TestApprovalPartialThroughTheAPI(t *testing.T) {
+	h := newGroupsHarness(t)
+	var got contract.DecisionResult
+	var gotErr error
+	h.env.RegisterDelayedCallback(func() {
+		h.env.UpdateWorkflow(contract.UpdateDecide, "bob", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { gotErr = err },
+			OnComplete: func(v any, err error) {
+				gotErr = err
+				if err == nil {
+					got = v.(contract.DecisionResult)
+				}
+			},
+		}, contract.Decision{Approve: true, User: bob, Source: "api"})
+	}, time.Minute)
+	h.run(ruleInput(twoGroupRule()))
+	if gotErr != nil || got.Outcome != contract.OutcomeCounted || !strings.Contains(got.Message, "1 of 2") {
+		t.Fatalf("bob's update = %+v, %v; want counted, 1 of 2", got, gotErr)
+	}
+}
+
+// TestQualityGateTwoApproversAndReminders: a quality-gate rule from the
+// policy file needs two security approvers and reminds at 1h and 2h; the
+// same engine counts bob, then carol accepts the risk, and the email goes
+// out once.
+func TestQualityGateTwoApproversAndReminders(t *testing.T) {
+	h := newGateHarness(t)
+	in := failedGate()
+	in.Rule = &contract.ApprovalRule{Name: "security", Line: 30, Timeout: 4 * time.Hour, Reminders: []time.Duration{time.Hour, 2 * time.Hour},
+		Requires: []contract.Requirement{{Count: 2, From: contract.Principals{Users: []string{bob.ID, carol.ID}}}}}
+	h.signal(30*time.Minute, contract.SignalDecision, contract.Decision{Approve: true, User: bob})
+	h.signal(150*time.Minute, contract.SignalDecision, contract.Decision{Approve: true, User: carol})
+	res := h.run(in)
+	if res.Outcome != contract.OutcomeAccepted || res.DecidedBy == nil || res.DecidedBy.ID != carol.ID || len(h.emails) != 1 {
+		t.Fatalf("result = %+v, %d emails; want accepted by carol, one email", res, len(h.emails))
+	}
+	reminders := 0
+	for _, s := range h.threadTexts() {
+		if strings.Contains(s, "Reminder") {
+			reminders++
+			if !strings.Contains(s, "<@U0CAROL>") {
+				t.Errorf("reminder %q does not name the rule's approvers", s)
+			}
+		}
+	}
+	if reminders != 2 {
+		t.Errorf("%d reminders, want 2 (at 1h and 2h)", reminders)
+	}
+	if r := h.lastRequest(); r.State != slackui.RequestAccepted || r.Approvals == nil || !strings.Contains(r.Approvals.Text(), "2 of <@U0BOB> or <@U0CAROL> (✓ <@U0BOB>, ✓ <@U0CAROL>)") {
+		t.Errorf("request = %+v", r.Approvals)
+	}
+}
