@@ -16,6 +16,7 @@ import (
 
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/logging"
+	"github.com/deploybot/deploybot/internal/policy"
 )
 
 const exampleBotToken = "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
@@ -112,6 +113,7 @@ func (c *Config) checkFormats(ps *problems) {
 			ps.add(Problem{d.name, "is " + formatDuration(d.v) + "; it must be longer than zero", f.def})
 		}
 	}
+	c.checkApprovalPolicyFile(ps)
 
 	// Temporal.
 	if what := checkHostPort(c.TemporalAddress, true); what != "" {
@@ -218,6 +220,52 @@ func (c *Config) checkFormats(ps *problems) {
 	}
 	if _, err := logging.ParseFormat(c.LogFormat); err != nil {
 		ps.add(Problem{"LOG_FORMAT", "is " + strconv.Quote(c.LogFormat) + ", not one of " + strings.Join(logging.Formats, ", "), "json"})
+	}
+}
+
+// ApprovalPolicyDefaults are the approval rules of the environment
+// settings: what applies when no rule of APPROVAL_POLICY_FILE matches, and
+// what fills the fields a rule leaves out. The instances are those of
+// ARGOCD_INSTANCES_FILE (not checked when it does not load).
+func (c *Config) ApprovalPolicyDefaults() policy.Defaults {
+	d := policy.Defaults{
+		Deploy: contract.DefaultDeployRule(contract.DeployPolicy{
+			Approvers: clone(c.Approvers), AllowSelfApproval: c.AllowSelfApproval, ApprovalTimeout: c.ApprovalTimeout,
+		}, clone(c.AllowedUsers)),
+		Gate: contract.DefaultGateRule(contract.SASTPolicy{Approvers: clone(c.SASTApprovers), ApprovalTimeout: c.SASTApprovalTimeout}),
+	}
+	if s, err := c.ArgoCDInstances(); err == nil {
+		d.DefaultInstance, d.Instances = s.Default, s.Names()
+	}
+	return d
+}
+
+// ApprovalPolicy loads APPROVAL_POLICY_FILE; unset, the policy has no rules
+// and gives ApprovalPolicyDefaults, as deploybot behaved before the file.
+func (c *Config) ApprovalPolicy() (*policy.Policy, error) {
+	return policy.Load(c.ApprovalPolicyFile, c.ApprovalPolicyDefaults())
+}
+
+// checkApprovalPolicyFile reports each problem of APPROVAL_POLICY_FILE
+// (file, line and example) as a Problem of its own.
+func (c *Config) checkApprovalPolicyFile(ps *problems) {
+	if c.ApprovalPolicyFile == "" {
+		return
+	}
+	_, err := c.ApprovalPolicy()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		what := strings.TrimPrefix(e.Error(), policy.Variable+" ")
+		if pe := (*policy.Error)(nil); !errors.As(e, &pe) {
+			what = strings.TrimPrefix(e.Error(), policy.Variable+": ") // the file does not read
+		}
+		ps.add(Problem{"APPROVAL_POLICY_FILE", what, ""})
 	}
 }
 

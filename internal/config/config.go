@@ -54,6 +54,9 @@ type Config struct {
 	AllowSelfApproval bool          `env:"ALLOW_SELF_APPROVAL" for:"gateway" envDefault:"false" help:"whether a requester may approve their own request"`
 	ApprovalTimeout   time.Duration `env:"APPROVAL_TIMEOUT" for:"gateway" envDefault:"30m" help:"how long a request waits for approval before it expires"`
 	HealthTimeout     time.Duration `env:"HEALTH_TIMEOUT" for:"gateway" envDefault:"10m" help:"how long a sync or rollback may take to end Healthy before it is reported as failed"`
+	// ApprovalPolicyFile holds approval rules per app and SonarQube project
+	// (internal/policy); the approval settings above are its default rule.
+	ApprovalPolicyFile string `env:"APPROVAL_POLICY_FILE" for:"gateway" help:"YAML file of approval rules per app, instance, project, action and SonarQube project (who may request, N of M approvals from users and Slack user groups, timeout, reminders); first match wins, and ALLOWED_USERS, APPROVERS, ALLOW_SELF_APPROVAL, APPROVAL_TIMEOUT and SAST_* apply when none does"`
 
 	TemporalAddress   string `env:"TEMPORAL_ADDRESS" for:"gateway,worker" envDefault:"localhost:7233" help:"Temporal frontend host:port"`
 	TemporalNamespace string `env:"TEMPORAL_NAMESPACE" for:"gateway,worker" envDefault:"default" help:"Temporal namespace"`

@@ -112,7 +112,7 @@ func TestEveryVariable(t *testing.T) {
 		{"ARGOCD_URL", ""}, {"ARGOCD_TOKEN", ""}, {"ARGOCD_VERIFY_SSL", "true"}, {"ARGOCD_GRPC_WEB", "false"}, {"ARGOCD_CA_FILE", ""},
 		{"ARGOCD_INSTANCES_FILE", ""}, {"WORKER_ARGOCD_INSTANCES", ""}, {"ARGOCD_NAMESPACE", "argocd"}, {"ARGOCD_LOG_TAIL_LINES", "50"}, {"ROLLBACK_TABLE_FIELDS", ""}, {"AUTO_DISABLE_SYNC_ON_ROLLBACK", "false"},
 		{"ALLOWED_USERS", ""}, {"APPROVERS", "ALLOWED_USERS"}, {"ALLOW_SELF_APPROVAL", "false"},
-		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"},
+		{"APPROVAL_TIMEOUT", "30m"}, {"HEALTH_TIMEOUT", "10m"}, {"APPROVAL_POLICY_FILE", ""},
 		{"TEMPORAL_ADDRESS", "localhost:7233"}, {"TEMPORAL_NAMESPACE", "default"}, {"TEMPORAL_TASK_QUEUE", "deploybot"},
 		{"TEMPORAL_API_KEY", ""}, {"TEMPORAL_TLS", "false"}, {"TEMPORAL_TLS_CLIENT_CERT_PATH", ""}, {"TEMPORAL_TLS_CERT", ""},
 		{"TEMPORAL_TLS_CLIENT_KEY_PATH", ""}, {"TEMPORAL_TLS_KEY", ""}, {"TEMPORAL_TLS_SERVER_CA_CERT_PATH", ""}, {"TEMPORAL_TLS_SERVER_NAME", ""},
@@ -159,6 +159,10 @@ func TestLoadValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TEST_ARGOCD_TOKEN_PROD", "tok-prod")
+	approvalPolicy := filepath.Join(dir, "approval-policy.yaml")
+	if err := os.WriteFile(approvalPolicy, []byte("rules:\n- {name: prod, match: {instances: [prod]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{
 		"ARGOCD_INSTANCES_FILE": instances, "WORKER_ARGOCD_INSTANCES": "prod",
 		"SLACK_TOKEN": " xoxb-1-2-abc\n", "SIGNING_SECRET": "sig", "VERIFICATION_TOKEN": "vt", "SLACK_APP_TOKEN": "xapp-1-A-1-b",
@@ -166,7 +170,7 @@ func TestLoadValues(t *testing.T) {
 		"ARGOCD_URL": "argocd.example.com:443", "ARGOCD_TOKEN": "tok", "ARGOCD_VERIFY_SSL": "true", "ARGOCD_GRPC_WEB": "yes", "ARGOCD_CA_FILE": cert, "ARGOCD_NAMESPACE": "gitops",
 		"ARGOCD_LOG_TAIL_LINES": "200", "ROLLBACK_TABLE_FIELDS": "image.tag, replicaCount,", "AUTO_DISABLE_SYNC_ON_ROLLBACK": "TRUE",
 		"ALLOWED_USERS": " U0ALICE ,,W0CAROL ", "APPROVERS": "U0BOB", "ALLOW_SELF_APPROVAL": "1",
-		"APPROVAL_TIMEOUT": "1h30m", "HEALTH_TIMEOUT": "90s",
+		"APPROVAL_TIMEOUT": "1h30m", "HEALTH_TIMEOUT": "90s", "APPROVAL_POLICY_FILE": approvalPolicy,
 		"TEMPORAL_ADDRESS": "ns.a1b2c.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "ns.a1b2c", "TEMPORAL_TASK_QUEUE": "q",
 		"TEMPORAL_API_KEY": "key", "TEMPORAL_TLS": "on", "TEMPORAL_TLS_CLIENT_CERT_PATH": cert, "TEMPORAL_TLS_CLIENT_KEY_PATH": key,
 		"TEMPORAL_TLS_SERVER_CA_CERT_PATH": cert, "TEMPORAL_TLS_SERVER_NAME": "temporal.internal", "TEMPORAL_UI_URL": "https://cloud.temporal.io/",
@@ -185,7 +189,7 @@ func TestLoadValues(t *testing.T) {
 		ArgoCDInstancesFile: instances, WorkerArgoCDInstances: []string{"prod"},
 		ArgoCDLogTailLines: 200, RollbackTableFields: []string{"image.tag", "replicaCount"}, AutoDisableSyncOnRollback: true,
 		AllowedUsers: []string{"U0ALICE", "W0CAROL"}, Approvers: []string{"U0BOB"}, AllowSelfApproval: true,
-		ApprovalTimeout: 90 * time.Minute, HealthTimeout: 90 * time.Second,
+		ApprovalTimeout: 90 * time.Minute, HealthTimeout: 90 * time.Second, ApprovalPolicyFile: approvalPolicy,
 		TemporalAddress: "ns.a1b2c.tmprl.cloud:7233", TemporalNamespace: "ns.a1b2c", TemporalTaskQueue: "q",
 		TemporalAPIKey: "key", TemporalTLS: true, TemporalTLSCert: cert, TemporalTLSKey: key,
 		TemporalTLSServerCAFile: cert, TemporalTLSServerName: "temporal.internal", TemporalUIURL: "https://cloud.temporal.io",
