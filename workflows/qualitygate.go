@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,17 @@ type gateRun struct {
 // gateOrderVersion marks runs that order a branch's deliveries by
 // contract.GateOrder (evaluation time, then start, then id).
 const gateOrderVersion = "sast-gate-order"
+
+// lookAgainVersion marks runs that look for a later analysis of their
+// branch once more while they wait. Visibility is eventually consistent:
+// two deliveries whose runs start at the same moment (workers back after an
+// outage) can each list the branch before the other is visible, and both
+// would stay pending. A second look after lookAgainAfter finds the later one.
+const lookAgainVersion = "sast-look-again"
+
+// lookAgainAfter is far longer than visibility lags, even on a Temporal
+// server catching up after a restart, and short beside any approval timeout.
+const lookAgainAfter = 20 * time.Second
 
 // QualityGateWorkflow carries one SonarQube analysis from the webhook to a
 // recorded decision:
@@ -132,7 +144,11 @@ func (r *gateRun) supersedeOlder(ctx workflow.Context) *contract.Supersede {
 		workflow.GetLogger(ctx).Error("could not tell older pending analyses they are superseded", "error", err)
 		return nil
 	}
-	r.result.Superseded = res.Signalled
+	for _, id := range res.Signalled {
+		if !slices.Contains(r.result.Superseded, id) {
+			r.result.Superseded = append(r.result.Superseded, id)
+		}
+	}
 	return res.Newer
 }
 
@@ -170,7 +186,7 @@ func (r *gateRun) askForDecision(ctx workflow.Context) error {
 			}
 			return "The run was cancelled in Temporal before anyone decided."
 		},
-		interrupts: []approvalInterrupt{{ch: workflow.GetSignalChannel(ctx, contract.SignalSuperseded), take: r.takeSupersede}},
+		interrupts: r.interrupts(ctx),
 	})
 	r.status.ExpiresAt = r.approval.view.ExpiresAt
 	if err != nil {
@@ -179,6 +195,33 @@ func (r *gateRun) askForDecision(ctx workflow.Context) error {
 	r.status.RequestTS = r.approval.ts
 	r.status.Step = contract.SASTStepAwaitingDecision
 	return nil
+}
+
+// interrupts end the wait for a later analysis of the branch: one told by
+// its run, or one found by looking again.
+func (r *gateRun) interrupts(ctx workflow.Context) []approvalInterrupt {
+	told := approvalInterrupt{ch: workflow.GetSignalChannel(ctx, contract.SignalSuperseded), take: r.takeSupersede}
+	if !r.gateOrder || workflow.GetVersion(ctx, lookAgainVersion, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return []approvalInterrupt{told}
+	}
+	return []approvalInterrupt{told, {ch: r.lookAgain(ctx), take: r.takeSupersede}}
+}
+
+// lookAgain lists the branch's runs once more after lookAgainAfter (or half
+// the approval timeout, if shorter), telling older ones again and sending a
+// later one, if found, on the returned channel.
+func (r *gateRun) lookAgain(ctx workflow.Context) workflow.ReceiveChannel {
+	found := workflow.NewBufferedChannel(ctx, 1)
+	after := min(lookAgainAfter, r.approval.rules.rule.Timeout/2)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if workflow.Sleep(ctx, after) != nil {
+			return
+		}
+		if newer := r.supersedeOlder(ctx); newer != nil {
+			found.Send(ctx, *newer)
+		}
+	})
+	return found
 }
 
 // takeSupersede ends the wait for a later analysis of the branch.

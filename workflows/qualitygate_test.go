@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -26,6 +28,8 @@ type gateHarness struct {
 	slackRecorder
 	supersedes []activities.SupersedeOlderInput
 	emails     []activities.SendEmailInput
+	// newer answers the n-th SupersedeOlder call (from 0); nil: none later.
+	newer func(n int) *contract.Supersede
 	// emailErrs are returned by SendEmail attempts in order (nil = sent).
 	emailErrs []error
 }
@@ -45,7 +49,11 @@ func newGateHarness(t *testing.T) *gateHarness {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			h.supersedes = append(h.supersedes, in)
-			return activities.SupersedeOlderResult{Signalled: []string{"sast-older"}}, nil
+			res := activities.SupersedeOlderResult{Signalled: []string{"sast-older"}}
+			if h.newer != nil {
+				res.Newer = h.newer(len(h.supersedes) - 1)
+			}
+			return res, nil
 		}).Maybe()
 	env.OnActivity(em.SendEmail, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SendEmailInput) (activities.SendEmailResult, error) {
@@ -142,7 +150,9 @@ func TestQualityGateAccepted(t *testing.T) {
 	if req := h.lastRequest(); req.State != slackui.RequestAccepted || req.DecidedBy.ID != bob.ID || req.DecidedAt.IsZero() {
 		t.Errorf("request after the decision = %+v, want accepted by bob", req)
 	}
-	if len(h.supersedes) != 1 || h.supersedes[0].Project != "deploybot:payments-api" || h.supersedes[0].Branch != "main" || h.supersedes[0].Newer.GatePassed {
+	// Told once when the run starts, and once more while it waits (the
+	// look again for runs visibility had not shown yet).
+	if len(h.supersedes) != 2 || h.supersedes[0].Project != "deploybot:payments-api" || h.supersedes[0].Branch != "main" || h.supersedes[0].Newer.GatePassed || h.supersedes[1].Newer.WorkflowID != h.supersedes[0].Newer.WorkflowID {
 		t.Errorf("older analyses not told correctly: %+v", h.supersedes)
 	}
 	if len(h.emails) != 1 {
@@ -254,6 +264,39 @@ func TestQualityGateSupersededByPassingAnalysis(t *testing.T) {
 	}
 	if len(h.emails) != 0 {
 		t.Errorf("superseded request sent email")
+	}
+}
+
+// Two deliveries of a branch whose runs start together can miss each other
+// in visibility; the older run finds the later one when it looks again.
+func TestQualityGateLooksAgainForALaterAnalysis(t *testing.T) {
+	h := newGateHarness(t)
+	later := contract.Supersede{WorkflowID: "sast-later", Revision: "abcdef0123456789", EvaluatedAt: analysedAt.Add(time.Minute), StartedAt: analysedAt.Add(time.Minute)}
+	h.newer = func(n int) *contract.Supersede {
+		if n == 0 {
+			return nil // not visible yet when the run started
+		}
+		return &later
+	}
+	var at time.Time
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, args converter.EncodedValues) {
+		if info.ActivityType.Name == "SupersedeOlder" {
+			at = h.env.Now()
+		}
+	})
+	start := h.env.Now()
+	res := h.run(failedGate())
+	if res.Outcome != contract.OutcomeSuperseded || res.SupersededBy != "sast-later" {
+		t.Fatalf("result = %+v, want superseded by sast-later", res)
+	}
+	if len(h.supersedes) != 2 {
+		t.Fatalf("SupersedeOlder called %d times, want 2", len(h.supersedes))
+	}
+	if got := at.Sub(start); got < 20*time.Second || got > time.Minute {
+		t.Errorf("looked again after %s, want 20s", got)
+	}
+	if req := h.lastRequest(); req.State != slackui.RequestSuperseded {
+		t.Errorf("request state = %s, want superseded", req.State)
 	}
 }
 
