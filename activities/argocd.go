@@ -392,8 +392,17 @@ func operationInfos(in StartOperationInput) []*v1alpha1.Info {
 	if in.RequestedBy.ID != "" {
 		add("Requested by", who(in.RequestedBy))
 	}
-	if in.ApprovedBy != nil {
+	switch {
+	case len(in.Approvals) > 1:
+		names := make([]string, len(in.Approvals))
+		for i, a := range in.Approvals {
+			names[i] = who(a.User)
+		}
+		add("Approved by", strings.Join(names, ", "))
+	case in.ApprovedBy != nil:
 		add("Approved by", who(*in.ApprovedBy))
+	case in.NoApprovalRule != "":
+		add("Approved by", "nobody: approval rule "+in.NoApprovalRule+" needs none")
 	}
 	add("deploybot run", in.Run)
 	return infos

@@ -86,7 +86,11 @@ type StartOperationInput struct {
 	// operation view shows them, not just deploybot's account.
 	RequestedBy contract.User
 	ApprovedBy  *contract.User
-	Run         string
+	// Approvals, when the rule needed several, are every approver (the
+	// infos then list them all); NoApprovalRule names a rule that needs none.
+	Approvals      []contract.Approval
+	NoApprovalRule string
+	Run            string
 }
 
 // StartOperationResult is the result of ArgoCD.StartOperation.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/deploybot/deploybot/internal/command"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/policy"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
@@ -77,16 +78,19 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		s.replyTo(r, s.help())
 		return outcomeHelp
 	}
-	if !s.allowed[r.user.ID] {
-		// The audit line: who asked for what, when, and that it was refused.
-		log.Warn("audit: request refused", "audit", true, "command", cmd.String(),
-			"at", time.Now().UTC().Format(time.RFC3339), "reason", "not in ALLOWED_USERS")
-		s.replyTo(r, fmt.Sprintf(":no_entry: %s, you are not allowed to ask for `%s`: only the people listed in ALLOWED_USERS may. Ask your deploybot admins to add you; `help` is open to everyone.",
-			r.user.Mention(), cmd.String()))
-		return outcomeUnauthorized
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	defer cancel()
+	if why := s.mayAsk(ctx, r.user, cmd); why != "" {
+		// The audit line: who asked for what, when, and that it was refused.
+		log.Warn("audit: request refused", "audit", true, "command", cmd.String(),
+			"at", time.Now().UTC().Format(time.RFC3339), "reason", "not a requester of the approval policy")
+		s.replyTo(r, why)
+		return outcomeUnauthorized
+	}
+	if cmd.Name == command.Policy {
+		s.replyTo(r, s.policyAnswer(cmd.App))
+		return outcomePolicy
+	}
 	if cmd.Mutating() {
 		return s.startDeploy(ctx, log, r, cmd)
 	}
@@ -113,6 +117,7 @@ func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, c
 			RequestedBy: r.user, Channel: r.channel, ThreadTS: r.threadTS, ResponseURL: r.responseURL,
 		},
 		Policy: s.policy(),
+		Rules:  s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: cmd.Action()}),
 	}
 	run, err := s.starter.StartDeploy(ctx, in, r.id)
 	var dup *AlreadyStartedError

@@ -96,6 +96,8 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 							TemporalUIURL: testUIURL, Namespace: "default",
 						},
 					}
+					// No APPROVAL_POLICY_FILE: the environment's rule.
+					wantIn.Rules = contract.ProjectRules{{Rule: contract.DefaultDeployRule(wantIn.Policy, h.cfg.AllowedUsers)}}
 					if !reflect.DeepEqual(in, wantIn) {
 						t.Errorf("input\n got %+v\nwant %+v", in, wantIn)
 					}

@@ -36,6 +36,7 @@ const (
 	outcomeBadRequest     = "bad_request"     // verified but unreadable
 	outcomeIgnored        = "ignored"         // an event or action deploybot does not handle
 	outcomeHelp           = "help"            // help was asked for
+	outcomePolicy         = "policy"          // policy APP was answered
 	outcomeParseError     = "parse_error"     // malformed or unknown command
 	outcomeUnauthorized   = "unauthorized"    // requester not in ALLOWED_USERS
 	outcomeStarted        = "started"         // a workflow was started

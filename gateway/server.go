@@ -36,6 +36,7 @@ import (
 
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/httpserve"
+	"github.com/deploybot/deploybot/internal/policy"
 	"github.com/deploybot/deploybot/internal/runsapi"
 )
 
@@ -73,6 +74,9 @@ type Options struct {
 	// Replier sends the gateway's own replies; nil = a SlackReplier with
 	// Config.SlackToken and Config.SlackAPIURL.
 	Replier Replier
+	// Groups says who is in the Slack user groups the approval policy lets
+	// ask; nil = SlackGroups with Config.SlackToken and Config.SlackAPIURL.
+	Groups GroupReader
 	// Logger receives request and audit logs.
 	Logger *slog.Logger
 	// Registry receives the gateway's metrics; nil = a fresh registry.
@@ -103,7 +107,10 @@ type Server struct {
 	replier Replier
 	// instances are the Argo CD instances commands may name (app@instance).
 	instances config.ArgoCDInstances
-	allowed   map[string]bool
+	// approvals is APPROVAL_POLICY_FILE (or the environment's rules alone):
+	// who may ask for what, and the rules new runs carry.
+	approvals *policy.Policy
+	groups    GroupReader
 	// apiTokens are API_TOKENS, their secrets kept as SHA-256 sums compared
 	// in constant time.
 	apiTokens []apiToken
@@ -152,21 +159,28 @@ func New(opts Options) (*Server, error) {
 	if opts.Replier == nil {
 		opts.Replier = NewSlackReplier(cfg.SlackToken, cfg.SlackAPIURL)
 	}
+	if opts.Groups == nil {
+		opts.Groups = NewSlackGroups(cfg.SlackToken, cfg.SlackAPIURL)
+	}
+	approvals, err := cfg.ApprovalPolicy()
+	if err != nil {
+		return nil, err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{
 		opts: opts, cfg: cfg, log: opts.Logger,
 		engine: gin.New(), metrics: newMetrics(opts.Registry),
 		starter: opts.Starter, replier: opts.Replier,
-		instances:  instances,
-		allowed:    map[string]bool{},
+		instances: instances,
+		approvals: approvals, groups: opts.Groups,
 		replySlots: make(chan struct{}, maxRepliesInFlight),
 		stopping:   make(chan struct{}),
 	}
-	for _, u := range cfg.AllowedUsers {
-		s.allowed[u] = true
+	if len(cfg.AllowedUsers) == 0 && len(approvals.Rules()) == 0 {
+		s.log.Warn("ALLOWED_USERS is empty and there is no APPROVAL_POLICY_FILE: nobody may request anything but help")
 	}
-	if len(s.allowed) == 0 {
-		s.log.Warn("ALLOWED_USERS is empty: nobody may request anything but help")
+	if f := approvals.File(); f != "" {
+		s.log.Info("approval policy loaded", "file", f, "rules", len(approvals.Rules()))
 	}
 	if cfg.SigningSecret == "" {
 		s.log.Warn("SIGNING_SECRET is not set: every Slack request over HTTP will be refused (Socket Mode still works)")

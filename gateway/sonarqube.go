@@ -77,7 +77,8 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 		return
 	}
 	log = log.With("gate", a.GateStatus)
-	in := contract.QualityGateInput{Analysis: a, Policy: s.sastPolicy()}
+	rule := s.approvals.ForGate(a.ProjectKey)
+	in := contract.QualityGateInput{Analysis: a, Policy: s.sastPolicy(), Rule: &rule}
 	if err := in.Validate(); err != nil {
 		log.Warn("SonarQube delivery cannot start a run", "error", err)
 		answer(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": err.Error()})

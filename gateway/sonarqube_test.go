@@ -153,6 +153,8 @@ func TestSonarQubeWebhookStartsOneRunPerAnalysis(t *testing.T) {
 			Channel: sastChannel, Approvers: []string{bob}, ApprovalTimeout: 24 * time.Hour,
 			EmailTo: []string{"security@example.com"}, TemporalUIURL: testUIURL, Namespace: "default",
 		}}
+		rule := contract.DefaultGateRule(want.Policy)
+		want.Rule = &rule
 		if a, b := mustJSON(t, in), mustJSON(t, want); a != b {
 			t.Errorf("%s: input\n%s\nwant\n%s", tc.file, a, b)
 		}

@@ -98,7 +98,7 @@ func standInDeploy(ctx workflow.Context, in contract.DeployInput) (contract.Depl
 		StartedAt: workflow.Now(ctx), ExpiresAt: workflow.Now(ctx).Add(in.Policy.ApprovalTimeout),
 	}
 	w := &decisionWait{approved: contract.OutcomeApproved,
-		mayNotDecide: func(d contract.Decision) string { return workflows.DeployMayNotDecide(in, d) }}
+		mayNotDecide: func(d contract.Decision) string { return workflows.DeployMayNotDecide(in, "", d) }}
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.DeployStatus, error) {
 		if w.decision != nil {
 			st.DecidedBy, st.Outcome = &w.decision.User, w.outcome()

@@ -247,6 +247,17 @@ type approvalRules struct {
 	requester contract.User
 	// notApprover and selfApproval are the refusals' words.
 	notApprover, selfApproval string
+	// fromPolicy: the gateway chose the rule (APPROVAL_POLICY_FILE or the
+	// environment's). Such runs record every approver (SearchAttrApprovers);
+	// runs begun before approval policies replay without it.
+	fromPolicy bool
+}
+
+// isEnvRule says whether rule is the environment's (APPROVERS,
+// SAST_APPROVERS, …) rather than one of APPROVAL_POLICY_FILE: refusals
+// then name the variables, as before there were policies.
+func isEnvRule(rule contract.ApprovalRule) bool {
+	return rule.Name == contract.DefaultRuleName && rule.Line == 0
 }
 
 // approvalRequest is what a run asks approval for and how it reads.
@@ -302,6 +313,9 @@ type approvalEnd struct {
 	// Updated ends with the edit of the request showing the decision; the
 	// run waits for it when Argo CD no longer needs it to hurry.
 	Updated workflow.Future
+	// NoApproval: the rule needs none; the request was posted as the record
+	// and nobody was asked (Outcome is approved, Decision nil).
+	NoApproval bool
 }
 
 // newApproval registers the status query (answering *status) and the
@@ -320,10 +334,38 @@ func newApproval[S any](ctx workflow.Context, status *S, msg messenger, rules ap
 	return a, nil
 }
 
-// ask posts the request, pending, in the channel.
+// follow makes rules the ones the approval follows, once the run knows
+// them (a deploy run's depend on the app's project), before ask.
+func (a *approval) follow(rules approvalRules) {
+	a.rules, a.members = rules, nil
+}
+
+// mayRequest says why the rule does not let its requester ask ("" = it
+// does), reading the requester groups' members from Slack if need be.
+func (a *approval) mayRequest(ctx workflow.Context, what, app string) string {
+	rule, user := a.rules.rule, a.rules.requester.ID
+	if rule.Requesters.Includes(user, a.members) {
+		return ""
+	}
+	if len(rule.Requesters.Groups) > 0 {
+		if err := a.readMembers(ctx); err != nil {
+			return slackui.RequesterGroupsUnreadable(a.rules.requester, rule, what, errMessage(err))
+		}
+		if rule.Requesters.Includes(user, a.members) {
+			return ""
+		}
+	}
+	return slackui.NotARequesterOfRule(a.rules.requester, rule, what, app)
+}
+
+// ask posts the request, pending, in the channel; under a rule that needs
+// no approval it posts it as the record that nobody was asked.
 func (a *approval) ask(ctx workflow.Context, req approvalRequest) error {
 	a.req = req
 	a.view = approvalView{State: slackui.RequestPending, ExpiresAt: workflow.Now(ctx).Add(a.rules.rule.Timeout), Progress: a.progress()}
+	if a.rules.rule.NoApproval {
+		a.view = approvalView{State: slackui.RequestNoApproval, Note: slackui.NoApprovalNote(a.rules.rule)}
+	}
 	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
 	var posted activities.PostMessageResult
 	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
@@ -349,6 +391,9 @@ func (a *approval) thread() string {
 // or cancellation, and shows a decision (its edit runs on: see
 // approvalEnd.Updated), expiry or cancellation on the request.
 func (a *approval) await(ctx workflow.Context) approvalEnd {
+	if a.rules.rule.NoApproval {
+		return approvalEnd{Outcome: contract.OutcomeApproved, NoApproval: true}
+	}
 	end := a.wait(ctx)
 	end.Approvals = a.approved
 	switch {
@@ -539,7 +584,11 @@ func (a *approval) progress() *slackui.ApprovalProgress {
 // editing the request to show it.
 func (a *approval) record(ctx workflow.Context, d contract.Decision) workflow.Future {
 	user := d.User
-	upsert(ctx, contract.SearchAttrApprovedBy.ValueSet(user.ID))
+	attrs := []temporal.SearchAttributeUpdate{contract.SearchAttrApprovedBy.ValueSet(user.ID)}
+	if a.rules.fromPolicy && d.Approve {
+		attrs = append(attrs, contract.SearchAttrApprovers.ValueSet(a.approverIDs()))
+	}
+	upsert(ctx, attrs...)
 	a.view.DecidedBy, a.view.DecidedAt = &user, workflow.Now(ctx)
 	a.view.State = a.req.approvedState
 	a.view.Progress = a.progress()

@@ -51,7 +51,7 @@ func newGroupsHarness(t *testing.T) *groupsHarness {
 
 // twoGroupRule needs one approval of @platform and one of @payments-leads.
 func twoGroupRule() *contract.ApprovalRule {
-	return &contract.ApprovalRule{Name: "payments-prod", Line: 12, Timeout: time.Hour, Requires: []contract.Requirement{
+	return &contract.ApprovalRule{Name: "payments-prod", Line: 12, Timeout: time.Hour, Requesters: contract.Principals{Users: []string{alice.ID}}, Requires: []contract.Requirement{
 		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}},
 		{Count: 1, From: contract.Principals{Groups: []contract.UserGroup{{ID: "S0PAYLEADS", Handle: "payments-leads"}}}},
 	}}
@@ -59,7 +59,7 @@ func twoGroupRule() *contract.ApprovalRule {
 
 func ruleInput(rule *contract.ApprovalRule) contract.DeployInput {
 	in := input(contract.ActionSync, 0)
-	in.Rule = rule
+	in.Rules = contract.ProjectRules{{Rule: *rule}}
 	return in
 }
 
@@ -252,5 +252,118 @@ func TestQualityGateTwoApproversAndReminders(t *testing.T) {
 	}
 	if r := h.lastRequest(); r.State != slackui.RequestAccepted || r.Approvals == nil || !strings.Contains(r.Approvals.Text(), "2 of <@U0BOB> or <@U0CAROL> (✓ <@U0BOB>, ✓ <@U0CAROL>)") {
 		t.Errorf("request = %+v", r.Approvals)
+	}
+	if res.Rule != "security" || len(res.Approvals) != 2 || res.Approvals[0].User.ID != bob.ID {
+		t.Errorf("result rule %q approvals %+v, want security with bob then carol", res.Rule, res.Approvals)
+	}
+	mail := h.emails[0].Text
+	for _, want := range []string{"Approved by:", "bob (U0BOB) at ", "carol (U0CAROL) at ", "Approval rule:", "security (APPROVAL_POLICY_FILE line 30)"} {
+		if !strings.Contains(mail, want) {
+			t.Errorf("email lacks %q:\n%s", want, mail)
+		}
+	}
+}
+
+// TestApprovalRuleOfTheAppsProject: the gateway cannot know the project, so
+// the run gets the candidates and follows the one of the project Argo CD
+// says the app is in.
+func TestApprovalRuleOfTheAppsProject(t *testing.T) {
+	single := contract.ApprovalRule{Name: "default", Timeout: time.Hour, Requesters: contract.Principals{Users: []string{alice.ID}},
+		Requires: []contract.Requirement{{Count: 1, From: contract.Principals{Users: []string{bob.ID}}}}}
+	for _, tc := range []struct {
+		project string
+		want    string
+		clicks  []contract.User
+	}{
+		{"payments", "payments-prod", []contract.User{bob, carol}},
+		{"default", "default", []contract.User{bob}},
+	} {
+		t.Run(tc.project, func(t *testing.T) {
+			h := newGroupsHarness(t)
+			h.states = healthyTimeline()
+			h.prepare = activities.PrepareDeployResult{Project: tc.project, CurrentRevision: "aaaaaaa1111", TargetRevision: "bbbbbbb2222"}
+			for i, u := range tc.clicks {
+				h.click(time.Duration(i+1)*time.Minute, u, true)
+			}
+			in := input(contract.ActionSync, 0)
+			in.Rules = contract.ProjectRules{{Projects: []string{"payments", "billing"}, Rule: *twoGroupRule()}, {Rule: single}}
+			res := h.run(in)
+			if res.Outcome != contract.OutcomeSucceeded || res.Rule != tc.want || len(res.Approvals) != len(tc.clicks) {
+				t.Fatalf("result = %+v, want succeeded under %s with %d approvals", res, tc.want, len(tc.clicks))
+			}
+			if len(h.starts) != 1 || len(h.starts[0].Approvals) != len(tc.clicks) {
+				t.Errorf("StartOperation = %+v, want one with every approver", h.starts)
+			}
+		})
+	}
+}
+
+// TestApprovalRequesterNotAllowed: a rule whose requesters do not include
+// the requester ends the run before anyone is asked, saying which rule and
+// who may ask; members of a requester group may ask.
+func TestApprovalRequesterNotAllowed(t *testing.T) {
+	rule := twoGroupRule()
+	rule.Requesters = contract.Principals{Users: []string{bob.ID}, Groups: []contract.UserGroup{{ID: "S0PAYLEADS", Handle: "payments-leads"}}}
+	h := newGroupsHarness(t)
+	res := h.run(ruleInput(rule))
+	if res.Outcome != contract.OutcomeFailed || len(h.starts) != 0 {
+		t.Fatalf("result = %+v (starts %d), want failed with nothing started", res, len(h.starts))
+	}
+	for _, p := range h.posts {
+		if p.Message.DeployRequest != nil {
+			t.Fatalf("an approval request was posted for a refused requester")
+		}
+	}
+	want := ":no_entry: <@U0ALICE>, you may not ask for `sync guestbook`: rule \"payments-prod\" (APPROVAL_POLICY_FILE line 12) lets only @payments-leads, <@U0BOB> ask for it."
+	if len(h.posts) != 1 || !strings.HasPrefix(h.posts[0].Message.Text, want) || h.posts[0].ThreadTS != "" {
+		t.Errorf("posts = %+v, want one saying %q", h.posts, want)
+	}
+	if h.reads != 1 {
+		t.Errorf("groups read %d times, want 1 (alice could have been in @payments-leads)", h.reads)
+	}
+
+	// alice in @platform may ask when the rule lets the group.
+	rule.Requesters = contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}
+	h = newGroupsHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	h.click(2*time.Minute, carol, true)
+	if res := h.run(ruleInput(rule)); res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v, want succeeded for a requester of @platform", res)
+	}
+}
+
+// TestApprovalRequesterGroupsUnreadable: when only a requester group could
+// allow the request and Slack does not answer, nothing runs.
+func TestApprovalRequesterGroupsUnreadable(t *testing.T) {
+	rule := twoGroupRule()
+	rule.Requesters = contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}
+	h := newGroupsHarness(t)
+	h.readErr = []error{temporal.NewNonRetryableApplicationError("slack: usergroups.users.list: missing_scope", activities.SlackErrorType, nil)}
+	res := h.run(ruleInput(rule))
+	if res.Outcome != contract.OutcomeFailed || len(h.starts) != 0 || !strings.Contains(res.Message, "could not check that you may ask") {
+		t.Fatalf("result = %+v, want failed: could not check", res)
+	}
+}
+
+// TestApprovalNotNeeded: approval: none runs at once; the request is posted
+// as the record, without buttons, and Argo CD's infos say why nobody approved.
+func TestApprovalNotNeeded(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	rule := &contract.ApprovalRule{Name: "dev", Line: 7, NoApproval: true, Requesters: contract.Principals{Everyone: true}}
+	res := h.run(ruleInput(rule))
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy != nil || res.Rule != "dev" {
+		t.Fatalf("result = %+v, want succeeded without a decision under rule dev", res)
+	}
+	req := h.lastRequest()
+	if req.State != slackui.RequestNoApproval || !strings.Contains(req.Note, `rule "dev" (APPROVAL_POLICY_FILE line 7) needs no approval`) {
+		t.Errorf("request = %+v, want the no-approval record", req)
+	}
+	if len(h.starts) != 1 || h.starts[0].NoApprovalRule != "dev" || h.starts[0].ApprovedBy != nil {
+		t.Errorf("StartOperation = %+v, want one naming rule dev", h.starts)
+	}
+	if h.reads != 0 {
+		t.Errorf("groups read %d times for a rule that names none", h.reads)
 	}
 }

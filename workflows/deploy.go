@@ -61,7 +61,9 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	r := newDeployRun(ctx, in)
 	var err error
-	if r.approval, err = newApproval(ctx, &r.status, r.msg, deployRules(in), deployDecisionResult); err != nil {
+	// The rule depends on the app's project, read below; until then no
+	// decision is taken, so any candidate serves the handlers.
+	if r.approval, err = newApproval(ctx, &r.status, r.msg, deployRules(in, ""), deployDecisionResult); err != nil {
 		return contract.DeployResult{}, err
 	}
 	r.upsert(ctx,
@@ -75,18 +77,24 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 		return r.refuse(ctx, err)
 	}
 	r.view.Project = prep.Project
+	if why := r.followRule(ctx, prep.Project); why != "" {
+		return r.refuseRequester(ctx, why)
+	}
 	if err := r.askForApproval(ctx, prep); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
 	}
 	decided := r.approval.await(ctx)
-	if decided.Decision == nil {
+	if decided.Decision == nil && !decided.NoApproval {
 		return r.end(ctx, decided.Outcome, r.approval.view.Note)
 	}
-	decision, requestUpdated := *decided.Decision, decided.Updated
-	r.status.DecidedBy = &decision.User
-	if !decision.Approve {
-		r.await(ctx, requestUpdated, "update the approval request")
-		return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", decision.User.Mention()))
+	r.status.Approvals = decided.Approvals
+	requestUpdated := decided.Updated
+	if d := decided.Decision; d != nil {
+		r.status.DecidedBy = &d.User
+		if !d.Approve {
+			r.await(ctx, requestUpdated, "update the approval request")
+			return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", d.User.Mention()))
+		}
 	}
 	r.approvedAt = workflow.Now(ctx)
 	if isAutoSyncAction(r.in.Request.Action) {
@@ -112,6 +120,20 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	outcome, msg := r.follow(ctx)
 	return r.end(ctx, outcome, msg)
+}
+
+// followRule takes the policy's rule for the app's project and says why it
+// does not let the requester ask ("" = it does). Runs without rules in
+// their input follow the environment's, whose requesters the gateway checked.
+func (r *deployRun) followRule(ctx workflow.Context, project string) string {
+	if len(r.in.Rules) == 0 {
+		return ""
+	}
+	rules := deployRules(r.in, project)
+	r.approval.follow(rules)
+	r.status.Rule = rules.rule.Name
+	req := r.in.Request
+	return r.approval.mayRequest(ctx, fmt.Sprintf("%s %s", req.Action, req.App), req.App)
 }
 
 func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
@@ -162,6 +184,15 @@ func (r *deployRun) refuse(ctx workflow.Context, err error) (contract.DeployResu
 		workflow.GetLogger(ctx).Error("could not tell the requester why the request was refused", "error", postErr)
 	}
 	return r.end(ctx, contract.OutcomeFailed, errMessage(err))
+}
+
+// refuseRequester ends a run whose approval rule does not let the
+// requester ask, telling them why where they asked.
+func (r *deployRun) refuseRequester(ctx workflow.Context, why string) (contract.DeployResult, error) {
+	if _, err := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{Text: why}, "refused"); err != nil {
+		workflow.GetLogger(ctx).Error("could not tell the requester why the request was refused", "error", err)
+	}
+	return r.end(ctx, contract.OutcomeFailed, why)
 }
 
 // askForApproval posts the request with Approve / Reject buttons in the
@@ -222,16 +253,19 @@ func deployDecisionResult(d contract.Decision) contract.DecisionResult {
 
 // deployRules are the approval rule of a deploy run (the matched rule of
 // APPROVAL_POLICY_FILE, else the environment's) and its refusals' words.
-func deployRules(in contract.DeployInput) approvalRules {
+func deployRules(in contract.DeployInput, project string) approvalRules {
 	req := in.Request
 	rs := approvalRules{requester: req.RequestedBy}
-	if in.Rule != nil {
-		rs.rule = *in.Rule
+	if rule, ok := in.Rules.For(project); ok && !isEnvRule(rule) {
+		rs.rule, rs.fromPolicy = rule, true
 		rs.notApprover = slackui.NotAnApproverOfRule(rs.rule, fmt.Sprintf("the %s of %s", req.Action, req.App))
 		rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (rule %q does not allow self-approval).", req.Action, req.App, rs.rule.Name)
 		return rs
 	}
 	rs.rule = contract.DefaultDeployRule(in.Policy, nil)
+	if rule, ok := in.Rules.For(project); ok {
+		rs.rule, rs.fromPolicy = rule, true
+	}
 	rs.notApprover = fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
 	rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
 	return rs
@@ -239,9 +273,9 @@ func deployRules(in contract.DeployInput) approvalRules {
 
 // DeployMayNotDecide applies a deploy run's approver rules to a first
 // decision d: why it does not count, or "" if it does (or may, once the
-// rule's Slack user groups are read).
-func DeployMayNotDecide(in contract.DeployInput, d contract.Decision) string {
-	return deployRules(in).why(d, nil, nil, nil)
+// rule's Slack user groups are read), for an app of project.
+func DeployMayNotDecide(in contract.DeployInput, project string, d contract.Decision) string {
+	return deployRules(in, project).why(d, nil, nil, nil)
 }
 
 // startOperation starts the sync or rollback. For a rollback refused because
@@ -291,9 +325,18 @@ func (r *deployRun) callStart(ctx workflow.Context) error {
 	return r.outlast(ctx, startOperationOptions, func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, argoActivities.StartOperation, activities.StartOperationInput{
 			App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
-			RequestedBy: r.in.Request.RequestedBy, ApprovedBy: r.status.DecidedBy, Run: r.runRef(ctx),
+			RequestedBy: r.in.Request.RequestedBy, ApprovedBy: r.status.DecidedBy, Approvals: r.status.Approvals,
+			NoApprovalRule: r.noApprovalRule(), Run: r.runRef(ctx),
 		}).Get(ctx, &res)
 	})
+}
+
+// noApprovalRule names the rule that let the run go without approval.
+func (r *deployRun) noApprovalRule() string {
+	if rule := r.approval.rules.rule; rule.NoApproval {
+		return rule.Name
+	}
+	return ""
 }
 
 // runRef names the run for Argo CD: its Temporal UI link, or without a UI
@@ -448,6 +491,8 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		App:             r.in.Request.App,
 		Action:          r.in.Request.Action,
 		DecidedBy:       r.status.DecidedBy,
+		Rule:            r.status.Rule,
+		Approvals:       r.status.Approvals,
 		Revision:        r.view.Revision,
 		Message:         msg,
 		Health:          r.status.Health,

@@ -103,6 +103,9 @@ func (r *deployRun) updateAsync(ctx workflow.Context, ts string, m slackui.Messa
 
 // await waits for a best-effort side effect and logs its failure.
 func (r *deployRun) await(ctx workflow.Context, f workflow.Future, what string) {
+	if f == nil {
+		return // nothing was started (a rule without approval edits nothing)
+	}
 	if err := f.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not "+what, "error", err)
 	}

@@ -123,6 +123,9 @@ func newGateRun(ctx workflow.Context, in contract.QualityGateInput) *gateRun {
 			Revision:   in.Analysis.Revision,
 		},
 	}
+	if in.Rule != nil {
+		r.status.Rule, r.result.Rule = in.Rule.Name, in.Rule.Name
+	}
 	r.request = slackui.SASTRequest{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, RunURL: r.runURL, Analysis: in.Analysis, State: slackui.RequestPending}
 	return r
 }
@@ -243,13 +246,17 @@ func (r *gateRun) takeSupersede(ctx workflow.Context, c workflow.ReceiveChannel)
 // APPROVAL_POLICY_FILE matching the SonarQube project, else SAST_APPROVERS)
 // and its refusals' words.
 func gateRules(in contract.QualityGateInput) approvalRules {
-	if in.Rule != nil {
-		return approvalRules{rule: *in.Rule, notApprover: slackui.NotAnApproverOfRule(*in.Rule, "the quality gate of "+in.Analysis.ProjectKey)}
+	if in.Rule != nil && !isEnvRule(*in.Rule) {
+		return approvalRules{rule: *in.Rule, fromPolicy: true, notApprover: slackui.NotAnApproverOfRule(*in.Rule, "the quality gate of "+in.Analysis.ProjectKey)}
 	}
-	return approvalRules{
+	rs := approvalRules{
 		rule:        contract.DefaultGateRule(in.Policy),
 		notApprover: fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", in.Analysis.ProjectKey),
 	}
+	if in.Rule != nil {
+		rs.rule, rs.fromPolicy = *in.Rule, true
+	}
+	return rs
 }
 
 // QualityGateMayNotDecide applies a quality-gate run's approver rules to a
@@ -288,6 +295,7 @@ func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome con
 	user, v := d.User, r.approval.view
 	r.status.DecidedBy, r.status.DecidedAt = &user, v.DecidedAt
 	r.result.DecidedBy, r.result.DecidedAt = &user, v.DecidedAt
+	r.status.Approvals, r.result.Approvals = r.approval.approved, r.approval.approved
 	r.request.State, r.request.DecidedBy, r.request.DecidedAt = v.State, v.DecidedBy, v.DecidedAt
 	msg := slackui.SASTOutcomeText(v.State, &user)
 	msg = strings.ToUpper(msg[:1]) + msg[1:] + "."

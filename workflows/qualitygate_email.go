@@ -64,6 +64,20 @@ func decisionEmail(r *gateRun) activities.SendEmailInput {
 	row("Decision", decision)
 	row("Decided by", slackui.PlainWho(by))
 	row("Decided at", decidedAt)
+	if ap := r.status.Approvals; len(ap) > 1 {
+		who := make([]string, len(ap))
+		for i, a := range ap {
+			who[i] = slackui.PlainWho(a.User) + " at " + a.At.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		row("Approved by", strings.Join(who, ", "))
+	}
+	if rule := r.in.Rule; rule != nil {
+		where := rule.Name
+		if rule.Line > 0 {
+			where += fmt.Sprintf(" (APPROVAL_POLICY_FILE line %d)", rule.Line)
+		}
+		row("Approval rule", where)
+	}
 	row("SonarQube", a.DashboardURL)
 	row("Temporal run", r.runURL)
 	row("Workflow id", r.request.WorkflowID)

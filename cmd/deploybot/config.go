@@ -102,6 +102,14 @@ process runs, with the same environment.`,
 			if err := printSettings(out, cfg.Settings(), problems); err != nil {
 				return err
 			}
+			if pol, err := cfg.ApprovalPolicy(); err == nil {
+				// Who may ask for what, and whose approvals it needs: the
+				// file's rules in order, then the environment's.
+				fmt.Fprintf(out, "\napproval rules (%s):\n\n", orNone(pol.File(), "no APPROVAL_POLICY_FILE"))
+				if err := pol.WriteTable(out); err != nil {
+					return err
+				}
+			}
 			if notes := cfg.MigrationNotes(); len(notes) > 0 {
 				fmt.Fprintf(out, "\n%s\n", notes[0])
 				for _, n := range notes[1:] {
@@ -209,4 +217,11 @@ func joinNonEmpty(sep string, parts ...string) string {
 		}
 	}
 	return strings.Join(out, sep)
+}
+
+func orNone(s, none string) string {
+	if s == "" {
+		return none
+	}
+	return s
 }

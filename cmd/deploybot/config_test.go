@@ -257,3 +257,22 @@ func TestConfigCheckSaysEmailIsPlaintext(t *testing.T) {
 		t.Errorf("SMTP_TLS row = %q", got)
 	}
 }
+
+// TestConfigCheckPrintsApprovalRules: the rules of APPROVAL_POLICY_FILE
+// in order, then the environment's, so an admin sees who may ask for and
+// approve what before installing the file.
+func TestConfigCheckPrintsApprovalRules(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("groups: {platform: S0PLATFORM}\nrules:\n  - name: payments\n    match: {projects: [payments]}\n    approvals: [{count: 2, from: {groups: [platform]}}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := execute(t, map[string]string{"APPROVAL_POLICY_FILE": path, "ALLOWED_USERS": "U0ALICE", "APPROVERS": "U0BOB"}, "config", "check", "--for", "dev")
+	if code != 0 {
+		t.Fatalf("code %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"approval rules (" + path + "):", "3     payments  projects=payments", "2 of @platform", "default   any other deploy request  U0ALICE     1 of U0BOB"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -177,6 +177,9 @@ Run 'deploybot config check --for worker' first.`,
 				if err := awaitTemporal(gctx, tc, cfg, log); err != nil {
 					return err
 				}
+				if err := worker.CheckSearchAttributes(gctx, tc, cfg.TemporalNamespace, log); err != nil {
+					return err
+				}
 				return worker.Run(gctx, w, log, health)
 			})
 			g.Go(func() error { return httpserve.Serve(gctx, l, health.Handler(), nil) })

@@ -30,10 +30,11 @@ const (
 	Rollback          Name = "rollback"
 	Logs              Name = "logs"
 	AutoSync          Name = "autosync"
+	Policy            Name = "policy"
 )
 
 // Names lists every command in the order help shows them.
-var Names = []Name{Help, ListApps, Status, Sync, RollbackRevisions, Rollback, Logs, AutoSync}
+var Names = []Name{Help, ListApps, Status, Sync, RollbackRevisions, Rollback, Logs, AutoSync, Policy}
 
 // MaxTextLen bounds the text Parse looks at; a command is a few words, so
 // anything longer is a paste gone wrong, not a command.
@@ -84,6 +85,7 @@ var specs = map[Name]spec{
 	Rollback:          {usage: "rollback APP ID", example: "rollback guestbook 3", summary: "roll APP back to history entry ID, after an approval", args: 2, mutating: true},
 	Logs:              {usage: "logs APP", example: "logs guestbook", summary: "the last lines of every pod of APP, as a file", args: 1},
 	AutoSync:          {usage: "autosync APP on|off", example: "autosync guestbook off", summary: "turn Argo CD auto-sync of APP on or off, after an approval", args: 2, mutating: true},
+	Policy:            {usage: "policy APP", example: "policy guestbook", summary: "who may ask for each change of APP and whose approvals it needs", args: 1},
 }
 
 // aliases are other spellings people use for a command word, after

@@ -38,6 +38,53 @@ type ApprovalRule struct {
 	Reminders []time.Duration `json:"reminders,omitempty"`
 }
 
+// ProjectRule is an approval rule for the apps of some Argo CD AppProjects.
+type ProjectRule struct {
+	// Projects it applies to; empty: any.
+	Projects []string     `json:"projects,omitempty"`
+	Rule     ApprovalRule `json:"rule"`
+}
+
+// ProjectRules are candidate rules in the policy's order.
+type ProjectRules []ProjectRule
+
+// For is the first rule that applies to an app of project; false if none.
+func (rs ProjectRules) For(project string) (ApprovalRule, bool) {
+	for _, r := range rs {
+		if len(r.Projects) == 0 || slices.Contains(r.Projects, project) {
+			return r.Rule, true
+		}
+	}
+	return ApprovalRule{}, false
+}
+
+// Rules are the candidates' rules, in order.
+func (rs ProjectRules) Rules() []ApprovalRule {
+	out := make([]ApprovalRule, len(rs))
+	for i, r := range rs {
+		out[i] = r.Rule
+	}
+	return out
+}
+
+// Validate says what is wrong with the candidates, or nil: each rule must
+// be valid and the last must apply to any project, so every app has one.
+func (rs ProjectRules) Validate() error {
+	if len(rs) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, r := range rs {
+		if err := r.Rule.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if last := rs[len(rs)-1]; len(last.Projects) > 0 {
+		errs = append(errs, fmt.Errorf("the last approval rule (%q) applies only to projects %s: the gateway must end the rules with one for any project (the environment's default)", last.Rule.Name, strings.Join(last.Projects, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
 // DefaultRuleName names the rule built from the environment settings.
 const DefaultRuleName = "default"
 

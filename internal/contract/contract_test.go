@@ -9,14 +9,15 @@ import (
 )
 
 func TestSearchAttributesAreTheDocumentedKeywords(t *testing.T) {
-	want := []string{"DeployApp", "DeployAction", "RequestedBy", "ApprovedBy", "DeployOutcome", "ArgoCDInstance", "SastProject", "SastBranch", "SastRevision", "SastOutcome"}
+	want := []string{"DeployApp=Keyword", "DeployAction=Keyword", "RequestedBy=Keyword", "ApprovedBy=Keyword", "DeployOutcome=Keyword", "ArgoCDInstance=Keyword",
+		"SastProject=Keyword", "SastBranch=Keyword", "SastRevision=Keyword", "SastOutcome=Keyword", "Approvers=KeywordList"}
 	got := contract.SearchAttributes()
 	if len(got) != len(want) {
 		t.Fatalf("got %d search attributes, want %d: %+v", len(got), len(want), got)
 	}
 	for i, sa := range got {
-		if sa.Name != want[i] || sa.Type != "Keyword" {
-			t.Errorf("search attribute %d = %+v, want %s Keyword", i, sa, want[i])
+		if sa.Name+"="+sa.Type != want[i] {
+			t.Errorf("search attribute %d = %+v, want %s", i, sa, want[i])
 		}
 	}
 }

@@ -170,9 +170,12 @@ type DeployPolicy struct {
 type DeployInput struct {
 	Request DeployRequest `json:"request"`
 	Policy  DeployPolicy  `json:"policy"`
-	// Rule is the approval rule that matched the request; nil (runs begun
-	// before approval policies) is DefaultDeployRule of Policy.
-	Rule *ApprovalRule `json:"rule,omitempty"`
+	// Rules are the approval rules that match the request but for the app's
+	// AppProject, which only Argo CD knows: the run follows the first that
+	// applies to the project it reads (ProjectRules.For). The last applies
+	// to any project. Nil (runs begun before approval policies) is
+	// DefaultDeployRule of Policy, with requesters checked by the gateway.
+	Rules ProjectRules `json:"rules,omitempty"`
 }
 
 // Decision is an approver's click, sent as SignalDecision.
@@ -238,14 +241,19 @@ type Resource struct {
 
 // DeployStatus is the run's state, returned by QueryStatus.
 type DeployStatus struct {
-	Step        Step    `json:"step"`
-	App         string  `json:"app"`
-	Action      Action  `json:"action"`
-	RequestedBy User    `json:"requestedBy"`
-	DecidedBy   *User   `json:"decidedBy,omitempty"`
-	Outcome     Outcome `json:"outcome,omitempty"`
-	Message     string  `json:"message,omitempty"`
-	Channel     string  `json:"channel,omitempty"`
+	Step        Step   `json:"step"`
+	App         string `json:"app"`
+	Action      Action `json:"action"`
+	RequestedBy User   `json:"requestedBy"`
+	DecidedBy   *User  `json:"decidedBy,omitempty"`
+	// Rule names the approval rule the run follows ("" before it is known
+	// and for runs begun before approval policies); Approvals are every
+	// approval counted, the deciding one last.
+	Rule      string     `json:"rule,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
+	Outcome   Outcome    `json:"outcome,omitempty"`
+	Message   string     `json:"message,omitempty"`
+	Channel   string     `json:"channel,omitempty"`
 	// RequestTS is the approval message; every later message is in its thread.
 	RequestTS string `json:"requestTs,omitempty"`
 	// StatusTS is the status message in the thread that is edited as the run goes.
@@ -266,10 +274,13 @@ type DeployStatus struct {
 
 // DeployResult is the result of DeployWorkflow.
 type DeployResult struct {
-	Outcome   Outcome    `json:"outcome"`
-	App       string     `json:"app"`
-	Action    Action     `json:"action"`
-	DecidedBy *User      `json:"decidedBy,omitempty"`
+	Outcome   Outcome `json:"outcome"`
+	App       string  `json:"app"`
+	Action    Action  `json:"action"`
+	DecidedBy *User   `json:"decidedBy,omitempty"`
+	// Rule and Approvals are as in DeployStatus.
+	Rule      string     `json:"rule,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
 	Revision  string     `json:"revision,omitempty"`
 	Message   string     `json:"message,omitempty"`
 	Health    string     `json:"health,omitempty"`
@@ -462,7 +473,7 @@ func (in DeployInput) Validate() error {
 	if in.Policy.HealthTimeout <= 0 {
 		return fmt.Errorf("health timeout must be positive (HEALTH_TIMEOUT), e.g. 10m")
 	}
-	return nil
+	return in.Rules.Validate()
 }
 
 // RunURL links to a run's page in the Temporal UI ("" without a UI URL).

@@ -179,6 +179,14 @@ func (in QualityGateInput) Validate() error {
 			errs = append(errs, errors.New("approval timeout must be positive (SAST_APPROVAL_TIMEOUT), e.g. 24h"))
 		}
 	}
+	if in.Rule != nil {
+		if in.Rule.NoApproval {
+			errs = append(errs, fmt.Errorf("approval rule %q needs no approval, which a quality gate cannot have: accepting a risk always needs an approver", in.Rule.Name))
+		}
+		if err := in.Rule.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -243,14 +251,18 @@ type QualityGateStatus struct {
 	Analysis Analysis `json:"analysis"`
 	Channel  string   `json:"channel,omitempty"`
 	// RequestTS is the request message; later messages are in its thread.
-	RequestTS  string    `json:"requestTs,omitempty"`
-	ExpiresAt  time.Time `json:"expiresAt,omitempty"`
-	DecidedBy  *User     `json:"decidedBy,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitempty"`
-	Outcome    Outcome   `json:"outcome,omitempty"`
-	Message    string    `json:"message,omitempty"`
-	EmailSent  bool      `json:"emailSent,omitempty"`
-	EmailError string    `json:"emailError,omitempty"`
+	RequestTS string    `json:"requestTs,omitempty"`
+	ExpiresAt time.Time `json:"expiresAt,omitempty"`
+	DecidedBy *User     `json:"decidedBy,omitempty"`
+	// Rule names the approval rule followed; Approvals are every approval
+	// counted (a rule of several lists them all), the deciding one last.
+	Rule       string     `json:"rule,omitempty"`
+	Approvals  []Approval `json:"approvals,omitempty"`
+	DecidedAt  time.Time  `json:"decidedAt,omitempty"`
+	Outcome    Outcome    `json:"outcome,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	EmailSent  bool       `json:"emailSent,omitempty"`
+	EmailError string     `json:"emailError,omitempty"`
 	// SupersededBy is the workflow id of the newer analysis' run.
 	SupersededBy string    `json:"supersededBy,omitempty"`
 	StartedAt    time.Time `json:"startedAt"`
@@ -259,13 +271,17 @@ type QualityGateStatus struct {
 
 // QualityGateResult is the result of QualityGateWorkflow.
 type QualityGateResult struct {
-	Outcome    Outcome   `json:"outcome"`
-	ProjectKey string    `json:"projectKey"`
-	Branch     string    `json:"branch,omitempty"`
-	Revision   string    `json:"revision,omitempty"`
-	DecidedBy  *User     `json:"decidedBy,omitempty"`
-	DecidedAt  time.Time `json:"decidedAt,omitempty"`
-	Message    string    `json:"message,omitempty"`
+	Outcome    Outcome `json:"outcome"`
+	ProjectKey string  `json:"projectKey"`
+	Branch     string  `json:"branch,omitempty"`
+	Revision   string  `json:"revision,omitempty"`
+	DecidedBy  *User   `json:"decidedBy,omitempty"`
+	// Rule names the approval rule followed; Approvals are every approval
+	// counted (a rule of several lists them all), the deciding one last.
+	Rule      string     `json:"rule,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
+	DecidedAt time.Time  `json:"decidedAt,omitempty"`
+	Message   string     `json:"message,omitempty"`
 	// EmailMessageID is the Message-ID of the decision email, if one was sent.
 	EmailMessageID string `json:"emailMessageId,omitempty"`
 	// EmailError says why the decision email could not be sent.

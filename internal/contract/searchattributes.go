@@ -14,6 +14,11 @@ var (
 	SearchAttrRequestedBy = temporal.NewSearchAttributeKeyKeyword("RequestedBy")
 	// SearchAttrApprovedBy is the Slack user id of whoever decided.
 	SearchAttrApprovedBy = temporal.NewSearchAttributeKeyKeyword("ApprovedBy")
+	// SearchAttrApprovers (KeywordList) are the Slack user ids of everyone
+	// whose approval counted, for rules of several approvals: `Approvers =
+	// "U0BOB"` finds every run bob approved. Runs whose rule the gateway
+	// chose set it; older runs have ApprovedBy only.
+	SearchAttrApprovers = temporal.NewSearchAttributeKeyKeywordList("Approvers")
 	// SearchAttrDeployOutcome is how a run ended (succeeded, rejected, expired, ...).
 	SearchAttrDeployOutcome = temporal.NewSearchAttributeKeyKeyword("DeployOutcome")
 	// SearchAttrArgoCDInstance is the Argo CD instance a run acts on, set at
@@ -55,11 +60,11 @@ func SearchAttributes() []SearchAttribute {
 		SearchAttrApprovedBy, SearchAttrDeployOutcome, SearchAttrArgoCDInstance,
 		SearchAttrSASTProject, SearchAttrSASTBranch, SearchAttrSASTRevision, SearchAttrSASTOutcome,
 	}
-	out := make([]SearchAttribute, 0, len(keys))
+	out := make([]SearchAttribute, 0, len(keys)+1)
 	for _, k := range keys {
 		out = append(out, SearchAttribute{Name: k.GetName(), Type: "Keyword"})
 	}
-	return out
+	return append(out, SearchAttribute{Name: SearchAttrApprovers.GetName(), Type: "KeywordList"})
 }
 
 // SASTSearchAttributes are the search attributes of a quality-gate run for

@@ -253,6 +253,43 @@ func (p *Policy) ForDeploy(r DeployRequest) contract.ApprovalRule {
 	if p == nil {
 		return contract.ApprovalRule{Name: contract.DefaultRuleName}
 	}
+	r = p.normalize(r)
+	for _, rule := range p.rules {
+		if rule.Match.deploy(r) {
+			return cloneRule(rule.Rule)
+		}
+	}
+	return cloneRule(p.defaults.Deploy)
+}
+
+// ForDeployAnyProject are the rules a deploy request may get before its
+// app's AppProject is known (r.Project is ignored): in order, every rule
+// that matches but for its projects, up to the first that applies to any
+// project, else ending with Defaults.Deploy. Their For(project) is
+// ForDeploy with that project.
+func (p *Policy) ForDeployAnyProject(r DeployRequest) contract.ProjectRules {
+	if p == nil {
+		return contract.ProjectRules{{Rule: contract.ApprovalRule{Name: contract.DefaultRuleName}}}
+	}
+	r = p.normalize(r)
+	var out contract.ProjectRules
+	for _, rule := range p.rules {
+		m := rule.Match
+		projects := m.Projects
+		m.Projects = nil
+		if !m.deploy(r) {
+			continue
+		}
+		out = append(out, contract.ProjectRule{Projects: slices.Clone(projects), Rule: cloneRule(rule.Rule)})
+		if len(projects) == 0 {
+			return out
+		}
+	}
+	return append(out, contract.ProjectRule{Rule: cloneRule(p.defaults.Deploy)})
+}
+
+// normalize takes the instance from app@instance, else the default one.
+func (p *Policy) normalize(r DeployRequest) DeployRequest {
 	if strings.Contains(r.App, "@") {
 		app, inst := contract.SplitInstance(r.App)
 		r.App = app
@@ -263,12 +300,7 @@ func (p *Policy) ForDeploy(r DeployRequest) contract.ApprovalRule {
 	if r.Instance == "" {
 		r.Instance = p.defaults.DefaultInstance
 	}
-	for _, rule := range p.rules {
-		if rule.Match.deploy(r) {
-			return cloneRule(rule.Rule)
-		}
-	}
-	return cloneRule(p.defaults.Deploy)
+	return r
 }
 
 // ForGate is the approval rule of a failed quality gate of a SonarQube

@@ -506,3 +506,55 @@ func TestOperationsDoc(t *testing.T) {
 		t.Errorf("payments-prod: %s", policy.Approvals(got))
 	}
 }
+
+// TestForDeployAnyProject: the candidates a run gets before Argo CD says
+// the app's project pick, for every project, what ForDeploy picks.
+func TestForDeployAnyProject(t *testing.T) {
+	p := parse(t, `
+groups: {platform: S0PLATFORM, payments-leads: S0PAYLEADS}
+rules:
+  - name: payments
+    match: {projects: [payments, billing], instances: [prod]}
+    approvals: [{count: 1, from: {groups: [platform]}}, {count: 1, from: {groups: [payments-leads]}}]
+  - name: team-a-dev
+    match: {projects: [team-a], apps: ["*/*-dev"]}
+    approval: none
+  - name: prod
+    match: {instances: [prod]}
+    approvals: [{count: 1, from: {groups: [platform]}}]
+  - name: never-reached-for-prod
+    match: {projects: [other]}
+    approvals: [{count: 1, from: {users: [U0BOB]}}]
+`)
+	names := func(rs contract.ProjectRules) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Rule.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		req  policy.DeployRequest
+		want []string
+	}{
+		{policy.DeployRequest{Instance: "prod", App: "checkout", Action: contract.ActionSync}, []string{"payments", "prod"}},
+		{policy.DeployRequest{App: "team-a/web-dev", Action: contract.ActionSync}, []string{"team-a-dev", "never-reached-for-prod", contract.DefaultRuleName}},
+		{policy.DeployRequest{App: "guestbook", Action: contract.ActionSync}, []string{"never-reached-for-prod", contract.DefaultRuleName}},
+	} {
+		rs := p.ForDeployAnyProject(tc.req)
+		if got := names(rs); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: candidates %v, want %v", tc.req, got, tc.want)
+		}
+		if err := rs.Validate(); err != nil {
+			t.Errorf("%+v: candidates invalid: %v", tc.req, err)
+		}
+		for _, project := range []string{"payments", "billing", "team-a", "other", "default", ""} {
+			req := tc.req
+			req.Project = project
+			got, ok := rs.For(project)
+			if want := p.ForDeploy(req); !ok || got.Name != want.Name {
+				t.Errorf("%+v in project %q: candidates give %q, ForDeploy %q", tc.req, project, got.Name, want.Name)
+			}
+		}
+	}
+}

@@ -144,11 +144,63 @@ func ApprovalNotNeeded(p *ApprovalProgress) string {
 
 // NotAnApproverOfRule refuses someone the matched rule does not name.
 func NotAnApproverOfRule(rule contract.ApprovalRule, what string) string {
+	return fmt.Sprintf("You are not an approver of %s under %s, so your decision was not counted. Ask `policy` who may approve it.", what, ruleWhere(rule))
+}
+
+// ruleWhere names a rule and its line: rule "payments" (APPROVAL_POLICY_FILE line 12).
+func ruleWhere(rule contract.ApprovalRule) string {
 	where := fmt.Sprintf("rule %q", rule.Name)
 	if rule.Line > 0 {
 		where += fmt.Sprintf(" (APPROVAL_POLICY_FILE line %d)", rule.Line)
 	}
-	return fmt.Sprintf("You are not an approver of %s under %s, so your decision was not counted. Ask `policy` who may approve it.", what, where)
+	return where
+}
+
+// NotARequesterOfRule refuses a request from someone the matched rule does
+// not let ask; what is "sync guestbook", app the app for `policy`.
+func NotARequesterOfRule(requester contract.User, rule contract.ApprovalRule, what, app string) string {
+	if rule.Name == contract.DefaultRuleName && rule.Line == 0 {
+		return notInAllowedUsers(requester, what)
+	}
+	who := "only " + requesters(rule.Requesters)
+	if who == "only " {
+		who = "nobody"
+	}
+	return fmt.Sprintf(":no_entry: %s, you may not ask for `%s`: %s lets %s ask for it. `policy %s` shows who may ask and approve.", requester.Mention(), Escape(what), ruleWhere(rule), who, Escape(app))
+}
+
+// NotAllowedToRead refuses a read-only command from someone who may ask
+// for nothing.
+func NotAllowedToRead(requester contract.User, what string) string {
+	return notInAllowedUsers(requester, what)
+}
+
+func notInAllowedUsers(requester contract.User, what string) string {
+	return fmt.Sprintf(":no_entry: %s, you are not allowed to ask for `%s`: only the people listed in ALLOWED_USERS (and the requesters of APPROVAL_POLICY_FILE) may. Ask your deploybot admins to add you; `help` is open to everyone.",
+		requester.Mention(), Escape(what))
+}
+
+// RequesterGroupsUnreadable refuses a request that only the rule's Slack
+// user groups could allow, when Slack did not say who is in them.
+func RequesterGroupsUnreadable(requester contract.User, rule contract.ApprovalRule, what, err string) string {
+	return fmt.Sprintf(":x: %s, I could not check that you may ask for `%s`: %s lets Slack user groups ask, and reading their members failed (%s). Try again in a minute; if it keeps failing, ask an admin to check the bot's usergroups:read scope.", requester.Mention(), Escape(what), ruleWhere(rule), Escape(err))
+}
+
+// NoApprovalNote is the audit line of a request whose rule needs no approval.
+func NoApprovalNote(rule contract.ApprovalRule) string {
+	return fmt.Sprintf("%s needs no approval, so it runs at once; this message is its record.", ruleWhere(rule))
+}
+
+// requesters says who may ask: "<@U0ALICE>, @platform", "everyone".
+func requesters(p contract.Principals) string {
+	if p.Everyone {
+		return "everyone"
+	}
+	who := p.Handles()
+	for _, u := range p.Users {
+		who = append(who, contract.User{ID: u}.Mention())
+	}
+	return strings.Join(who, ", ")
 }
 
 // GroupsUnreadable refuses a click that could count only if Slack said

@@ -48,3 +48,16 @@ func blocksJSON(t *testing.T, blocks any) string {
 	}
 	return string(b)
 }
+
+func TestNotARequesterOfRule(t *testing.T) {
+	rule := contract.ApprovalRule{Name: "payments", Line: 12, Requesters: contract.Principals{
+		Users: []string{"U0ALICE"}, Groups: []contract.UserGroup{{ID: "S0PAYLEADS", Handle: "payments-leads"}}}}
+	got := slackui.NotARequesterOfRule(contract.User{ID: "U0MALLORY"}, rule, "sync checkout@prod", "checkout@prod")
+	want := ":no_entry: <@U0MALLORY>, you may not ask for `sync checkout@prod`: rule \"payments\" (APPROVAL_POLICY_FILE line 12) lets only @payments-leads, <@U0ALICE> ask for it. `policy checkout@prod` shows who may ask and approve."
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := slackui.NotARequesterOfRule(contract.User{ID: "U0MALLORY"}, contract.ApprovalRule{Name: "closed", Line: 3}, "sync a", "a"); !strings.Contains(got, "lets nobody ask") {
+		t.Errorf("no requesters: %s", got)
+	}
+}

@@ -297,7 +297,7 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		return "", nil, errors.New("slackui: DeployRequest needs App and Action")
 	}
 	if err := checkRequest("DeployRequest", r.State, r.WorkflowID, r.RunID,
-		RequestPending, RequestApproved, RequestRejected, RequestExpired, RequestCancelled, RequestRefused); err != nil {
+		RequestPending, RequestApproved, RequestRejected, RequestExpired, RequestCancelled, RequestRefused, RequestNoApproval); err != nil {
 		return "", nil, err
 	}
 	pending := r.State == RequestPending
@@ -478,6 +478,8 @@ func requestOutcome(r *DeployRequest) string {
 	switch r.State {
 	case RequestApproved:
 		line = "✅ Approved" + by
+	case RequestNoApproval:
+		line = "✅ Runs without approval"
 	case RequestRejected:
 		line = "❌ Rejected" + by
 	case RequestExpired:
@@ -508,6 +510,8 @@ func plainOutcome(r *DeployRequest) string {
 	switch r.State {
 	case RequestApproved:
 		return "approved" + by
+	case RequestNoApproval:
+		return "runs without approval"
 	case RequestRejected:
 		return "rejected" + by
 	case RequestExpired:

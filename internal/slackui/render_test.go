@@ -285,6 +285,8 @@ func TestRenderDecidedRequests(t *testing.T) {
 		{slackui.RequestCancelled, &contract.User{Name: "ops <team>"}, "", "🚫 Cancelled by ops &lt;team&gt;", ": cancelled by ops &lt;team&gt;"},
 		{slackui.RequestRefused, nil, "another operation is already in progress", "⛔ Refused: another operation is already in progress", ": refused: another operation is already in progress"},
 		{slackui.RequestRefused, nil, "", "⛔ Refused by Argo CD", ": refused by Argo CD"},
+		{slackui.RequestNoApproval, nil, slackui.NoApprovalNote(contract.ApprovalRule{Name: "dev", Line: 7}),
+			"✅ Runs without approval\nrule \"dev\" (APPROVAL_POLICY_FILE line 7) needs no approval, so it runs at once; this message is its record.", ": runs without approval"},
 	} {
 		t.Run(string(tc.state), func(t *testing.T) {
 			r := pendingRequest()

@@ -29,6 +29,9 @@ const (
 	RequestExpired   RequestState = "expired"
 	RequestCancelled RequestState = "cancelled"
 	RequestRefused   RequestState = "refused" // Argo CD refused before anyone could decide
+	// RequestNoApproval: the approval rule needs none; the request is the
+	// record of who ran what, and why nobody was asked.
+	RequestNoApproval RequestState = "no_approval"
 )
 
 // Param is one Helm parameter shown in a request.

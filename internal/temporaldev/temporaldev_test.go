@@ -40,8 +40,12 @@ func TestStartDeclaresSearchAttributesAndRestartKeepsHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sa := range contract.SearchAttributes() {
-		if got := resp.CustomAttributes[sa.Name]; got != enums.INDEXED_VALUE_TYPE_KEYWORD {
-			t.Errorf("search attribute %s: type %v, want Keyword", sa.Name, got)
+		want := enums.INDEXED_VALUE_TYPE_KEYWORD
+		if sa.Type == "KeywordList" {
+			want = enums.INDEXED_VALUE_TYPE_KEYWORD_LIST
+		}
+		if got := resp.CustomAttributes[sa.Name]; got != want {
+			t.Errorf("search attribute %s: type %v, want %v", sa.Name, got, want)
 		}
 	}
 	// A workflow started now must still be listed after a restart on the same file.

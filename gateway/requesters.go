@@ -1,0 +1,150 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/deploybot/deploybot/internal/command"
+	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/policy"
+	"github.com/deploybot/deploybot/internal/slackui"
+)
+
+// GroupReader says who is in Slack user groups (usergroups.users.list),
+// for approval rules whose requesters are groups.
+type GroupReader interface {
+	GroupMembers(ctx context.Context, ids []string) (contract.GroupMembers, error)
+}
+
+// groupCacheAge is how long the gateway trusts a group's members: the run
+// reads them again for what it decides, so this only spares Slack.
+const groupCacheAge = time.Minute
+
+// SlackGroups reads user groups through Slack's Web API, caching each for
+// groupCacheAge.
+type SlackGroups struct {
+	api   *slack.Client
+	mu    sync.Mutex
+	cache map[string]cachedGroup
+}
+
+type cachedGroup struct {
+	members []string
+	at      time.Time
+}
+
+// NewSlackGroups reads groups with the bot token (scope usergroups:read).
+func NewSlackGroups(token, apiURL string) *SlackGroups {
+	opts := []slack.Option{slack.OptionHTTPClient(&http.Client{Timeout: 10 * time.Second})}
+	if apiURL != "" {
+		opts = append(opts, slack.OptionAPIURL(apiURL))
+	}
+	return &SlackGroups{api: slack.New(token, opts...), cache: map[string]cachedGroup{}}
+}
+
+// GroupMembers implements GroupReader.
+func (g *SlackGroups) GroupMembers(ctx context.Context, ids []string) (contract.GroupMembers, error) {
+	out := contract.GroupMembers{}
+	for _, id := range ids {
+		g.mu.Lock()
+		c, ok := g.cache[id]
+		g.mu.Unlock()
+		if ok && time.Since(c.at) < groupCacheAge {
+			out[id] = c.members
+			continue
+		}
+		members, err := g.api.GetUserGroupMembersContext(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("slack usergroups.users.list %s: %w", id, err)
+		}
+		g.mu.Lock()
+		g.cache[id] = cachedGroup{members: members, at: time.Now()}
+		g.mu.Unlock()
+		out[id] = members
+	}
+	return out, nil
+}
+
+// deployActions are the changes a rule may be for, as `policy` lists them.
+var deployActions = []contract.Action{contract.ActionSync, contract.ActionRollback, contract.ActionAutoSyncOff, contract.ActionAutoSyncOn}
+
+// mayAsk says why user may not give cmd ("" = they may): a change needs a
+// requester of a rule it may get (the run checks again once the app's
+// project is known); a read-only command about an app, a requester of some
+// change of it; list_apps, a requester of any deploy rule.
+// Group members are read from Slack; when that fails, a change goes on to
+// the run, which reads them itself and fails closed, and a read-only
+// command is refused.
+func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Command) string {
+	var rules []contract.ApprovalRule
+	switch {
+	case cmd.Mutating():
+		rules = s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: cmd.Action()}).Rules()
+	case cmd.App != "":
+		for _, a := range deployActions {
+			rules = append(rules, s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: a}).Rules()...)
+		}
+	default:
+		rules = s.readRules()
+	}
+	var groups []string
+	for _, r := range rules {
+		if r.Requesters.Includes(user.ID, nil) {
+			return ""
+		}
+		for _, g := range r.Requesters.Groups {
+			groups = append(groups, g.ID)
+		}
+	}
+	if len(groups) > 0 {
+		members, err := s.groups.GroupMembers(ctx, groups)
+		if err != nil {
+			s.log.Warn("could not read the requester groups of the approval policy", "error", err)
+			if cmd.Mutating() {
+				return "" // the run reads them and refuses if need be
+			}
+			return slackui.RequesterGroupsUnreadable(user, rules[0], cmd.String(), err.Error())
+		}
+		for _, r := range rules {
+			if r.Requesters.Includes(user.ID, members) {
+				return ""
+			}
+		}
+	}
+	if !cmd.Mutating() {
+		return slackui.NotAllowedToRead(user, cmd.String())
+	}
+	return slackui.NotARequesterOfRule(user, rules[0], cmd.String(), cmd.App)
+}
+
+// readRules are every deploy rule: their requesters may use read-only commands.
+func (s *Server) readRules() []contract.ApprovalRule {
+	var out []contract.ApprovalRule
+	for _, r := range s.approvals.Rules() {
+		if !r.Match.Gate() {
+			out = append(out, r.Rule)
+		}
+	}
+	return append(out, s.approvals.Defaults().Deploy)
+}
+
+// policyAnswer is the reply to `policy APP`: each change's rules, actions
+// with the same rules together.
+func (s *Server) policyAnswer(app string) string {
+	var groups []slackui.PolicyActions
+	for _, a := range deployActions {
+		rules := s.approvals.ForDeployAnyProject(policy.DeployRequest{App: app, Action: a})
+		if n := len(groups); n > 0 && reflect.DeepEqual(groups[n-1].Rules, rules) {
+			groups[n-1].Actions = append(groups[n-1].Actions, a)
+			continue
+		}
+		groups = append(groups, slackui.PolicyActions{Actions: []contract.Action{a}, Rules: rules})
+	}
+	return slackui.PolicyText(app, s.approvals.File(), groups)
+}
