@@ -88,7 +88,7 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		return outcomeUnauthorized
 	}
 	if cmd.Name == command.Policy {
-		s.replyTo(r, s.policyAnswer(cmd.App))
+		s.replyTo(r, s.policyAnswer(cmd.App, contract.Action(cmd.Arg)))
 		return outcomePolicy
 	}
 	if cmd.Mutating() {
@@ -118,6 +118,13 @@ func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, c
 		},
 		Policy: s.policy(),
 		Rules:  s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: cmd.Action()}),
+	}
+	if cmd.Emergency != "" {
+		bg, _ := s.approvals.BreakGlass() // mayAsk refused it without one
+		in.Rules = contract.ProjectRules{{Rule: bg.Rule}}
+		in.Emergency = &contract.Emergency{Reason: cmd.Emergency, EmailTo: bg.EmailTo}
+		log.Warn("audit: break-glass sync requested", "audit", true, "command", cmd.String(),
+			"at", time.Now().UTC().Format(time.RFC3339), "reason", cmd.Emergency, "emailTo", strings.Join(bg.EmailTo, ","))
 	}
 	run, err := s.starter.StartDeploy(ctx, in, r.id)
 	var dup *AlreadyStartedError

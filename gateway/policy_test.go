@@ -116,4 +116,58 @@ func TestPolicyCommand(t *testing.T) {
 	if h.exists(contract.DeployWorkflowID("web-dev")) {
 		t.Error("policy started a run")
 	}
+	m, _ = h.mention(alice, "policy web-dev rollback")
+	h.settle()
+	if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "• *rollback*: ") || strings.Contains(th[0].Text, "*sync*") {
+		t.Errorf("policy web-dev rollback = %+v", th)
+	}
+}
+
+// TestBreakGlassRequest: only the break-glass group may sync with
+// --emergency; the run gets the break-glass rule, the reason and the
+// emails, and the gateway audits it. Without breakGlass it is refused.
+func TestBreakGlassRequest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "approval-policy.yaml")
+	if err := os.WriteFile(path, []byte(testPolicy+`
+breakGlass:
+  requesters: {groups: [platform]}
+  emailTo: [incidents@example.com]
+  timeout: 15m
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, temporalClient(t), func(cfg *config.Config, _ *gateway.Options) { cfg.ApprovalPolicyFile = path })
+	h.slack.SetUserGroup(slackapi.UserGroup{ID: "S0PLATFORM", Handle: "platform", Users: []string{bob}})
+	app, other := uniq("fire"), uniq("calm")
+	if _, ack := h.mention(bob, "sync "+app+" --emergency INC-4411 Checkout is DOWN"); ack.code != 200 {
+		t.Fatalf("ack = %d", ack.code)
+	}
+	m, _ := h.mention(alice, "sync "+other+" --emergency because")
+	h.settle()
+	var in contract.DeployInput
+	h.input(contract.DeployWorkflowID(app), &in)
+	if in.Emergency == nil || in.Emergency.Reason != "INC-4411 Checkout is DOWN" || in.Emergency.EmailTo[0] != "incidents@example.com" ||
+		len(in.Rules) != 1 || in.Rules[0].Rule.Name != "break-glass" || in.Rules[0].Rule.Needed() != 1 {
+		t.Errorf("input = %+v, want the break-glass rule and reason", in)
+	}
+	if len(logLines(h.logs, "audit: break-glass sync requested", "user="+bob, `reason="INC-4411 Checkout is DOWN"`)) != 1 {
+		t.Errorf("no break-glass audit line:\n%s", h.logs)
+	}
+	// alice is in ALLOWED_USERS but not in @platform.
+	if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, `rule "break-glass"`) || h.exists(contract.DeployWorkflowID(other)) {
+		t.Errorf("alice's emergency: %+v (started: %v)", th, h.exists(contract.DeployWorkflowID(other)))
+	}
+
+	m, _ = h.mention(alice, "policy "+app)
+	h.settle()
+	if th := h.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "--emergency REASON* (break-glass): rule \"break-glass\" (APPROVAL_POLICY_FILE line 13): asked for by @platform; needs 1 of @platform; waits 15m.") {
+		t.Errorf("policy lacks break-glass: %+v", th)
+	}
+
+	h2 := newHarness(t, h.tc, withPolicy(t))
+	m, _ = h2.mention(bob, "sync "+other+" --emergency INC-1")
+	h2.settle()
+	if th := h2.thread(m.ts); len(th) != 1 || !strings.Contains(th[0].Text, "break-glass is not set up here") {
+		t.Errorf("without breakGlass: %+v", th)
+	}
 }

@@ -83,7 +83,11 @@ var deployActions = []contract.Action{contract.ActionSync, contract.ActionRollba
 // command is refused.
 func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Command) string {
 	var rules []contract.ApprovalRule
-	switch {
+	switch bg, ok := s.approvals.BreakGlass(); {
+	case cmd.Emergency != "" && !ok:
+		return slackui.BreakGlassNotConfigured(user, cmd.App)
+	case cmd.Emergency != "":
+		rules = []contract.ApprovalRule{bg.Rule}
 	case cmd.Mutating():
 		rules = s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: cmd.Action()}).Rules()
 	case cmd.App != "":
@@ -106,7 +110,7 @@ func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Com
 		members, err := s.groups.GroupMembers(ctx, groups)
 		if err != nil {
 			s.log.Warn("could not read the requester groups of the approval policy", "error", err)
-			if cmd.Mutating() {
+			if cmd.Mutating() && cmd.Emergency == "" {
 				return "" // the run reads them and refuses if need be
 			}
 			return slackui.RequesterGroupsUnreadable(user, rules[0], cmd.String(), err.Error())
@@ -136,9 +140,13 @@ func (s *Server) readRules() []contract.ApprovalRule {
 
 // policyAnswer is the reply to `policy APP`: each change's rules, actions
 // with the same rules together.
-func (s *Server) policyAnswer(app string) string {
+func (s *Server) policyAnswer(app string, action contract.Action) string {
 	var groups []slackui.PolicyActions
-	for _, a := range deployActions {
+	actions := deployActions
+	if action != "" {
+		actions = []contract.Action{action}
+	}
+	for _, a := range actions {
 		rules := s.approvals.ForDeployAnyProject(policy.DeployRequest{App: app, Action: a})
 		if n := len(groups); n > 0 && reflect.DeepEqual(groups[n-1].Rules, rules) {
 			groups[n-1].Actions = append(groups[n-1].Actions, a)
@@ -146,5 +154,9 @@ func (s *Server) policyAnswer(app string) string {
 		}
 		groups = append(groups, slackui.PolicyActions{Actions: []contract.Action{a}, Rules: rules})
 	}
-	return slackui.PolicyText(app, s.approvals.File(), groups)
+	var breakGlass *contract.ProjectRule
+	if bg, ok := s.approvals.BreakGlass(); ok && (action == "" || action == contract.ActionSync) {
+		breakGlass = &contract.ProjectRule{Rule: bg.Rule}
+	}
+	return slackui.PolicyText(app, s.approvals.File(), groups, breakGlass)
 }

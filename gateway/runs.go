@@ -143,6 +143,7 @@ func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
 			r.Step, r.App, r.Action = string(st.Step), st.App, string(st.Action)
 			r.RequestedBy = apiUser(&st.RequestedBy)
 			decided(r, st.DecidedBy, st.Outcome, st.Message)
+			approved(r, st.Rule, st.Approvals)
 			r.ExpiresAt = st.ExpiresAt
 			if st.Step == contract.StepAwaitingApproval {
 				r.State = runsapi.StateWaiting
@@ -154,6 +155,7 @@ func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
 			r.Step = string(st.Step)
 			analysed(r, st.Analysis.ProjectKey, contract.SASTBranchAttr(st.Analysis), st.Analysis.Revision)
 			decided(r, st.DecidedBy, st.Outcome, st.Message)
+			approved(r, st.Rule, st.Approvals)
 			r.ExpiresAt, r.SupersededBy = st.ExpiresAt, st.SupersededBy
 			if st.Step == contract.SASTStepAwaitingDecision {
 				r.State = runsapi.StateWaiting
@@ -179,12 +181,14 @@ func (s *Server) readResult(ctx context.Context, info RunInfo, r *runsapi.Run) {
 				r.App, r.Action = res.App, string(res.Action)
 			}
 			decided(r, res.DecidedBy, res.Outcome, res.Message)
+			approved(r, res.Rule, res.Approvals)
 		}
 	case runsapi.TypeSAST:
 		var res contract.QualityGateResult
 		if err = s.starter.Result(ctx, info.WorkflowID, info.RunID, &res); err == nil {
 			analysed(r, res.ProjectKey, "", res.Revision)
 			decided(r, res.DecidedBy, res.Outcome, res.Message)
+			approved(r, res.Rule, res.Approvals)
 			r.SupersededBy = res.SupersededBy
 		}
 	}
@@ -202,6 +206,18 @@ func decided(r *runsapi.Run, by *contract.User, outcome contract.Outcome, msg st
 	}
 	setIf(&r.Outcome, string(outcome))
 	setIf(&r.Message, msg)
+}
+
+// approved fills the rule and the approvals counted, when the run says.
+func approved(r *runsapi.Run, rule string, approvals []contract.Approval) {
+	setIf(&r.Rule, rule)
+	if len(approvals) == 0 {
+		return
+	}
+	r.Approvals = make([]runsapi.Approval, len(approvals))
+	for i, a := range approvals {
+		r.Approvals[i] = runsapi.Approval{User: runsapi.User{ID: a.User.ID, Name: a.User.Name, Via: a.User.Via}, At: a.At}
+	}
 }
 
 // analysed fills the analysis of a quality-gate run, keeping what r has

@@ -32,6 +32,9 @@ const (
 	MemoRequestedBy = "requested_by"
 	// MemoAction is the deploy action (deploy runs only).
 	MemoAction = "action"
+	// MemoEmergency is the reason of a break-glass sync, so the Temporal
+	// UI's list shows which runs went outside the usual rules.
+	MemoEmergency = "emergency"
 )
 
 // Run identifies one workflow run.
@@ -173,6 +176,9 @@ func (t *TemporalStarter) StartDeploy(ctx context.Context, in contract.DeployInp
 			MemoRequestedBy: in.Request.RequestedBy.ID,
 			MemoAction:      string(in.Request.Action),
 		},
+	}
+	if in.Emergency != nil {
+		opts.Memo[MemoEmergency] = in.Emergency.Reason
 	}
 	return t.start(ctx, opts, contract.WorkflowDeploy, in)
 }

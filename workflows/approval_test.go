@@ -367,3 +367,54 @@ func TestApprovalNotNeeded(t *testing.T) {
 		t.Errorf("groups read %d times for a rule that names none", h.reads)
 	}
 }
+
+// TestApprovalBreakGlass: an emergency sync follows the break-glass rule
+// (one approval from the on-call group, not the requester's own), says so
+// on the request, and emails its outcome with the reason and the approver.
+func TestApprovalBreakGlass(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	var em *activities.Email
+	var mails []activities.SendEmailInput
+	h.env.RegisterActivity(em)
+	h.env.OnActivity(em.SendEmail, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SendEmailInput) (activities.SendEmailResult, error) {
+			mails = append(mails, in)
+			return activities.SendEmailResult{MessageID: in.MessageID}, nil
+		})
+	oncall := contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}
+	in := input(contract.ActionSync, 0)
+	in.Rules = contract.ProjectRules{{Rule: contract.ApprovalRule{Name: "break-glass", Line: 3, Timeout: 15 * time.Minute,
+		Requesters: oncall, Requires: []contract.Requirement{{Count: 1, From: oncall}}}}}
+	in.Emergency = &contract.Emergency{Reason: "INC-4411 checkout is down", EmailTo: []string{"incidents@example.com"}}
+	h.click(time.Minute, alice, true)
+	h.click(2*time.Minute, bob, true)
+	res := h.run(in)
+	if res.Outcome != contract.OutcomeSucceeded || res.DecidedBy == nil || res.DecidedBy.ID != bob.ID || res.Emergency != "INC-4411 checkout is down" {
+		t.Fatalf("result = %+v, want succeeded, approved by bob, with the reason", res)
+	}
+	if got := h.ephemeralTo(alice); !strings.Contains(got, "someone else must approve") {
+		t.Errorf("alice's own approval: %q", got)
+	}
+	req := h.posts[0].Message.DeployRequest
+	if req == nil || req.Emergency != "INC-4411 checkout is down" || req.EmergencyEmailTo[0] != "incidents@example.com" {
+		t.Errorf("request = %+v, want the break-glass banner", req)
+	}
+	if len(mails) != 1 {
+		t.Fatalf("%d emails, want 1", len(mails))
+	}
+	m := mails[0]
+	for _, want := range []string{"BREAK-GLASS sync of guestbook by alice", "succeeded"} {
+		if !strings.Contains(m.Subject, want) {
+			t.Errorf("subject %q lacks %q", m.Subject, want)
+		}
+	}
+	for _, want := range []string{"Reason:", "INC-4411 checkout is down", "Approved by:", "bob (U0BOB)", "Outcome:", "succeeded"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("email lacks %q:\n%s", want, m.Text)
+		}
+	}
+	if m.To[0] != "incidents@example.com" || m.Headers["X-Deploybot-Emergency"] != "true" {
+		t.Errorf("email to %v headers %v", m.To, m.Headers)
+	}
+}

@@ -158,6 +158,9 @@ func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
 			StartedAt:   workflow.Now(ctx),
 		},
 	}
+	if in.Emergency != nil {
+		r.status.Emergency = in.Emergency.Reason
+	}
 	r.msg = messenger{channel: in.Request.Channel, key: r.key}
 	r.view = slackui.DeployStatus{App: in.Request.App, Action: in.Request.Action, RunURL: r.runURL}
 	return r
@@ -216,6 +219,9 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		ParamsNote:       prep.ParamsNote,
 		AutoSyncOn:       prep.AutoSync.On(),
 		RequestedBy:      r.in.Request.RequestedBy,
+	}
+	if e := r.in.Emergency; e != nil {
+		r.request.Emergency, r.request.EmergencyEmailTo = e.Reason, e.EmailTo
 	}
 	err := r.approval.ask(ctx, approvalRequest{
 		thread: r.in.Request.ThreadTS, broadcast: r.in.Request.ThreadTS != "", approvedState: slackui.RequestApproved,
@@ -493,6 +499,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		DecidedBy:       r.status.DecidedBy,
 		Rule:            r.status.Rule,
 		Approvals:       r.status.Approvals,
+		Emergency:       r.status.Emergency,
 		Revision:        r.view.Revision,
 		Message:         msg,
 		Health:          r.status.Health,
@@ -515,6 +522,9 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 	}
 	if r.requestUpdated != nil {
 		r.await(ctx, r.requestUpdated, "update the approval request")
+	}
+	if r.in.Emergency != nil {
+		r.emailEmergency(ctx, &res)
 	}
 	r.upsert(ctx, contract.SearchAttrDeployOutcome.ValueSet(string(outcome)))
 	r.approval.finishHandlers(ctx)

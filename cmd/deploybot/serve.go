@@ -384,8 +384,8 @@ func newPlaygroundCmd() *cobra.Command {
 stand-in the worker and gateway post to. The page sends --gateway-url exactly
 the signed requests Slack would send, so the production code path runs.
 
-  /playground   the page: act as alice (may request), bob (approves) or
-                mallory (not allowed)
+  /playground   the page: act as alice (may request), bob (approves, in
+                @platform), carol (in @payments-leads) or mallory (not allowed)
   /api/         the Slack Web API stand-in: set SLACK_API_URL of the worker
                 and the gateway to http://<this host>:<port>/api/
   /healthz      health check
@@ -393,8 +393,10 @@ the signed requests Slack would send, so the production code path runs.
 It accepts SLACK_TOKEN (give the worker and gateway the same), signs with
 SIGNING_SECRET and SONARQUBE_WEBHOOK_SECRET (the gateway's), and links
 TEMPORAL_UI_URL and --mail-ui-url as a browser reaches them. The people are
-U0ALICE, U0BOB and U0MALLORY: set ALLOWED_USERS, APPROVERS and
-SAST_APPROVERS of the gateway and worker to match, and SAST_CHANNEL=C0DEPLOYS.`,
+U0ALICE, U0BOB, U0CAROL and U0MALLORY, and the user groups S0PLATFORM
+(@platform: bob) and S0PAYLEADS (@payments-leads: carol): set ALLOWED_USERS,
+APPROVERS, SAST_APPROVERS (or APPROVAL_POLICY_FILE) of the gateway and worker
+to match, and SAST_CHANNEL=C0DEPLOYS.`,
 		Example: `  deploybot playground --addr 0.0.0.0:8090 --gateway-url http://gateway:8080 --mail-ui-url http://localhost:8025`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

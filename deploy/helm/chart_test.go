@@ -51,7 +51,7 @@ const (
 // Variables the chart sets itself from structured values; `config` refuses them.
 var chartManaged = []string{
 	"HTTP_HOST", "HTTP_PORT", "FLASK_HOST", "FLASK_PORT", "WORKER_STOP_TIMEOUT", "ARGOCD_CA_FILE",
-	"ARGOCD_INSTANCES_FILE", "WORKER_ARGOCD_INSTANCES",
+	"ARGOCD_INSTANCES_FILE", "WORKER_ARGOCD_INSTANCES", "APPROVAL_POLICY_FILE",
 	"TEMPORAL_TLS", "TEMPORAL_TLS_SERVER_NAME", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
 	"TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY",
 }
@@ -1240,6 +1240,26 @@ func TestOperationsGuideValues(t *testing.T) {
 	w := container(t, deployments(t, r)["worker"])
 	if v, _ := envValue(w, "ARGOCD_CA_FILE"); v == "" || !mounted(w, v) {
 		t.Errorf("the guide's argocd.caSecret: ARGOCD_CA_FILE %q is not a mounted file", v)
+	}
+}
+
+// approvalPolicy.configMap mounts the policy file in the gateway (only: it
+// matches the rules, the runs carry them) and points APPROVAL_POLICY_FILE at it.
+func TestApprovalPolicyFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "policy-values.yaml")
+	if err := os.WriteFile(file, []byte("approvalPolicy:\n  configMap: {name: approval-policy}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := deployments(t, render(t, file))
+	g := container(t, d["gateway"])
+	if v, _ := envValue(g, "APPROVAL_POLICY_FILE"); v != "/etc/deploybot/approval-policy/policy.yaml" || !mounted(g, v) {
+		t.Errorf("gateway: APPROVAL_POLICY_FILE %q is not the mounted policy file", v)
+	}
+	if _, ok := envValue(container(t, d["worker"]), "APPROVAL_POLICY_FILE"); ok {
+		t.Error("the worker gets APPROVAL_POLICY_FILE")
+	}
+	if _, ok := envValue(container(t, deployments(t, render(t, ""))["gateway"]), "APPROVAL_POLICY_FILE"); ok {
+		t.Error("APPROVAL_POLICY_FILE set without approvalPolicy.configMap")
 	}
 }
 

@@ -11,6 +11,7 @@ package command
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -47,9 +48,16 @@ type Command struct {
 	App string
 	// HistoryID is the Argo CD history id to roll back to (rollback only).
 	HistoryID int64
-	// Arg is "on" or "off" (autosync only).
+	// Arg is "on" or "off" (autosync), or the action asked about (policy,
+	// optional: sync, rollback, autosync_on, autosync_off).
 	Arg string
+	// Emergency is the reason of a break-glass sync (sync APP --emergency
+	// REASON), as typed; "" for an ordinary request.
+	Emergency string
 }
+
+// EmergencyFlag asks for a break-glass sync; the rest of the text is why.
+const EmergencyFlag = "--emergency"
 
 // Error is a command that could not be understood. Its message says what was
 // wrong and how to write the command instead.
@@ -85,7 +93,7 @@ var specs = map[Name]spec{
 	Rollback:          {usage: "rollback APP ID", example: "rollback guestbook 3", summary: "roll APP back to history entry ID, after an approval", args: 2, mutating: true},
 	Logs:              {usage: "logs APP", example: "logs guestbook", summary: "the last lines of every pod of APP, as a file", args: 1},
 	AutoSync:          {usage: "autosync APP on|off", example: "autosync guestbook off", summary: "turn Argo CD auto-sync of APP on or off, after an approval", args: 2, mutating: true},
-	Policy:            {usage: "policy APP", example: "policy guestbook", summary: "who may ask for each change of APP and whose approvals it needs", args: 1},
+	Policy:            {usage: "policy APP [ACTION]", example: "policy guestbook rollback", summary: "who may ask for each change of APP (or just ACTION: sync, rollback, autosync_on, autosync_off) and whose approvals it needs", args: 2},
 }
 
 // aliases are other spellings people use for a command word, after
@@ -130,6 +138,12 @@ func (c Command) Action() contract.Action {
 // String is the command in its canonical form; Parse(c.String()) == c for
 // every valid c.
 func (c Command) String() string {
+	switch {
+	case c.Emergency != "":
+		return string(c.Name) + " " + c.App + " " + EmergencyFlag + " " + c.Emergency
+	case c.Name == Policy && c.Arg == "":
+		return string(c.Name) + " " + c.App
+	}
 	switch specs[c.Name].args {
 	case 1:
 		return string(c.Name) + " " + c.App
@@ -167,8 +181,14 @@ func (c Command) Validate() error {
 	if c.Name == AutoSync && c.Arg != "on" && c.Arg != "off" {
 		return errorf(c.Name, "autosync takes on or off")
 	}
-	if c.Name != AutoSync && c.Arg != "" {
+	if c.Name == Policy && c.Arg != "" && policyAction(c.Arg) == "" {
+		return errorf(c.Name, "policy takes an action: sync, rollback, autosync_on or autosync_off")
+	}
+	if c.Name != AutoSync && c.Name != Policy && c.Arg != "" {
 		return errorf(c.Name, "only autosync takes on or off")
+	}
+	if c.Emergency != "" && (c.Name != Sync || strings.TrimSpace(c.Emergency) != c.Emergency) {
+		return errorf(c.Name, "only sync takes %s, followed by a reason", EmergencyFlag)
 	}
 	return nil
 }
@@ -196,6 +216,16 @@ func Parse(text string) (Command, error) {
 	}
 	sp := specs[name]
 	args := words[1:]
+	var reason string
+	if i := slicesIndexFlag(args); i >= 0 {
+		if name != Sync {
+			return Command{}, errorf(name, "only sync takes %s (a break-glass sync): write sync APP %s REASON", EmergencyFlag, EmergencyFlag)
+		}
+		if reason = emergencyReason(text); reason == "" {
+			return Command{}, errorf(name, "%s needs a reason after it, for the audit: write sync APP %s REASON, e.g. sync guestbook %s INC-4411 checkout is down", EmergencyFlag, EmergencyFlag, EmergencyFlag)
+		}
+		args = args[:i]
+	}
 	if sp.args < 0 {
 		return Command{Name: name}, nil
 	}
@@ -238,14 +268,60 @@ func Parse(text string) (Command, error) {
 			return Command{}, errorf(name, "autosync takes on or off, not %q: write %s, e.g. autosync %s off", args[1], sp.usage, safeApp(args[0]))
 		}
 		c.App, c.Arg = app, sw
+	case Policy:
+		c.App = args[0]
+		if len(args) == 2 {
+			if c.Arg = policyAction(args[1]); c.Arg == "" {
+				return Command{}, errorf(name, "%q is not an action: write %s, e.g. policy %s rollback (actions: sync, rollback, autosync_on, autosync_off)", args[1], sp.usage, safeApp(args[0]))
+			}
+		}
 	default:
 		c.App = args[0]
 	}
 	if err := contract.ValidateAppName(c.App); err != nil {
 		return Command{}, errorf(name, "%v", err)
 	}
+	c.Emergency = reason
 	return c, nil
 }
+
+// policyAction reads the action `policy` asks about ("" if none).
+func policyAction(s string) string {
+	switch strings.ReplaceAll(s, "-", "_") {
+	case "sync":
+		return string(contract.ActionSync)
+	case "rollback":
+		return string(contract.ActionRollback)
+	case "autosync_on", "autosync":
+		return string(contract.ActionAutoSyncOn)
+	case "autosync_off":
+		return string(contract.ActionAutoSyncOff)
+	}
+	return ""
+}
+
+// slicesIndexFlag is where EmergencyFlag is among args (-1: absent);
+// "—emergency" counts, as a Mac turns -- into a dash.
+func slicesIndexFlag(args []string) int {
+	for i, a := range args {
+		if a == EmergencyFlag || a == "—emergency" || a == "–emergency" {
+			return i
+		}
+	}
+	return -1
+}
+
+// emergencyReason is the text after the flag as typed (case kept, Slack's
+// entities resolved, spaces collapsed).
+func emergencyReason(text string) string {
+	m := emergencyRE.FindStringSubmatch(htmlUnescaper.Replace(resolveEntities(text)))
+	if m == nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(m[1]), " ")
+}
+
+var emergencyRE = regexp.MustCompile(`(?is)(?:--|—|–)emergency(?:\s(.*))?$`)
 
 // historyID reads a positive id, allowing a leading '#' ("#3").
 func historyID(s string) (int64, error) {

@@ -159,6 +159,7 @@ func FuzzParse(f *testing.F) {
 		"", "help", "<@U1> sync guestbook", "rollback guestbook 3", "autosync payments off",
 		"sync <http://guestbook.io|guestbook.io>", "status “x”", "<", "<>", "<|>", "<http://|>",
 		"rollback a #", "list_apps x", "\u200b", "sync a\u00a0b", "&lt;@U1&gt;", "logs <mailto:a@b.c>",
+		"sync a --emergency INC-1 <@U1> down", "sync a —emergency &amp; <x", "policy a rollback",
 	} {
 		f.Add(s)
 	}
@@ -182,4 +183,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse(%q) = %+v, but Parse(%q) = %+v, %v", text, c, c.String(), again, err)
 		}
 	})
+}
+
+func TestParseEmergencyAndPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		want command.Command
+	}{
+		{"sync guestbook --emergency INC-4411 Checkout is DOWN", command.Command{Name: command.Sync, App: "guestbook", Emergency: "INC-4411 Checkout is DOWN"}},
+		{"<@U0BOT> Sync guestbook@prod —emergency   pager <@U0BOB> said so", command.Command{Name: command.Sync, App: "guestbook@prod", Emergency: "pager said so"}},
+		{"policy guestbook", command.Command{Name: command.Policy, App: "guestbook"}},
+		{"policy team-a/guestbook Rollback", command.Command{Name: command.Policy, App: "team-a/guestbook", Arg: "rollback"}},
+		{"policy guestbook autosync-off", command.Command{Name: command.Policy, App: "guestbook", Arg: "autosync_off"}},
+	} {
+		got, err := command.Parse(tc.text)
+		if err != nil || got != tc.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.text, got, err, tc.want)
+			continue
+		}
+		if again, err := command.Parse(got.String()); err != nil || again != got {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", got.String(), again, err, got)
+		}
+	}
+	for text, want := range map[string]string{
+		"sync guestbook --emergency":         "--emergency needs a reason after it",
+		"rollback guestbook 3 --emergency x": "only sync takes --emergency",
+		"policy guestbook deploy":            `"deploy" is not an action`,
+		"policy guestbook sync extra":        "too many words",
+	} {
+		if _, err := command.Parse(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", text, err, want)
+		}
+	}
 }

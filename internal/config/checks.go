@@ -110,7 +110,7 @@ func (c *Config) checkFormats(ps *problems) {
 	}{{"APPROVAL_TIMEOUT", c.ApprovalTimeout}, {"HEALTH_TIMEOUT", c.HealthTimeout}, {"SAST_APPROVAL_TIMEOUT", c.SASTApprovalTimeout}} {
 		if ok(d.name) && d.v <= 0 {
 			f, _ := fieldByEnv(d.name)
-			ps.add(Problem{d.name, "is " + formatDuration(d.v) + "; it must be longer than zero", f.def})
+			ps.add(Problem{d.name, "is " + contract.FormatDuration(d.v) + "; it must be longer than zero", f.def})
 		}
 	}
 	c.checkApprovalPolicyFile(ps)
@@ -150,7 +150,7 @@ func (c *Config) checkFormats(ps *problems) {
 		checkRange(ps, "ARGOCD_HELM_CACHE_SIZE", c.ArgoCDHelmCacheSize, 0, 100000, " (no cache)", "1000")
 	}
 	if ok("WORKER_STOP_TIMEOUT") && c.WorkerStopTimeout <= 0 {
-		ps.add(Problem{"WORKER_STOP_TIMEOUT", "is " + formatDuration(c.WorkerStopTimeout) + "; it must be longer than zero (running activities get this long to finish)", "20s"})
+		ps.add(Problem{"WORKER_STOP_TIMEOUT", "is " + contract.FormatDuration(c.WorkerStopTimeout) + "; it must be longer than zero (running activities get this long to finish)", "20s"})
 	}
 	if c.TemporalUIURL != "" {
 		if what := checkHTTPURL(c.TemporalUIURL); what != "" {

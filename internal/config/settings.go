@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 // Setting is one variable as `config check` and logs show it.
@@ -179,23 +181,11 @@ func format(v any) string {
 	case int:
 		return strconv.Itoa(x)
 	case time.Duration:
-		return formatDuration(x)
+		return contract.FormatDuration(x)
 	case []string:
 		return strings.Join(x, ",")
 	}
 	return fmt.Sprint(v)
-}
-
-// formatDuration drops zero units: 30m, not 30m0s.
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // mask hides a secret. The Slack token kind is kept (xoxb-…(redacted)):

@@ -176,6 +176,16 @@ type DeployInput struct {
 	// to any project. Nil (runs begun before approval policies) is
 	// DefaultDeployRule of Policy, with requesters checked by the gateway.
 	Rules ProjectRules `json:"rules,omitempty"`
+	// Emergency, when set, is a break-glass sync (sync APP --emergency
+	// REASON): Rules is the policy's break-glass rule, and the run is
+	// announced as such and emailed to EmailTo when it ends.
+	Emergency *Emergency `json:"emergency,omitempty"`
+}
+
+// Emergency is why a break-glass sync was asked for, and who is told.
+type Emergency struct {
+	Reason  string   `json:"reason"`
+	EmailTo []string `json:"emailTo"`
 }
 
 // Decision is an approver's click, sent as SignalDecision.
@@ -251,9 +261,11 @@ type DeployStatus struct {
 	// approval counted, the deciding one last.
 	Rule      string     `json:"rule,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
-	Outcome   Outcome    `json:"outcome,omitempty"`
-	Message   string     `json:"message,omitempty"`
-	Channel   string     `json:"channel,omitempty"`
+	// Emergency is the reason of a break-glass sync ("" for others).
+	Emergency string  `json:"emergency,omitempty"`
+	Outcome   Outcome `json:"outcome,omitempty"`
+	Message   string  `json:"message,omitempty"`
+	Channel   string  `json:"channel,omitempty"`
 	// RequestTS is the approval message; every later message is in its thread.
 	RequestTS string `json:"requestTs,omitempty"`
 	// StatusTS is the status message in the thread that is edited as the run goes.
@@ -281,10 +293,13 @@ type DeployResult struct {
 	// Rule and Approvals are as in DeployStatus.
 	Rule      string     `json:"rule,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
-	Revision  string     `json:"revision,omitempty"`
-	Message   string     `json:"message,omitempty"`
-	Health    string     `json:"health,omitempty"`
-	Unhealthy []Resource `json:"unhealthy,omitempty"`
+	Emergency string     `json:"emergency,omitempty"`
+	// EmergencyEmailError says why the break-glass email was not sent.
+	EmergencyEmailError string     `json:"emergencyEmailError,omitempty"`
+	Revision            string     `json:"revision,omitempty"`
+	Message             string     `json:"message,omitempty"`
+	Health              string     `json:"health,omitempty"`
+	Unhealthy           []Resource `json:"unhealthy,omitempty"`
 	// RemovedAutoSync is the automated policy this run turned off, if any.
 	RemovedAutoSync *AutoSyncPolicy `json:"removedAutoSync,omitempty"`
 	// Duration is from approval to the end of the operation.
@@ -472,6 +487,18 @@ func (in DeployInput) Validate() error {
 	}
 	if in.Policy.HealthTimeout <= 0 {
 		return fmt.Errorf("health timeout must be positive (HEALTH_TIMEOUT), e.g. 10m")
+	}
+	if e := in.Emergency; e != nil {
+		switch {
+		case r.Action != ActionSync:
+			return fmt.Errorf("only a sync may be a break-glass request (got %s): write sync %s --emergency REASON", r.Action, r.App)
+		case strings.TrimSpace(e.Reason) == "":
+			return fmt.Errorf("a break-glass sync needs a reason, for the audit: sync %s --emergency INC-4411 checkout is down", r.App)
+		case len(e.EmailTo) == 0:
+			return fmt.Errorf("a break-glass sync is emailed: the gateway must pass breakGlass.emailTo of APPROVAL_POLICY_FILE, e.g. [incidents@example.com]")
+		case len(in.Rules) == 0:
+			return fmt.Errorf("a break-glass sync needs the policy's break-glass rule in Rules")
+		}
 	}
 	return in.Rules.Validate()
 }

@@ -116,6 +116,31 @@ const (
 // team-a holds team-a/guestbook, a second guestbook in project team-a.
 var DevAppNamespaces = []string{"team-a"}
 
+// DevApprovalPolicy is the approval policy of `deploybot dev` when
+// APPROVAL_POLICY_FILE is not set: ledger and checkout, apps of project
+// payments, need one approval of @platform (bob) and one of @payments-leads
+// (carol); everything else is the environment's rule (bob approves).
+const DevApprovalPolicy = `# Written by deploybot dev: the playground's approval policy
+# (deploy/approval-policy.example.yaml explains every field).
+groups: {platform: S0PLATFORM, payments-leads: S0PAYLEADS}
+rules:
+  - name: payments-two-approvals
+    match: {projects: [payments], apps: [checkout, ledger], actions: [sync, rollback]}
+    requesters: {users: [U0ALICE, U0CAROL]}
+    approvals:
+      - {count: 1, from: {groups: [platform]}}
+      - {count: 1, from: {groups: [payments-leads]}}
+`
+
+// writePolicy writes DevApprovalPolicy into dir.
+func writePolicy(dir string) (string, error) {
+	file := filepath.Join(dir, "approval-policy.yaml")
+	if err := os.WriteFile(file, []byte(DevApprovalPolicy), 0o600); err != nil {
+		return "", fmt.Errorf("write the dev approval policy: %w", err)
+	}
+	return file, nil
+}
+
 // writeInstances writes the dev instances file and the token file it names.
 func writeInstances(dir, defaultURL, secondURL, token string) (string, error) {
 	tokenFile := filepath.Join(dir, "argocd-token")
@@ -285,6 +310,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	cfg.ArgoCDURL, cfg.ArgoCDToken, cfg.ArgoCDGRPCWeb = "", "", false
+	if cfg.ApprovalPolicyFile == "" {
+		if cfg.ApprovalPolicyFile, err = writePolicy(opts.Dir); err != nil {
+			return err
+		}
+	}
 
 	argo, _, err := worker.ArgoCDFromConfig(&cfg, log.With("component", "argocd"), "deploybot-dev")
 	if err != nil {

@@ -289,3 +289,23 @@ func TestAutoSyncOffInArgoCD31(t *testing.T) {
 		return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, "`enabled: false`") && strings.Contains(s, "v3.1")
 	})
 }
+
+// TestTwoApprovalsUnderTheDevPolicy: ledger (project payments) needs one
+// of @platform and one of @payments-leads under `deploybot dev`'s policy;
+// the runs API lists both approvers and the rule.
+func TestTwoApprovalsUnderTheDevPolicy(t *testing.T) {
+	e := startEnv(t)
+	e.slash("U0ALICE", "alice", "sync ledger")
+	req := e.waitFor("the approval request for ledger", func(m slack.Message) bool {
+		s := blocksText(m)
+		return strings.Contains(s, slackui.ActionApprove) && strings.Contains(s, "ledger") && strings.Contains(s, "Needs 2 approvals")
+	})
+	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-ledger", req.Timestamp)
+	e.waitFor("bob's approval counted on the request", func(m slack.Message) bool {
+		return m.Timestamp == req.Timestamp && strings.Contains(blocksText(m), "1 of @platform (✓ ")
+	})
+	e.click("U0CAROL", "carol", slackui.ActionApprove, "deploy-ledger", req.Timestamp)
+	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
+	})
+}

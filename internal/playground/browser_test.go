@@ -282,6 +282,43 @@ func TestPlaygroundOtherNamespaceAndInstance(t *testing.T) {
 	b.shot("namespace-and-instance.png")
 }
 
+// TestPlaygroundTwoApprovals: under the dev approval policy, ledger
+// (project payments) needs one of @platform and one of @payments-leads.
+// bob's approval is counted and shown, carol's meets
+// the rule, and the sync ends Synced and Healthy.
+func TestPlaygroundTwoApprovals(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	b := newBrowser(t, startEnv(t).Playground)
+	b.as("U0ALICE")
+	b.say("/deploy sync ledger")
+	b.poll("the approval request for ledger, needing two approvals", `(function(){
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		return !!row && row.innerText.indexOf('ledger') >= 0 && row.innerText.indexOf('Needs 2 approvals') >= 0;
+	})()`)
+	b.as("U0BOB")
+	b.clickLast("#channel", "deploybot.approve")
+	b.poll("bob's approval shown on the request", `(function(){
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		return !!row && row.innerText.indexOf('1 of @payments-leads (waiting)') >= 0;
+	})()`)
+	b.as("U0CAROL")
+	b.clickLast("#channel", "deploybot.approve")
+	b.poll("ledger to end Synced and Healthy in its thread", `(function(){
+		var r=document.querySelectorAll('#channel .replies');
+		if (r.length) r[r.length-1].click();
+		var th=document.querySelector('#thread').innerText;
+		return th.indexOf('ledger') >= 0 && th.indexOf('Synced and Healthy') >= 0;
+	})()`)
+	b.shot("two-approvals.png")
+}
+
 // TestPlaygroundSASTInBrowser drives the SonarQube part of the playground:
 // a sample failed quality gate goes to the gateway's webhook as SonarQube
 // would send it, the request with its failed conditions appears in the

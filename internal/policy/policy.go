@@ -78,6 +78,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
 	"path"
 	"regexp"
@@ -206,9 +207,10 @@ type Rule struct {
 
 // Policy is a loaded APPROVAL_POLICY_FILE.
 type Policy struct {
-	file     string
-	defaults Defaults
-	rules    []Rule
+	file       string
+	defaults   Defaults
+	rules      []Rule
+	breakGlass *BreakGlass
 }
 
 // Load reads the policy file at path. An empty path is no file: the
@@ -234,7 +236,29 @@ func Parse(file string, data []byte, defaults Defaults) (*Policy, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
+	pol.breakGlass = p.breakGlass
 	return pol, nil
+}
+
+// BreakGlassRuleName names the rule of a break-glass sync.
+const BreakGlassRuleName = "break-glass"
+
+// BreakGlass is the file's breakGlass: who may `sync APP --emergency
+// REASON` and approve one (Rule), and who is emailed about each (EmailTo).
+type BreakGlass struct {
+	Rule    contract.ApprovalRule `json:"rule"`
+	EmailTo []string              `json:"emailTo"`
+}
+
+// BreakGlass is the file's break-glass, if it has one.
+func (p *Policy) BreakGlass() (BreakGlass, bool) {
+	if p == nil || p.breakGlass == nil {
+		return BreakGlass{}, false
+	}
+	bg := *p.breakGlass
+	bg.Rule = cloneRule(bg.Rule)
+	bg.EmailTo = slices.Clone(bg.EmailTo)
+	return bg, true
 }
 
 // File is the path the policy was read from; "" for none.
@@ -362,6 +386,9 @@ func (p *Policy) Table() [][]string {
 	for _, r := range p.Rules() {
 		rows = append(rows, row(strconv.Itoa(r.Rule.Line), r.Rule.Name, r.Match.String(), r.Match.Gate(), r.Rule))
 	}
+	if bg, ok := p.BreakGlass(); ok {
+		rows = append(rows, row(strconv.Itoa(bg.Rule.Line), bg.Rule.Name, "sync APP --emergency REASON (emails "+strings.Join(bg.EmailTo, ", ")+")", false, bg.Rule))
+	}
 	d := p.Defaults()
 	rows = append(rows,
 		row("-", orDefault(d.Deploy.Name), "any other deploy request", false, d.Deploy),
@@ -405,11 +432,11 @@ func row(line, name, match string, gate bool, r contract.ApprovalRule) []string 
 	if len(r.Reminders) > 0 {
 		ds := make([]string, len(r.Reminders))
 		for i, d := range r.Reminders {
-			ds[i] = FormatDuration(d)
+			ds[i] = contract.FormatDuration(d)
 		}
 		reminders = strings.Join(ds, ", ")
 	}
-	return []string{line, name, match, requesters, Approvals(r), self, yesNo(r.AllowSameApprover), FormatDuration(r.Timeout), reminders}
+	return []string{line, name, match, requesters, Approvals(r), self, yesNo(r.AllowSameApprover), contract.FormatDuration(r.Timeout), reminders}
 }
 
 // Approvals reads "1 of @platform + 1 of @payments-leads", "2 of (U0BOB,
@@ -445,18 +472,6 @@ func Describe(p contract.Principals) string {
 	return strings.Join(names, ", ")
 }
 
-// FormatDuration writes d as the file does: 2h, 1h30m, 45s.
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
-
 // Error is one problem of the policy file.
 type Error struct {
 	File string
@@ -477,8 +492,9 @@ func (e *Error) Error() string {
 // The fields of each mapping, with an example of each and of the whole.
 var (
 	topFields = fieldSet{example: "rules: [{name: payments-prod, match: {projects: [payments]}, approvals: [{count: 1, from: {groups: [platform]}}]}]", fields: map[string]string{
-		"groups": "groups: {platform: S0123ABCD}",
-		"rules":  "rules: [{name: payments-prod, match: {projects: [payments]}, approvals: [{count: 1, from: {groups: [platform]}}]}]",
+		"groups":     "groups: {platform: S0123ABCD}",
+		"breakGlass": "breakGlass: {requesters: {groups: [sre-oncall]}, emailTo: [incidents@example.com]}",
+		"rules":      "rules: [{name: payments-prod, match: {projects: [payments]}, approvals: [{count: 1, from: {groups: [platform]}}]}]",
 	}}
 	ruleFields = fieldSet{example: "{name: payments-prod, match: {projects: [payments]}, approvals: [{count: 1, from: {groups: [platform]}}]}", fields: map[string]string{
 		"name":              "name: payments-prod",
@@ -502,6 +518,12 @@ var (
 		"users":    "users: [U0ALICE]",
 		"groups":   "groups: [platform]",
 		"everyone": "everyone: true",
+	}}
+	breakGlassFields = fieldSet{example: "breakGlass: {requesters: {groups: [sre-oncall]}, emailTo: [incidents@example.com]}", fields: map[string]string{
+		"requesters":        "requesters: {groups: [sre-oncall]}",
+		"allowSelfApproval": "allowSelfApproval: false",
+		"emailTo":           "emailTo: [incidents@example.com]",
+		"timeout":           "timeout: 15m",
 	}}
 	requirementFields = fieldSet{example: "{count: 1, from: {groups: [platform]}}", fields: map[string]string{
 		"count": "count: 1",
@@ -570,10 +592,11 @@ var (
 var actions = []contract.Action{contract.ActionSync, contract.ActionRollback, contract.ActionAutoSyncOn, contract.ActionAutoSyncOff}
 
 type parser struct {
-	file   string
-	d      Defaults
-	groups map[string]contract.UserGroup // handle → group
-	errs   []error
+	file       string
+	d          Defaults
+	groups     map[string]contract.UserGroup // handle → group
+	errs       []error
+	breakGlass *BreakGlass
 }
 
 func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
@@ -613,6 +636,9 @@ func (p *parser) parse(data []byte) []Rule {
 	}
 	if g, ok := fields["groups"]; ok {
 		p.parseGroups(g.value)
+	}
+	if b, ok := fields["breakGlass"]; ok {
+		p.parseBreakGlass(b)
 	}
 	rn, ok := fields["rules"]
 	if !ok {
@@ -725,6 +751,57 @@ func (p *parser) duration(n *yaml.Node, where, key, example string) (time.Durati
 		return 0, false
 	}
 	return d, true
+}
+
+// parseBreakGlass reads breakGlass: its requesters (named people or
+// groups, never everyone) may sync with --emergency, and one of them must
+// approve; allowSelfApproval (default false) lets that be the requester.
+func (p *parser) parseBreakGlass(f field) {
+	const where = "breakGlass"
+	fields := p.mapping(f.value, where, breakGlassFields)
+	if fields == nil {
+		return
+	}
+	errs := len(p.errs)
+	rule := contract.ApprovalRule{Name: BreakGlassRuleName, Line: f.key.Line, Timeout: p.d.Deploy.Timeout}
+	if r, ok := fields["requesters"]; !ok {
+		p.errorf(f.key, "%s has no requesters: name the people or groups who may sync with --emergency, e.g. %s", where, breakGlassFields.fields["requesters"])
+	} else if pr, ok := p.parsePrincipals(r, where+": requesters"); ok {
+		switch {
+		case pr.Everyone:
+			p.errorf(r.value, "%s: requesters cannot be everyone: break-glass is for an explicit group, e.g. %s", where, breakGlassFields.fields["requesters"])
+		case len(pr.Users) == 0 && len(pr.Groups) == 0:
+			p.errorf(r.value, "%s: requesters names nobody, e.g. %s", where, breakGlassFields.fields["requesters"])
+		}
+		rule.Requesters = pr
+		rule.Requires = []contract.Requirement{{Count: 1, From: pr}}
+	}
+	if b, ok := fields["allowSelfApproval"]; ok {
+		rule.AllowSelfApproval, _ = p.boolean(b, where, breakGlassFields.fields["allowSelfApproval"])
+	}
+	if t, ok := fields["timeout"]; ok {
+		if d, ok := p.duration(t.value, where, "timeout", breakGlassFields.fields["timeout"]); ok {
+			rule.Timeout = d
+		}
+	}
+	var to []string
+	if e, ok := fields["emailTo"]; !ok {
+		p.errorf(f.key, "%s has no emailTo: every emergency sync is emailed, so say to whom, e.g. %s", where, breakGlassFields.fields["emailTo"])
+	} else if its, ok := p.list(e, where, breakGlassFields.fields["emailTo"]); ok {
+		for _, it := range its {
+			if _, err := mail.ParseAddress(it.Value); err != nil || strings.ContainsAny(it.Value, "<> ") {
+				p.errorf(it, "%s: emailTo %q is not an email address, e.g. %s", where, it.Value, breakGlassFields.fields["emailTo"])
+				continue
+			}
+			to = append(to, it.Value)
+		}
+		if len(its) == 0 {
+			p.errorf(e.value, "%s: emailTo is empty, e.g. %s", where, breakGlassFields.fields["emailTo"])
+		}
+	}
+	if len(p.errs) == errs {
+		p.breakGlass = &BreakGlass{Rule: rule, EmailTo: to}
+	}
 }
 
 func (p *parser) parseGroups(n *yaml.Node) {

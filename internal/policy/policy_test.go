@@ -558,3 +558,44 @@ rules:
 		}
 	}
 }
+
+// TestBreakGlass: the section gives a rule of one approval from its
+// requesters, its emails, a row in the table; mistakes name their line.
+func TestBreakGlass(t *testing.T) {
+	p := parse(t, `
+groups: {sre-oncall: S0ONCALL}
+breakGlass:
+  requesters: {groups: [sre-oncall]}
+  emailTo: [incidents@example.com]
+  timeout: 15m
+rules:
+  - name: prod
+    match: {instances: [prod]}
+    approvals: [{count: 2, from: {users: [U0BOB, U0CAROL]}}]
+`)
+	bg, ok := p.BreakGlass()
+	oncall := contract.Principals{Groups: []contract.UserGroup{{ID: "S0ONCALL", Handle: "sre-oncall"}}}
+	want := contract.ApprovalRule{Name: policy.BreakGlassRuleName, Line: 3, Requesters: oncall,
+		Requires: []contract.Requirement{{Count: 1, From: oncall}}, Timeout: 15 * time.Minute}
+	if !ok || !reflect.DeepEqual(bg.Rule, want) || !slices.Equal(bg.EmailTo, []string{"incidents@example.com"}) {
+		t.Fatalf("BreakGlass() = %+v, %v; want %+v", bg, ok, want)
+	}
+	var b strings.Builder
+	if err := p.WriteTable(&b); err != nil || !strings.Contains(b.String(), "break-glass") || !strings.Contains(b.String(), "--emergency") {
+		t.Errorf("table lacks the break-glass row:\n%s", b.String())
+	}
+	if _, ok := parse(t, "rules: [{name: a, match: {apps: [a]}, approval: none}]").BreakGlass(); ok {
+		t.Error("a file without breakGlass has one")
+	}
+	_, err := policy.Parse("policy.yaml", []byte(`
+breakGlass:
+  requesters: {everyone: true}
+  emailTo: [not-an-address]
+rules: [{name: a, match: {apps: [a]}, approval: none}]
+`), defaults())
+	for _, want := range []string{"line 3: breakGlass: requesters cannot be everyone", `line 4: breakGlass: emailTo "not-an-address" is not an email address`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}

@@ -32,6 +32,13 @@ const (
 )
 
 // User is a Slack user.
+// Approval is one approval that counted.
+type Approval struct {
+	User User      `json:"user"`
+	At   time.Time `json:"at"`
+}
+
+// User is a Slack user.
 type User struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
@@ -66,6 +73,11 @@ type Run struct {
 
 	RequestedBy *User `json:"requestedBy,omitempty"`
 	DecidedBy   *User `json:"decidedBy,omitempty"`
+	// Rule names the approval rule the run follows; Approvals are every
+	// approval counted so far, in order (a rule of several approvals lists
+	// each; DecidedBy is the one that met it).
+	Rule      string     `json:"rule,omitempty"`
+	Approvals []Approval `json:"approvals,omitempty"`
 	// Outcome is how the run ended or, while it runs, what was decided
 	// (e.g. "approved" while the sync goes on); "" while undecided.
 	Outcome   string    `json:"outcome,omitempty"`

@@ -99,11 +99,12 @@ func (p *ApprovalProgress) Text() string {
 func approvalsBlock(p *ApprovalProgress) slack.Block {
 	text := "*Approvals*\n" + p.Text()
 	if p.Rule != "" {
-		rule := "rule " + code(p.Rule)
+		// Not in italics: the underscores of the variable's name would end them.
+		rule := "Rule " + code(p.Rule)
 		if p.Line > 0 {
 			rule += fmt.Sprintf(" (APPROVAL_POLICY_FILE line %d)", p.Line)
 		}
-		text += "\n_" + rule + "_"
+		text += "\n" + rule
 	}
 	return section(BlockIDApprovals, Truncate(text, maxSectionText))
 }
@@ -178,6 +179,12 @@ func NotAllowedToRead(requester contract.User, what string) string {
 func notInAllowedUsers(requester contract.User, what string) string {
 	return fmt.Sprintf(":no_entry: %s, you are not allowed to ask for `%s`: only the people listed in ALLOWED_USERS (and the requesters of APPROVAL_POLICY_FILE) may. Ask your deploybot admins to add you; `help` is open to everyone.",
 		requester.Mention(), Escape(what))
+}
+
+// BreakGlassNotConfigured refuses `sync APP --emergency` when the policy
+// has no breakGlass.
+func BreakGlassNotConfigured(requester contract.User, app string) string {
+	return fmt.Sprintf(":no_entry: %s, break-glass is not set up here: an admin must add breakGlass (who may, and whom to email) to APPROVAL_POLICY_FILE, e.g. breakGlass: {requesters: {groups: [sre-oncall]}, emailTo: [incidents@example.com]}. Ask for `sync %s` without --emergency meanwhile.", requester.Mention(), Escape(app))
 }
 
 // RequesterGroupsUnreadable refuses a request that only the rule's Slack

@@ -61,3 +61,25 @@ func TestNotARequesterOfRule(t *testing.T) {
 		t.Errorf("no requesters: %s", got)
 	}
 }
+
+// TestEmergencyRequest: a break-glass request says so in its header, its
+// fallback text and a banner with the reason and who is emailed.
+func TestEmergencyRequest(t *testing.T) {
+	text, blocks, err := slackui.Render(slackui.Message{DeployRequest: &slackui.DeployRequest{
+		WorkflowID: "deploy-guestbook", RunID: "r1", App: "guestbook", Action: contract.ActionSync,
+		RequestedBy: contract.User{ID: "U0ALICE"}, State: slackui.RequestPending,
+		Emergency: "INC-4411 <checkout> is down", EmergencyEmailTo: []string{"incidents@example.com"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(blocks)
+	for _, want := range []string{"🚨 EMERGENCY sync guestbook requested", slackui.BlockIDEmergency, "Break-glass request", `INC-4411 \u0026lt;checkout\u0026gt; is down`, "incidents@example.com"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("blocks lack %q: %s", want, b)
+		}
+	}
+	if !strings.HasPrefix(text, "EMERGENCY (break-glass) sync guestbook requested by <@U0ALICE>") {
+		t.Errorf("text = %q", text)
+	}
+}

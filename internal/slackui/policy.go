@@ -3,7 +3,6 @@ package slackui
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/deploybot/deploybot/internal/contract"
 )
@@ -18,7 +17,7 @@ type PolicyActions struct {
 
 // PolicyText answers `policy APP`: for each change of app, who may ask for
 // it and whose approvals it needs. file is APPROVAL_POLICY_FILE ("" = none).
-func PolicyText(app, file string, groups []PolicyActions) string {
+func PolicyText(app, file string, groups []PolicyActions, breakGlass *contract.ProjectRule) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*Approval policy for %s*", code(app))
 	if file == "" {
@@ -36,6 +35,9 @@ func PolicyText(app, file string, groups []PolicyActions) string {
 			}
 			b.WriteString(ruleSummary(r))
 		}
+	}
+	if breakGlass != nil {
+		fmt.Fprintf(&b, "\n• *sync %s --emergency REASON* (break-glass): %s", Escape(app), ruleSummary(*breakGlass))
 	}
 	return Truncate(b.String(), maxSectionText)
 }
@@ -76,18 +78,6 @@ func ruleSummary(r contract.ProjectRule) string {
 	if rule.AllowSelfApproval {
 		s += " (the requester's own approval counts)"
 	}
-	s += "; waits " + shortDuration(rule.Timeout) + "."
-	return s
-}
-
-// shortDuration reads 30m, 1h30m, 24h.
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
+	s += "; waits " + contract.FormatDuration(rule.Timeout) + "."
 	return s
 }

@@ -24,6 +24,8 @@ const (
 	BlockIDOutcome  = "deploybot.outcome"  // replaces the buttons once decided
 	BlockIDStatus   = "deploybot.status"
 	BlockIDLinks    = "deploybot.links"
+	// BlockIDEmergency says a request is a break-glass sync, and why.
+	BlockIDEmergency = "deploybot.emergency"
 )
 
 // Slack's Block Kit limits (docs.slack.dev/reference/block-kit). Slack
@@ -308,8 +310,13 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		requester = Escape(requester)
 	}
 
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain(Truncate(fmt.Sprintf("%s %s %s requested", actionEmoji(r.Action), r.Action, r.App), maxHeaderText))),
+	header := fmt.Sprintf("%s %s %s requested", actionEmoji(r.Action), r.Action, r.App)
+	if r.Emergency != "" {
+		header = fmt.Sprintf("🚨 EMERGENCY %s %s requested", r.Action, r.App)
+	}
+	blocks := []slack.Block{slack.NewHeaderBlock(plain(Truncate(header, maxHeaderText)))}
+	if r.Emergency != "" {
+		blocks = append(blocks, section(BlockIDEmergency, Truncate(emergencyText(r), maxSectionText)))
 	}
 
 	// Summary sentence and the facts an approver needs, as fields.
@@ -363,6 +370,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	}
 
 	text := fmt.Sprintf("%s %s requested by %s", Escape(string(r.Action)), app, requester)
+	if r.Emergency != "" {
+		text = "EMERGENCY (break-glass) " + text + ": " + Escape(r.Emergency)
+	}
 	if r.Action == contract.ActionRollback && r.HistoryID != 0 {
 		text = fmt.Sprintf("%s %s to history id %d requested by %s", Escape(string(r.Action)), app, r.HistoryID, requester)
 	}
@@ -381,6 +391,15 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		text += ": " + plainOutcome(r)
 	}
 	return text, blocks, nil
+}
+
+// emergencyText is the break-glass banner: who asked, why, who is told.
+func emergencyText(r *DeployRequest) string {
+	s := fmt.Sprintf("*Break-glass request* by %s, outside the usual approval rules: %s", r.RequestedBy.Mention(), Escape(r.Emergency))
+	if len(r.EmergencyEmailTo) > 0 {
+		s += "\nIts outcome is emailed to " + Escape(strings.Join(r.EmergencyEmailTo, ", ")) + "."
+	}
+	return s
 }
 
 // checkRequest checks a request view's state against the valid ones and,

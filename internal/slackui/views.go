@@ -68,6 +68,10 @@ type DeployRequest struct {
 	Note string `json:"note,omitempty"`
 	// Approvals shows how far a rule needing several approvals is met.
 	Approvals *ApprovalProgress `json:"approvals,omitempty"`
+	// Emergency is a break-glass sync's reason, shown loudly; "" for others.
+	Emergency string `json:"emergency,omitempty"`
+	// EmergencyEmailTo are told about it.
+	EmergencyEmailTo []string `json:"emergencyEmailTo,omitempty"`
 }
 
 // DeployStatus is the one status message in the request's thread that is

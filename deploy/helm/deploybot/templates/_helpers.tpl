@@ -539,3 +539,28 @@ port of config.TEMPORAL_ADDRESS.
         path: {{ .key }}
 {{- end }}{{ end }}
 {{- end -}}
+
+{{/* The approval policy (approvalPolicy.configMap), for the gateway only: it picks the rules. */}}
+{{- define "deploybot.approvalPolicy.env" -}}
+{{- with .Values.approvalPolicy.configMap }}{{ if .name }}
+- name: APPROVAL_POLICY_FILE
+  value: /etc/deploybot/approval-policy/{{ .key }}
+{{- end }}{{ end }}
+{{- end -}}
+{{- define "deploybot.approvalPolicy.volumeMount" -}}
+{{- if .Values.approvalPolicy.configMap.name }}
+- name: approval-policy
+  mountPath: /etc/deploybot/approval-policy
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "deploybot.approvalPolicy.volume" -}}
+{{- with .Values.approvalPolicy.configMap }}{{ if .name }}
+- name: approval-policy
+  configMap:
+    name: {{ .name }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}{{ end }}
+{{- end -}}
