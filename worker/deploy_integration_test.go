@@ -93,7 +93,7 @@ func startStack(t testing.TB, opts ...stackOptions) *stack {
 }
 
 func deployInput(app string, action contract.Action, historyID int64, autoDisable bool) contract.DeployInput {
-	return contract.DeployInput{
+	in := contract.DeployInput{
 		Request: contract.DeployRequest{App: app, Action: action, HistoryID: historyID,
 			RequestedBy: contract.User{ID: "U0ALICE", Name: "alice"}, Channel: deployChannel},
 		Policy: contract.DeployPolicy{
@@ -101,6 +101,10 @@ func deployInput(app string, action contract.Action, historyID int64, autoDisabl
 			AutoDisableSyncOnRollback: autoDisable, PollInterval: 300 * time.Millisecond, TemporalUIURL: "http://localhost:8233",
 		},
 	}
+	// As the gateway starts runs now: with the environment's rule as the
+	// policy's only candidate (requesters: ALLOWED_USERS).
+	in.Rules = contract.ProjectRules{{Rule: contract.DefaultDeployRule(in.Policy, []string{"U0ALICE", "U0BOB"})}}
+	return in
 }
 
 // waitStep polls the status query until the run reaches step.

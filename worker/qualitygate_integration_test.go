@@ -52,10 +52,14 @@ func analysis(t testing.TB, file string) contract.Analysis {
 }
 
 func gateInput(a contract.Analysis) contract.QualityGateInput {
-	return contract.QualityGateInput{Analysis: a, Policy: contract.SASTPolicy{
+	in := contract.QualityGateInput{Analysis: a, Policy: contract.SASTPolicy{
 		Channel: deployChannel, Approvers: []string{"U0BOB"}, ApprovalTimeout: 10 * time.Minute,
 		EmailTo: []string{"security@example.com"}, TemporalUIURL: "http://localhost:8233",
 	}}
+	// As the gateway starts runs now: with the rule the policy matched.
+	rule := contract.DefaultGateRule(in.Policy)
+	in.Rule = &rule
+	return in
 }
 
 // startGate starts a run exactly as the gateway does (its own starter: id
