@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/deploybot/deploybot/gateway"
+	"github.com/deploybot/deploybot/internal/command"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/testenv"
@@ -31,12 +32,15 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 		wfType string
 		action contract.Action // deploy runs
 		histID int64
+		// projects is list_apps' project
+		projects []string
 	}
 	cases := []struct {
 		cmd  string // with %s for the app
 		want want
 	}{
 		{"list_apps", want{wfType: contract.WorkflowListApps}},
+		{"list_apps payments", want{wfType: contract.WorkflowListApps, projects: []string{"payments"}}},
 		{"status %s", want{wfType: contract.WorkflowAppStatus}},
 		{"rollback_revisions %s", want{wfType: contract.WorkflowRollbackRevisions}},
 		{"logs %s", want{wfType: contract.WorkflowLogs}},
@@ -44,6 +48,16 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 		{"rollback %s 3", want{wfType: contract.WorkflowDeploy, action: contract.ActionRollback, histID: 3}},
 		{"autosync %s on", want{wfType: contract.WorkflowDeploy, action: contract.ActionAutoSyncOn}},
 		{"autosync %s off", want{wfType: contract.WorkflowDeploy, action: contract.ActionAutoSyncOff}},
+	}
+	// Every command of the table that starts a workflow is here.
+	for _, sp := range command.Table {
+		covered := false
+		for _, tc := range cases {
+			covered = covered || strings.Fields(tc.cmd)[0] == string(sp.Name) && tc.want.wfType == sp.Workflow
+		}
+		if sp.Kind != command.Answered && !covered {
+			t.Errorf("%s starts %s but has no case here", sp.Name, sp.Workflow)
+		}
 	}
 	for _, via := range []string{"mention", "slash"} {
 		for _, tc := range cases {
@@ -110,7 +124,7 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 					wantIn := contract.CommandInput{
 						App: app, RequestedBy: user,
 						Reply:         contract.ReplyTo{Channel: testChannel, ThreadTS: threadTS, ResponseURL: responseURL},
-						TemporalUIURL: testUIURL, Namespace: "default",
+						TemporalUIURL: testUIURL, Namespace: "default", Projects: tc.want.projects,
 					}
 					switch tc.want.wfType {
 					case contract.WorkflowLogs:
@@ -136,8 +150,8 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 	if got := h.counter("deploybot_gateway_workflows_started_total", "workflow", contract.WorkflowDeploy); got != 8 {
 		t.Errorf("workflows_started_total{DeployWorkflow} = %v, want 8", got)
 	}
-	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/commands", "outcome", "started"); got != 8 {
-		t.Errorf("requests_total{/slack/commands, started} = %v, want 8", got)
+	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/commands", "outcome", "started"); got != 9 {
+		t.Errorf("requests_total{/slack/commands, started} = %v, want 9", got)
 	}
 }
 
@@ -700,5 +714,25 @@ func TestCommandsNameTheArgoCDInstance(t *testing.T) {
 	h.settle()
 	if th := h.thread(bad.ts); len(th) != 1 || !strings.Contains(th[0].Text, `the Argo CD instance "qa"`) || !strings.Contains(th[0].Text, "staging, prod") {
 		t.Errorf("unknown instance reply: %+v", th)
+	}
+}
+
+// Every command the gateway answers itself gets its answer in the thread and
+// starts nothing; a row added to the table without an answer fails here.
+func TestEveryAnsweredCommandIsAnswered(t *testing.T) {
+	h := newHarness(t, temporalClient(t))
+	for _, sp := range command.Table {
+		if sp.Kind != command.Answered {
+			continue
+		}
+		m, ack := h.mention(alice, sp.Example)
+		if ack.code != 200 {
+			t.Fatalf("%s: ack = %d %s", sp.Name, ack.code, ack.body)
+		}
+		h.settle()
+		th := h.thread(m.ts)
+		if len(th) != 1 || th[0].Text == "" || strings.Contains(th[0].Text, "no answer") {
+			t.Errorf("%s: replies %+v, want its answer", sp.Name, th)
+		}
 	}
 }

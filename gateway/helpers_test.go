@@ -33,6 +33,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/gateway"
+	"github.com/deploybot/deploybot/internal/command"
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackapi"
@@ -419,9 +420,12 @@ func (h *harness) counter(name string, labels ...string) float64 {
 func (h *harness) startWorker() {
 	h.t.Helper()
 	w := sdkworker.New(h.tc, h.cfg.TemporalTaskQueue, sdkworker.Options{})
-	w.RegisterWorkflowWithOptions(fakeDeploy, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
-	for _, name := range []string{contract.WorkflowListApps, contract.WorkflowAppStatus, contract.WorkflowRollbackRevisions, contract.WorkflowLogs} {
-		w.RegisterWorkflowWithOptions(fakeCommand, workflow.RegisterOptions{Name: name})
+	for _, name := range command.Workflows() {
+		fake := any(fakeCommand)
+		if name == contract.WorkflowDeploy {
+			fake = fakeDeploy
+		}
+		w.RegisterWorkflowWithOptions(fake, workflow.RegisterOptions{Name: name})
 	}
 	if err := w.Start(); err != nil {
 		h.t.Fatal(err)

@@ -47,8 +47,7 @@ func ListAppsWorkflow(ctx workflow.Context, in contract.CommandInput) (ListAppsR
 	}
 	res.Apps = apps.Apps
 
-	pages := run.fitResponse(slackui.SplitTable(slackui.AppsTable(apps.Apps, in.Projects)),
-		"Ask in a channel where deploybot is a member to see them all, or ask for one project.")
+	pages := run.fitResponse(slackui.SplitTable(slackui.AppsTable(apps.Apps, in.Projects)), slackui.MoreAppsHint(in.Projects))
 	for i := range pages {
 		m := slackui.Message{Command: &slackui.CommandReply{Table: &pages[i]}}
 		if err := run.reply(ctx, m, fmt.Sprintf("table-%d", i+1)); err != nil {

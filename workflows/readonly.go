@@ -169,6 +169,6 @@ func (c *commandRun) fitResponse(pages []slackui.Table, hint string) []slackui.T
 	for i := range pages {
 		pages[i].Pages = maxResponsePosts
 	}
-	pages[maxResponsePosts-1].Note = fmt.Sprintf("%d more rows not shown: Slack takes only %d replies to a slash command. %s", omitted, maxResponsePosts, hint)
+	pages[maxResponsePosts-1].Note = slackui.RowsNotShown(omitted, maxResponsePosts, hint)
 	return pages
 }

@@ -34,9 +34,6 @@ const (
 	Policy            Name = "policy"
 )
 
-// Names lists every command in the order help shows them.
-var Names = []Name{Help, ListApps, Status, Sync, RollbackRevisions, Rollback, Logs, AutoSync, Policy}
-
 // MaxTextLen bounds the text Parse looks at; a command is a few words, so
 // anything longer is a paste gone wrong, not a command.
 const MaxTextLen = 1000
@@ -48,6 +45,8 @@ type Command struct {
 	App string
 	// HistoryID is the Argo CD history id to roll back to (rollback only).
 	HistoryID int64
+	// Project is the Argo CD project list_apps is limited to ("" for all).
+	Project string
 	// Arg is "on" or "off" (autosync), or the action asked about (policy,
 	// optional: sync, rollback, autosync_on, autosync_off).
 	Arg string
@@ -74,28 +73,6 @@ func errorf(cmd Name, format string, args ...any) *Error {
 	return &Error{Command: cmd, msg: fmt.Sprintf(format, args...)}
 }
 
-// spec is what a command takes.
-type spec struct {
-	usage   string // e.g. "rollback APP ID"
-	example string // e.g. "rollback guestbook 3"
-	summary string // one line for help
-	args    int    // number of arguments after the command word (-1: any, ignored)
-	// mutating commands change an app and need an approval.
-	mutating bool
-}
-
-var specs = map[Name]spec{
-	Help:              {usage: "help", example: "help", summary: "this list; anyone may use it", args: -1},
-	ListApps:          {usage: "list_apps", example: "list_apps", summary: "every app with its sync status, health, image tags and target revision"},
-	Status:            {usage: "status APP", example: "status guestbook", summary: "sync status and health, the current operation, and any deploybot run in flight", args: 1},
-	Sync:              {usage: "sync APP", example: "sync guestbook", summary: "sync APP to its target revision, after an approval, and follow it until Healthy", args: 1, mutating: true},
-	RollbackRevisions: {usage: "rollback_revisions APP", example: "rollback_revisions guestbook", summary: "APP's deployment history, with the ids rollback takes", args: 1},
-	Rollback:          {usage: "rollback APP ID", example: "rollback guestbook 3", summary: "roll APP back to history entry ID, after an approval", args: 2, mutating: true},
-	Logs:              {usage: "logs APP", example: "logs guestbook", summary: "the last lines of every pod of APP, as a file", args: 1},
-	AutoSync:          {usage: "autosync APP on|off", example: "autosync guestbook off", summary: "turn Argo CD auto-sync of APP on or off, after an approval", args: 2, mutating: true},
-	Policy:            {usage: "policy APP [ACTION]", example: "policy guestbook rollback", summary: "who may ask for each change of APP (or just ACTION: sync, rollback, autosync_on, autosync_off) and whose approvals it needs", args: 2},
-}
-
 // aliases are other spellings people use for a command word, after
 // lowercasing and turning '-' into '_'.
 var aliases = map[string]Name{
@@ -110,27 +87,19 @@ var aliases = map[string]Name{
 }
 
 // Usage is how to write the command, e.g. "rollback APP ID"; "" if unknown.
-func (n Name) Usage() string { return specs[n].usage }
+func (n Name) Usage() string { sp, _ := Lookup(n); return sp.Usage }
 
 // Known reports whether n is one of Names.
 func (n Name) Known() bool { _, ok := specs[n]; return ok }
 
 // Mutating reports whether the command changes an app (and so starts a
 // DeployWorkflow that waits for an approval).
-func (c Command) Mutating() bool { return specs[c.Name].mutating }
+func (c Command) Mutating() bool { return c.Spec().Kind == Change }
 
 // Action is the DeployWorkflow action of a mutating command; "" otherwise.
 func (c Command) Action() contract.Action {
-	switch c.Name {
-	case Sync:
-		return contract.ActionSync
-	case Rollback:
-		return contract.ActionRollback
-	case AutoSync:
-		if c.Arg == "on" {
-			return contract.ActionAutoSyncOn
-		}
-		return contract.ActionAutoSyncOff
+	if sp := c.Spec(); sp.action != nil {
+		return sp.action(c)
 	}
 	return ""
 }
@@ -138,22 +107,37 @@ func (c Command) Action() contract.Action {
 // String is the command in its canonical form; Parse(c.String()) == c for
 // every valid c.
 func (c Command) String() string {
-	switch {
-	case c.Emergency != "":
-		return string(c.Name) + " " + c.App + " " + EmergencyFlag + " " + c.Emergency
-	case c.Name == Policy && c.Arg == "":
-		return string(c.Name) + " " + c.App
-	}
-	switch specs[c.Name].args {
-	case 1:
-		return string(c.Name) + " " + c.App
-	case 2:
-		if c.Name == Rollback {
-			return fmt.Sprintf("%s %s %d", c.Name, c.App, c.HistoryID)
+	words := []string{string(c.Name)}
+	for _, p := range c.Spec().Params {
+		switch w := c.param(p); {
+		case w != "":
+			words = append(words, w)
+		case !p.optional():
+			words = append(words, "?")
 		}
-		return string(c.Name) + " " + c.App + " " + c.Arg
 	}
-	return string(c.Name)
+	if c.Emergency != "" {
+		words = append(words, EmergencyFlag, c.Emergency)
+	}
+	return strings.Join(words, " ")
+}
+
+// param is the word c holds for p ("" when it holds none).
+func (c Command) param(p Param) string {
+	switch p {
+	case ParamApp:
+		return c.App
+	case ParamHistoryID:
+		if c.HistoryID == 0 {
+			return ""
+		}
+		return strconv.FormatInt(c.HistoryID, 10)
+	case ParamOnOff, ParamAction:
+		return c.Arg
+	case ParamProject:
+		return c.Project
+	}
+	return ""
 }
 
 // Validate says what is wrong with c, or nil; every Command that Parse
@@ -163,32 +147,25 @@ func (c Command) Validate() error {
 	if !ok {
 		return errorf("", "unknown command %q", c.Name)
 	}
-	if sp.args <= 0 {
-		if c.App != "" || c.HistoryID != 0 || c.Arg != "" {
-			return errorf(c.Name, "%s takes no arguments", c.Name)
-		}
-		return nil
+	has := map[Param]bool{}
+	for _, p := range sp.Params {
+		has[p] = true
 	}
-	if err := contract.ValidateAppName(c.App); err != nil {
-		return errorf(c.Name, "%v", err)
-	}
-	if c.Name == Rollback && c.HistoryID <= 0 {
-		return errorf(c.Name, "rollback needs a positive history id")
-	}
-	if c.Name != Rollback && c.HistoryID != 0 {
-		return errorf(c.Name, "only rollback takes a history id")
-	}
-	if c.Name == AutoSync && c.Arg != "on" && c.Arg != "off" {
-		return errorf(c.Name, "autosync takes on or off")
-	}
-	if c.Name == Policy && c.Arg != "" && policyAction(c.Arg) == "" {
-		return errorf(c.Name, "policy takes an action: sync, rollback, autosync_on or autosync_off")
-	}
-	if c.Name != AutoSync && c.Name != Policy && c.Arg != "" {
-		return errorf(c.Name, "only autosync takes on or off")
-	}
-	if c.Emergency != "" && (c.Name != Sync || strings.TrimSpace(c.Emergency) != c.Emergency) {
+	switch {
+	case !has[ParamApp] && c.App != "", !has[ParamHistoryID] && c.HistoryID != 0,
+		!has[ParamOnOff] && !has[ParamAction] && c.Arg != "", !has[ParamProject] && c.Project != "":
+		return errorf(c.Name, "%s takes only %s", c.Name, sp.Usage)
+	case c.Emergency != "" && (c.Name != Sync || strings.TrimSpace(c.Emergency) != c.Emergency):
 		return errorf(c.Name, "only sync takes %s, followed by a reason", EmergencyFlag)
+	}
+	for _, p := range sp.Params {
+		w := c.param(p)
+		if w == "" && p.optional() {
+			continue
+		}
+		if _, err := c.read(p, w); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -199,7 +176,7 @@ func (c Command) Validate() error {
 // *Error whose message says what was wrong.
 func Parse(text string) (Command, error) {
 	if len(text) > MaxTextLen {
-		return Command{}, errorf("", "that message is %d characters long; a command is a few words, e.g. %s", len(text), specs[Sync].example)
+		return Command{}, errorf("", "that message is %d characters long; a command is a few words, e.g. %s", len(text), specs[Sync].Example)
 	}
 	words := tokens(text)
 	if len(words) == 0 {
@@ -226,63 +203,98 @@ func Parse(text string) (Command, error) {
 		}
 		args = args[:i]
 	}
-	if sp.args < 0 {
+	if sp.AnyArgs {
 		return Command{Name: name}, nil
 	}
-	if len(args) > sp.args {
-		extra := strings.Join(args[sp.args:], " ")
-		if sp.args == 0 {
-			return Command{}, errorf(name, "%s takes no arguments, but got %q: write just %s", name, extra, sp.usage)
+	if len(args) > len(sp.Params) {
+		extra := strings.Join(args[len(sp.Params):], " ")
+		if len(sp.Params) == 0 {
+			return Command{}, errorf(name, "%s takes no arguments, but got %q: write just %s", name, extra, sp.Usage)
 		}
-		return Command{}, errorf(name, "too many words after %s: %q is extra. Write %s, e.g. %s", name, extra, sp.usage, sp.example)
+		return Command{}, errorf(name, "too many words after %s: %q is extra. Write %s, e.g. %s", name, extra, sp.Usage, sp.Example)
 	}
-	if len(args) == 0 && sp.args > 0 {
-		return Command{}, errorf(name, "%s needs an app name: write %s, e.g. %s", name, sp.usage, sp.example)
+	// "autosync off guestbook" is clear enough to accept.
+	if len(args) == 2 && len(sp.Params) == 2 && sp.Params[1] == ParamOnOff && onOff(args[1]) == "" && onOff(args[0]) != "" {
+		args[0], args[1] = args[1], args[0]
 	}
 	c := Command{Name: name}
-	if sp.args == 0 {
-		return c, nil
-	}
-	switch name {
-	case Rollback:
-		if len(args) < 2 {
-			return Command{}, errorf(name, "rollback needs the history id to go back to: write %s, e.g. rollback %s 3 (`rollback_revisions %s` lists the ids)", sp.usage, safeApp(args[0]), safeApp(args[0]))
+	for i, p := range sp.Params {
+		if i >= len(args) {
+			if p.optional() {
+				continue
+			}
+			return Command{}, c.missing(p, args)
 		}
-		id, err := historyID(args[1])
+		v, err := c.read(p, args[i])
 		if err != nil {
-			return Command{}, errorf(name, "%q is not a history id: it must be a positive whole number from `rollback_revisions %s`, e.g. rollback %s 3", args[1], safeApp(args[0]), safeApp(args[0]))
+			return Command{}, err
 		}
-		c.App, c.HistoryID = args[0], id
-	case AutoSync:
-		if len(args) < 2 {
-			return Command{}, errorf(name, "autosync needs on or off after the app: write %s, e.g. autosync %s off", sp.usage, safeApp(args[0]))
-		}
-		app, sw := args[0], onOff(args[1])
-		if sw == "" {
-			// "autosync off guestbook" is clear enough to accept.
-			if rev := onOff(args[0]); rev != "" {
-				app, sw = args[1], rev
-			}
-		}
-		if sw == "" {
-			return Command{}, errorf(name, "autosync takes on or off, not %q: write %s, e.g. autosync %s off", args[1], sp.usage, safeApp(args[0]))
-		}
-		c.App, c.Arg = app, sw
-	case Policy:
-		c.App = args[0]
-		if len(args) == 2 {
-			if c.Arg = policyAction(args[1]); c.Arg == "" {
-				return Command{}, errorf(name, "%q is not an action: write %s, e.g. policy %s rollback (actions: sync, rollback, autosync_on, autosync_off)", args[1], sp.usage, safeApp(args[0]))
-			}
-		}
-	default:
-		c.App = args[0]
-	}
-	if err := contract.ValidateAppName(c.App); err != nil {
-		return Command{}, errorf(name, "%v", err)
+		c.set(p, v)
 	}
 	c.Emergency = reason
 	return c, nil
+}
+
+// read checks one argument word for p and returns it as it is kept.
+func (c Command) read(p Param, w string) (string, error) {
+	sp := specs[c.Name]
+	switch p {
+	case ParamApp:
+		if err := contract.ValidateAppName(w); err != nil {
+			return "", errorf(c.Name, "%v", err)
+		}
+		return w, nil
+	case ParamHistoryID:
+		id, err := historyID(w)
+		if err != nil {
+			return "", errorf(c.Name, "%q is not a history id: it must be a positive whole number from `rollback_revisions %s`, e.g. rollback %s 3", w, safeApp(c.App), safeApp(c.App))
+		}
+		return strconv.FormatInt(id, 10), nil
+	case ParamOnOff:
+		if sw := onOff(w); sw != "" {
+			return sw, nil
+		}
+		return "", errorf(c.Name, "%s takes on or off, not %q: write %s, e.g. %s %s off", c.Name, w, sp.Usage, c.Name, safeApp(c.App))
+	case ParamAction:
+		if a := policyAction(w); a != "" {
+			return a, nil
+		}
+		return "", errorf(c.Name, "%q is not an action: write %s, e.g. %s %s rollback (actions: sync, rollback, autosync_on, autosync_off)", w, sp.Usage, c.Name, safeApp(c.App))
+	case ParamProject:
+		if err := contract.ValidateProjectName(w); err != nil {
+			return "", errorf(c.Name, "%v: write %s, e.g. %s", err, sp.Usage, sp.Example)
+		}
+		return w, nil
+	}
+	return "", errorf(c.Name, "%s takes no %q", c.Name, w)
+}
+
+// set keeps an argument read for p.
+func (c *Command) set(p Param, v string) {
+	switch p {
+	case ParamApp:
+		c.App = v
+	case ParamHistoryID:
+		c.HistoryID, _ = strconv.ParseInt(v, 10, 64)
+	case ParamOnOff, ParamAction:
+		c.Arg = v
+	case ParamProject:
+		c.Project = v
+	}
+}
+
+// missing explains a required argument that was not written.
+func (c Command) missing(p Param, args []string) *Error {
+	sp := specs[c.Name]
+	switch p {
+	case ParamApp:
+		return errorf(c.Name, "%s needs an app name: write %s, e.g. %s", c.Name, sp.Usage, sp.Example)
+	case ParamHistoryID:
+		return errorf(c.Name, "%s needs the history id to go back to: write %s, e.g. %s %s 3 (`rollback_revisions %s` lists the ids)", c.Name, sp.Usage, c.Name, safeApp(args[0]), safeApp(args[0]))
+	case ParamOnOff:
+		return errorf(c.Name, "%s needs on or off after the app: write %s, e.g. %s %s off", c.Name, sp.Usage, c.Name, safeApp(args[0]))
+	}
+	return errorf(c.Name, "%s is incomplete: write %s, e.g. %s", c.Name, sp.Usage, sp.Example)
 }
 
 // policyAction reads the action `policy` asks about ("" if none).
@@ -360,7 +372,7 @@ func unknown(word string) *Error {
 	}
 	msg := fmt.Sprintf("I don't know the command %q.", shown)
 	if best := closest(strings.ReplaceAll(word, "-", "_")); best != "" {
-		msg += fmt.Sprintf(" Did you mean `%s`?", specs[best].usage)
+		msg += fmt.Sprintf(" Did you mean `%s`?", specs[best].Usage)
 	}
 	return &Error{msg: msg}
 }

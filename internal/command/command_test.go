@@ -2,10 +2,12 @@ package command_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/deploybot/deploybot/internal/command"
+	"github.com/deploybot/deploybot/internal/contract"
 )
 
 func TestParse(t *testing.T) {
@@ -19,6 +21,7 @@ func TestParse(t *testing.T) {
 		{"<@U0BOT> HELP me please", command.Command{Name: command.Help}},
 		{"list_apps", command.Command{Name: command.ListApps}},
 		{"  List-Apps  ", command.Command{Name: command.ListApps}},
+		{"list_apps Payments", command.Command{Name: command.ListApps, Project: "payments"}},
 		{"<@U0BOT> status guestbook", command.Command{Name: command.Status, App: "guestbook"}},
 		{"status <@U0BOT|deploybot> guestbook", command.Command{Name: command.Status, App: "guestbook"}},
 		{"status guestbook <@U0BOT>", command.Command{Name: command.Status, App: "guestbook"}},
@@ -73,7 +76,8 @@ func TestParseErrorsSayWhatWasWrong(t *testing.T) {
 		{"sync", []string{"sync needs an app name", "sync guestbook"}},
 		{"<@U0BOT> status", []string{"status needs an app name"}},
 		{"sync guestbook payments", []string{`"payments" is extra`, "sync APP"}},
-		{"list_apps guestbook", []string{"list_apps takes no arguments", `"guestbook"`}},
+		{"list_apps payments guestbook", []string{`"guestbook" is extra`, "list_apps [PROJECT]"}},
+		{"list_apps Pay_Ments", []string{"not a valid Argo CD project name", "list_apps payments"}},
 		{"rollback guestbook", []string{"needs the history id", "rollback_revisions guestbook"}},
 		{"rollback guestbook three", []string{`"three" is not a history id`}},
 		{"rollback guestbook 0", []string{`"0" is not a history id`}},
@@ -107,7 +111,7 @@ func TestParseErrorsSayWhatWasWrong(t *testing.T) {
 
 func TestStringRoundTrips(t *testing.T) {
 	for _, c := range []command.Command{
-		{Name: command.Help}, {Name: command.ListApps},
+		{Name: command.Help}, {Name: command.ListApps}, {Name: command.ListApps, Project: "payments"},
 		{Name: command.Status, App: "a"}, {Name: command.Sync, App: "guestbook.io"},
 		{Name: command.RollbackRevisions, App: "x-1"}, {Name: command.Rollback, App: "guestbook", HistoryID: 7},
 		{Name: command.Logs, App: "frontend"}, {Name: command.AutoSync, App: "payments", Arg: "on"},
@@ -122,7 +126,7 @@ func TestStringRoundTrips(t *testing.T) {
 func TestMutatingAndAction(t *testing.T) {
 	for text, want := range map[string]string{
 		"sync a": "sync", "rollback a 1": "rollback", "autosync a on": "autosync_on", "autosync a off": "autosync_off",
-		"status a": "", "logs a": "", "list_apps": "", "help": "", "rollback_revisions a": "",
+		"status a": "", "logs a": "", "list_apps": "", "list_apps p": "", "policy a": "", "help": "", "rollback_revisions a": "",
 	} {
 		c, err := command.Parse(text)
 		if err != nil {
@@ -214,5 +218,75 @@ func TestParseEmergencyAndPolicy(t *testing.T) {
 		if _, err := command.Parse(text); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v, want %q", text, err, want)
 		}
+	}
+}
+
+// TestEveryCommandOfTheTable: each row parses from its example into a valid
+// command of its own name that round-trips, is listed by help, and has
+// what its kind needs (a workflow for Read and Change, an action for
+// Change, none for Answered).
+func TestEveryCommandOfTheTable(t *testing.T) {
+	knownActions := map[contract.Action]bool{contract.ActionSync: true, contract.ActionRollback: true,
+		contract.ActionAutoSyncOn: true, contract.ActionAutoSyncOff: true}
+	help := command.HelpText("", "")
+	for _, sp := range command.Table {
+		c, err := command.Parse(sp.Example)
+		if err != nil || c.Name != sp.Name {
+			t.Errorf("%s: its example %q parses to %+v, %v", sp.Name, sp.Example, c, err)
+			continue
+		}
+		if again, err := command.Parse(c.String()); err != nil || again != c {
+			t.Errorf("%s: %q does not round-trip: %+v, %v", sp.Name, c.String(), again, err)
+		}
+		if !strings.Contains(help, "`"+sp.Usage+"`") {
+			t.Errorf("%s: help does not list %q", sp.Name, sp.Usage)
+		}
+		if !strings.HasPrefix(sp.Usage, string(sp.Name)) || !strings.HasPrefix(sp.Example, string(sp.Name)) {
+			t.Errorf("%s: usage %q and example %q must start with the name", sp.Name, sp.Usage, sp.Example)
+		}
+		switch sp.Kind {
+		case command.Answered:
+			if sp.Workflow != "" || c.Mutating() {
+				t.Errorf("%s: answered by the gateway, but has workflow %q (mutating %v)", sp.Name, sp.Workflow, c.Mutating())
+			}
+		case command.Read:
+			if sp.Workflow == "" || c.Mutating() || c.Action() != "" {
+				t.Errorf("%s: a read command needs a workflow and no action (workflow %q, action %q)", sp.Name, sp.Workflow, c.Action())
+			}
+		case command.Change:
+			if sp.Workflow != contract.WorkflowDeploy || !c.Mutating() || !knownActions[c.Action()] {
+				t.Errorf("%s: a change needs DeployWorkflow and a valid action (workflow %q, action %q)", sp.Name, sp.Workflow, c.Action())
+			}
+		default:
+			t.Errorf("%s: no kind", sp.Name)
+		}
+	}
+	if len(command.Names) != len(command.Table) {
+		t.Errorf("Names has %d commands, the table %d", len(command.Names), len(command.Table))
+	}
+}
+
+func TestInputBuilders(t *testing.T) {
+	set := command.Settings{LogTailLines: 42, RollbackFields: []string{"image"}}
+	base := contract.CommandInput{RequestedBy: contract.User{ID: "U0ALICE"}, Namespace: "default"}
+	for text, want := range map[string]contract.CommandInput{
+		"list_apps":              {RequestedBy: base.RequestedBy, Namespace: "default"},
+		"list_apps payments":     {RequestedBy: base.RequestedBy, Namespace: "default", Projects: []string{"payments"}},
+		"logs web":               {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", TailLines: 42},
+		"rollback_revisions web": {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", RollbackFields: []string{"image"}},
+		"status web":             {App: "web", RequestedBy: base.RequestedBy, Namespace: "default"},
+	} {
+		c, err := command.Parse(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.ReadInput(base, set); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: input %+v, want %+v", text, got, want)
+		}
+	}
+	c, _ := command.Parse("rollback web 4")
+	r := c.DeployRequest(contract.DeployRequest{Channel: "C1"})
+	if r.App != "web" || r.Action != contract.ActionRollback || r.HistoryID != 4 || r.Channel != "C1" {
+		t.Errorf("rollback's deploy request = %+v", r)
 	}
 }

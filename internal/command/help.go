@@ -18,9 +18,8 @@ func HelpText(botName, description string) string {
 		fmt.Fprintf(&b, " — %s", description)
 	}
 	fmt.Fprintf(&b, "\nMention me (`@%s <command>`) or use `/deploy <command>`:\n", botName)
-	for _, n := range Names {
-		sp := specs[n]
-		fmt.Fprintf(&b, "• `%s` — %s\n", sp.usage, sp.summary)
+	for _, sp := range Table {
+		fmt.Fprintf(&b, "• `%s` — %s\n", sp.Usage, sp.Summary)
 	}
 	b.WriteString("Changes (sync, rollback, autosync) wait for an approver's click; everything is recorded in Temporal.")
 	return b.String()

@@ -373,6 +373,27 @@ func AppsTable(apps []contract.AppSummary, projects []string) Table {
 	return t
 }
 
+// MoreAppsHint says how to see every app when a slash command's replies
+// cut the list_apps table short.
+func MoreAppsHint(projects []string) string {
+	if len(projects) > 0 {
+		return "Ask in a channel where deploybot is a member to see them all."
+	}
+	return "Ask in a channel where deploybot is a member to see them all, or ask for one project: `list_apps PROJECT`."
+}
+
+// MoreRevisionsHint says how to see all of app's history when a slash
+// command's replies cut the rollback_revisions table short.
+func MoreRevisionsHint(app string) string {
+	return fmt.Sprintf("Ask in a channel where deploybot is a member to see all of %s's history.", app)
+}
+
+// RowsNotShown is the note under the last table a slash command's replies
+// can hold.
+func RowsNotShown(omitted, posts int, hint string) string {
+	return fmt.Sprintf("%d more rows not shown: Slack takes only %d replies to a slash command. %s", omitted, posts, hint)
+}
+
 // RevisionsTable is the `rollback_revisions` table of app: history id,
 // deployed at, revision and the fields (Helm parameters), rows as given
 // (newest first).
