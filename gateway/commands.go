@@ -234,6 +234,7 @@ func (s *Server) policy() contract.DeployPolicy {
 		ApprovalTimeout:           s.cfg.ApprovalTimeout,
 		HealthTimeout:             s.cfg.HealthTimeout,
 		AutoDisableSyncOnRollback: s.cfg.AutoDisableSyncOnRollback,
+		ParamNames:                append([]string(nil), s.cfg.RollbackTableFields...),
 		TemporalUIURL:             s.cfg.TemporalUIURL,
 		Namespace:                 s.cfg.TemporalNamespace,
 	}

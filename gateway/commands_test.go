@@ -107,6 +107,7 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 						},
 						Policy: contract.DeployPolicy{
 							Approvers: []string{bob}, ApprovalTimeout: 30 * time.Minute, HealthTimeout: 10 * time.Minute,
+							ParamNames:    []string{"image.tag", "replicaCount"}, // ROLLBACK_TABLE_FIELDS
 							TemporalUIURL: testUIURL, Namespace: "default",
 						},
 					}

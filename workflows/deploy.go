@@ -172,6 +172,7 @@ func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResul
 	actx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
 	err := workflow.ExecuteActivity(actx, argoActivities.PrepareDeploy, activities.PrepareDeployInput{
 		App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID,
+		ParamNames: r.in.Policy.ParamNames,
 	}).Get(ctx, &prep)
 	if err == nil {
 		r.status.FromRevision, r.status.ToRevision = prep.CurrentRevision, prep.TargetRevision

@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ type harness struct {
 
 	slackRecorder
 	starts   []activities.StartOperationInput
+	prepared []activities.PrepareDeployInput
 	disables int
 	polls    int
 	// states are returned by GetAppState in order; the last one repeats.
@@ -60,6 +62,9 @@ func newHarness(t *testing.T) *harness {
 
 	env.OnActivity(argo.PrepareDeploy, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PrepareDeployInput) (activities.PrepareDeployResult, error) {
+			h.mu.Lock()
+			h.prepared = append(h.prepared, in)
+			h.mu.Unlock()
 			if h.prepareErr != nil {
 				return activities.PrepareDeployResult{}, h.prepareErr
 			}
@@ -375,6 +380,21 @@ func TestRollbackAutoSyncOnFlagOff(t *testing.T) {
 	}
 	if last := h.lastStatus(); last == nil || last.Outcome != contract.OutcomeFailed {
 		t.Errorf("final status = %+v", last)
+	}
+}
+
+// A rollback's request shows only the Helm parameters ROLLBACK_TABLE_FIELDS
+// names, as rollback_revisions does: the policy's ParamNames reach
+// PrepareDeploy (they were never passed, so every value was listed).
+func TestRollbackRequestShowsTheConfiguredParams(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	in := input(contract.ActionRollback, 3)
+	in.Policy.ParamNames = []string{"image.tag", "replicaCount"}
+	h.run(in)
+	if len(h.prepared) != 1 || !reflect.DeepEqual(h.prepared[0].ParamNames, in.Policy.ParamNames) {
+		t.Errorf("PrepareDeploy inputs %+v, want ParamNames %v", h.prepared, in.Policy.ParamNames)
 	}
 }
 

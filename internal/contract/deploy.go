@@ -161,6 +161,9 @@ type DeployPolicy struct {
 	AutoDisableSyncOnRollback bool `json:"autoDisableSyncOnRollback,omitempty"`
 	// PollInterval is the time between two looks at the app; 0 = 5s.
 	PollInterval time.Duration `json:"pollInterval,omitempty"`
+	// ParamNames are the Helm parameters a rollback's request shows
+	// (ROLLBACK_TABLE_FIELDS, as rollback_revisions); empty shows them all.
+	ParamNames []string `json:"paramNames,omitempty"`
 	// TemporalUIURL and Namespace build links to the run.
 	TemporalUIURL string `json:"temporalUiUrl,omitempty"`
 	Namespace     string `json:"namespace,omitempty"`
