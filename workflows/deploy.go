@@ -183,7 +183,7 @@ func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResul
 // refuse ends a run that Argo CD refused before anyone was asked (unknown
 // app, unknown history id, no permission): the requester is told why.
 func (r *deployRun) refuse(ctx workflow.Context, err error) (contract.DeployResult, error) {
-	msg := fmt.Sprintf(":x: %s: cannot %s %s: %s", r.in.Request.RequestedBy.Mention(), r.in.Request.Action, r.in.Request.App, slackui.Escape(errMessage(err)))
+	msg := fmt.Sprintf(":x: %s: cannot %s %s: %s", r.in.Request.RequestedBy.Mention(), slackui.Verb(r.in.Request.Action), r.in.Request.App, slackui.Escape(errMessage(err)))
 	if _, postErr := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{Text: msg}, "refused"); postErr != nil {
 		workflow.GetLogger(ctx).Error("could not tell the requester why the request was refused", "error", postErr)
 	}
@@ -310,7 +310,7 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 		if errType(err) == string(argocd.KindOperationInProgress) {
 			return contract.OutcomeFailed, fmt.Sprintf("Argo CD is already running an operation on %s; wait for it to end (see `status %s`) and ask again.", r.in.Request.App, r.in.Request.App)
 		}
-		return contract.OutcomeFailed, fmt.Sprintf("Argo CD did not start the %s: %s", r.in.Request.Action, errMessage(err))
+		return contract.OutcomeFailed, fmt.Sprintf("Argo CD did not start the %s: %s", slackui.ActionName(r.in.Request.Action), errMessage(err))
 	}
 	return "", ""
 }
@@ -454,7 +454,7 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 				case st.Health == "Healthy":
 					return contract.OutcomeSucceeded, ""
 				case st.Health == "Degraded":
-					return contract.OutcomeDegraded, fmt.Sprintf("The %s ran, but %s is Degraded.", r.in.Request.Action, r.in.Request.App)
+					return contract.OutcomeDegraded, fmt.Sprintf("The %s ran, but %s is Degraded.", slackui.ActionName(r.in.Request.Action), r.in.Request.App)
 				}
 			}
 		}

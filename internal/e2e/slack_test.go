@@ -281,12 +281,19 @@ func TestAutoSyncOffInArgoCD31(t *testing.T) {
 	e := startEnv(t)
 	e.slash("U0ALICE", "alice", "autosync payments off")
 	req := e.waitFor("the approval request for autosync payments off", func(m slack.Message) bool {
-		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "payments") && strings.Contains(blocksText(m), "autosync_off")
+		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "payments") && strings.Contains(blocksText(m), "auto-sync off")
 	})
+	if s := blocksText(req); strings.Contains(s, "autosync_off") || strings.Contains(s, "unknown") {
+		t.Errorf("the request names the internal action or an unknown revision: %s", s)
+	}
 	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-payments", req.Timestamp)
 	e.waitFor("the outcome of autosync off", func(m slack.Message) bool {
 		s := blocksText(m)
 		return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, "`enabled: false`") && strings.Contains(s, "v3.1")
+	})
+	e.waitFor("auto-sync is off, without a health verdict", func(m slack.Message) bool {
+		s := blocksText(m)
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(s, "Auto-sync is off") && !strings.Contains(s, "Synced and Healthy")
 	})
 }
 

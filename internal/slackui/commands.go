@@ -611,7 +611,7 @@ func runText(s *AppStatus) string {
 		return title + line
 	}
 	_, label := statusHeadline(&DeployStatus{Step: st.Step, Action: st.Action, Outcome: st.Outcome})
-	line := fmt.Sprintf(":hourglass_flowing_sand: *%s* %s in flight: %s", Escape(string(st.Action)), code(st.App), label)
+	line := fmt.Sprintf(":hourglass_flowing_sand: *%s* %s in flight: %s", Escape(ActionName(st.Action)), code(st.App), label)
 	var who []string
 	if m := Who(&st.RequestedBy); m != "" {
 		who = append(who, "requested by "+m)

@@ -274,12 +274,37 @@ func linksBlock(runURL, workflowID string) slack.Block {
 	return slack.NewContextBlock(BlockIDLinks, mrkdwn(Truncate(strings.Join(parts, " · "), maxSectionText)))
 }
 
-// verb is how an action reads in a sentence.
-func verb(a contract.Action) string {
-	if a == contract.ActionRollback {
-		return "roll back"
+// ActionName is how an action is named in a message: the command word, or
+// for a policy change what it does ("auto-sync off"), never the internal
+// action name.
+func ActionName(a contract.Action) string {
+	switch a {
+	case contract.ActionAutoSyncOn:
+		return "auto-sync on"
+	case contract.ActionAutoSyncOff:
+		return "auto-sync off"
 	}
 	return string(a)
+}
+
+// Verb is how an action reads in a sentence: "roll back guestbook",
+// "turn off auto-sync of guestbook".
+func Verb(a contract.Action) string {
+	switch a {
+	case contract.ActionRollback:
+		return "roll back"
+	case contract.ActionAutoSyncOn:
+		return "turn on auto-sync of"
+	case contract.ActionAutoSyncOff:
+		return "turn off auto-sync of"
+	}
+	return string(a)
+}
+
+// isPolicyChange: auto-sync on or off changes the app's sync policy, not
+// what is deployed, so no revision moves and no health verdict applies.
+func isPolicyChange(a contract.Action) bool {
+	return a == contract.ActionAutoSyncOn || a == contract.ActionAutoSyncOff
 }
 
 func actionEmoji(a contract.Action) string {
@@ -310,9 +335,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		requester = Escape(requester)
 	}
 
-	header := fmt.Sprintf("%s %s %s requested", actionEmoji(r.Action), r.Action, r.App)
+	header := fmt.Sprintf("%s %s %s requested", actionEmoji(r.Action), ActionName(r.Action), r.App)
 	if r.Emergency != "" {
-		header = fmt.Sprintf("🚨 EMERGENCY %s %s requested", r.Action, r.App)
+		header = fmt.Sprintf("🚨 EMERGENCY %s %s requested", ActionName(r.Action), r.App)
 	}
 	blocks := []slack.Block{slack.NewHeaderBlock(plain(Truncate(header, maxHeaderText)))}
 	if r.Emergency != "" {
@@ -320,7 +345,7 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	}
 
 	// Summary sentence and the facts an approver needs, as fields.
-	intro := fmt.Sprintf("%s asks to *%s* %s", requester, Escape(verb(r.Action)), code(r.App))
+	intro := fmt.Sprintf("%s asks to *%s* %s", requester, Escape(Verb(r.Action)), code(r.App))
 	if r.Action == contract.ActionRollback && r.HistoryID != 0 {
 		intro += fmt.Sprintf(" to history id *%d*", r.HistoryID)
 	}
@@ -329,12 +354,15 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 	if r.Project != "" {
 		appField += " · project " + code(r.Project)
 	}
-	action := Escape(string(r.Action))
+	action := Escape(ActionName(r.Action))
 	if r.Action == contract.ActionRollback && r.HistoryID != 0 {
 		action += fmt.Sprintf(" to history id %d", r.HistoryID)
 	}
 	fields := []*slack.TextBlockObject{mrkdwn(appField), mrkdwn("*Action*\n" + action)}
-	if r.FromRevision != "" || r.ToRevision != "" {
+	switch {
+	case isPolicyChange(r.Action) && r.FromRevision != "":
+		fields = append(fields, mrkdwn("*Revision*\n"+revCode(r.FromRevision)+" (unchanged)"))
+	case !isPolicyChange(r.Action) && (r.FromRevision != "" || r.ToRevision != ""):
 		fields = append(fields, mrkdwn("*Revision*\n"+revCode(r.FromRevision)+" → "+revCode(r.ToRevision)))
 	}
 	if !r.TargetDeployedAt.IsZero() {
@@ -369,14 +397,14 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		blocks = append(blocks, b)
 	}
 
-	text := fmt.Sprintf("%s %s requested by %s", Escape(string(r.Action)), app, requester)
+	text := fmt.Sprintf("%s %s requested by %s", Escape(ActionName(r.Action)), app, requester)
 	if r.Emergency != "" {
 		text = "EMERGENCY (break-glass) " + text + ": " + Escape(r.Emergency)
 	}
 	if r.Action == contract.ActionRollback && r.HistoryID != 0 {
 		text = fmt.Sprintf("%s %s to history id %d requested by %s", Escape(string(r.Action)), app, r.HistoryID, requester)
 	}
-	if r.FromRevision != "" || r.ToRevision != "" {
+	if !isPolicyChange(r.Action) && (r.FromRevision != "" || r.ToRevision != "") {
 		text += fmt.Sprintf(" (%s → %s)", plainRev(r.FromRevision), plainRev(r.ToRevision))
 	}
 	if pending {
@@ -461,7 +489,7 @@ func joinCapped(lines []string, maxLines, budget int) string {
 // decisionButtons are the Approve and Reject buttons; their value is the
 // workflow id, which is all the gateway needs to signal the run.
 func decisionButtons(r *DeployRequest) slack.Block {
-	what := fmt.Sprintf("This will %s %s", Escape(verb(r.Action)), code(r.App))
+	what := fmt.Sprintf("This will %s %s", Escape(Verb(r.Action)), code(r.App))
 	switch {
 	case r.Action == contract.ActionRollback && r.HistoryID != 0 && r.ToRevision != "":
 		what += fmt.Sprintf(" to history id %d (%s)", r.HistoryID, revCode(r.ToRevision))
@@ -472,7 +500,7 @@ func decisionButtons(r *DeployRequest) slack.Block {
 	}
 	what += " in Argo CD."
 	confirm := slack.NewConfirmationBlockObject(
-		plain(Truncate(fmt.Sprintf("Approve this %s?", r.Action), maxConfirmTitle)),
+		plain(Truncate(fmt.Sprintf("Approve this %s?", ActionName(r.Action)), maxConfirmTitle)),
 		mrkdwn(Truncate(what, maxConfirmText)),
 		plain(Truncate("Approve", maxConfirmButton)),
 		plain(Truncate("Cancel", maxConfirmButton)),
@@ -546,6 +574,14 @@ func plainOutcome(r *DeployRequest) string {
 
 // statusHeadline says where a run stands, with an emoji that reads at a glance.
 func statusHeadline(s *DeployStatus) (emoji, label string) {
+	switch {
+	case s.Outcome == contract.OutcomeSucceeded && s.Action == contract.ActionAutoSyncOn:
+		return "✅", "Auto-sync is on"
+	case s.Outcome == contract.OutcomeSucceeded && s.Action == contract.ActionAutoSyncOff:
+		return "✅", "Auto-sync is off"
+	case s.Outcome == "" && s.Step == contract.StepStarting && isPolicyChange(s.Action):
+		return "⏳", "Changing the sync policy"
+	}
 	switch s.Outcome {
 	case contract.OutcomeSucceeded:
 		return "✅", "Synced and Healthy"
@@ -573,7 +609,7 @@ func statusHeadline(s *DeployStatus) (emoji, label string) {
 	case contract.StepDisablingAutoSync:
 		return "⏳", "Turning off auto-sync"
 	case contract.StepStarting:
-		return "⏳", "Starting the " + Escape(string(s.Action))
+		return "⏳", "Starting the " + Escape(ActionName(s.Action))
 	case contract.StepFollowing, "":
 		return "⏳", "Running"
 	case contract.StepDone:
@@ -595,7 +631,7 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 	if s.Project != "" {
 		app += " (project " + code(s.Project) + ")"
 	}
-	lines := []string{fmt.Sprintf("%s %s %s: *%s*", emoji, Escape(string(s.Action)), app, label)}
+	lines := []string{fmt.Sprintf("%s %s %s: *%s*", emoji, Escape(ActionName(s.Action)), app, label)}
 
 	var state []string
 	for _, kv := range [][2]string{{"Phase", s.Phase}, {"Sync", s.SyncStatus}, {"Health", s.Health}} {
@@ -643,7 +679,7 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 		blocks = append(blocks, b)
 	}
 
-	text := fmt.Sprintf("%s %s %s: %s", emoji, Escape(string(s.Action)), Escape(s.App), label)
+	text := fmt.Sprintf("%s %s %s: %s", emoji, Escape(ActionName(s.Action)), Escape(s.App), label)
 	var extra []string
 	if s.Revision != "" {
 		extra = append(extra, "revision "+Escape(shortRev(s.Revision)))

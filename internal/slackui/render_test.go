@@ -640,3 +640,43 @@ func TestRenderAfterJSONRoundTrip(t *testing.T) {
 		t.Errorf("render differs after a JSON round trip")
 	}
 }
+
+// An autosync request and its outcome say what they do: "auto-sync off",
+// not the internal action name; no revision move to "unknown" (a policy
+// change deploys nothing); no "Synced and Healthy" verdict at the end.
+func TestRenderAutoSyncSaysWhatItChanges(t *testing.T) {
+	for _, tc := range []struct {
+		action               contract.Action
+		name, verb, headline string
+	}{
+		{contract.ActionAutoSyncOff, "auto-sync off", "turn off auto-sync of", "Auto-sync is off"},
+		{contract.ActionAutoSyncOn, "auto-sync on", "turn on auto-sync of", "Auto-sync is on"},
+	} {
+		r := pendingRequest()
+		r.App, r.Action, r.FromRevision, r.ToRevision = "payments", tc.action, strings.Repeat("ed5e7431aa", 4), ""
+		text, blocks := render(t, slackui.Message{DeployRequest: r})
+		all := allText(t, blocks)
+		for _, bad := range []string{string(tc.action), "unknown", "→"} {
+			if strings.Contains(text, bad) || strings.Contains(all, bad) {
+				t.Errorf("%s request mentions %q:\n%s\n%s", tc.action, bad, text, all)
+			}
+		}
+		for _, want := range []string{tc.name + " payments requested", "asks to *" + tc.verb + "* `payments`", "`ed5e743` (unchanged)"} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s request lacks %q:\n%s", tc.action, want, all)
+			}
+		}
+		if want := tc.name + " payments requested by <@U0ALICE>: waiting for approval"; !strings.HasPrefix(text, want) {
+			t.Errorf("text = %q, want prefix %q", text, want)
+		}
+
+		s := statusView(contract.OutcomeSucceeded)
+		s.App, s.Action = "payments", tc.action
+		text, blocks = render(t, slackui.Message{DeployStatus: s})
+		all = allText(t, blocks)
+		if want := "✅ " + tc.name + " payments: " + tc.headline; !strings.HasPrefix(text, want) ||
+			strings.Contains(all, "Synced and Healthy") || strings.Contains(all, string(tc.action)) {
+			t.Errorf("%s outcome:\n%s\n%s\nwant %q and no health verdict", tc.action, text, all, want)
+		}
+	}
+}
