@@ -320,10 +320,7 @@ func (s *Slack) wrapError(ctx context.Context, call slackCall, err error) error 
 
 // slackHint says, for a permanent Slack error, what a person must do.
 func (s *Slack) slackHint(call slackCall, se slack.SlackErrorResponse) string {
-	bot := s.BotName
-	if bot == "" {
-		bot = "deploybot"
-	}
+	bot := slackui.BotName(s.BotName)
 	switch se.Err {
 	case "channel_not_found":
 		return fmt.Sprintf("channel %s does not exist or the bot cannot see it: check the channel id, and for a private channel invite the bot: /invite @%s", call.channel, bot)

@@ -205,6 +205,7 @@ func (s *Server) startCommand(ctx context.Context, log *slog.Logger, r request, 
 		Reply:         contract.ReplyTo{Channel: r.channel, ThreadTS: r.threadTS, ResponseURL: r.responseURL},
 		TemporalUIURL: s.cfg.TemporalUIURL,
 		Namespace:     s.cfg.TemporalNamespace,
+		BotName:       s.cfg.BotName,
 	}, command.Settings{LogTailLines: int64(s.cfg.ArgoCDLogTailLines), RollbackFields: s.cfg.RollbackTableFields})
 	run, err := s.starter.StartCommand(ctx, wfType, id, in, r.id)
 	var dup *AlreadyStartedError

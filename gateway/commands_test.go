@@ -126,6 +126,7 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 						App: app, RequestedBy: user,
 						Reply:         contract.ReplyTo{Channel: testChannel, ThreadTS: threadTS, ResponseURL: responseURL},
 						TemporalUIURL: testUIURL, Namespace: "default", Projects: tc.want.projects,
+						BotName: h.cfg.BotName,
 					}
 					switch tc.want.wfType {
 					case contract.WorkflowLogs:

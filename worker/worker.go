@@ -36,6 +36,8 @@ type Deps struct {
 	HelmParams              *activities.HelmParamsCache
 	// ArgoCDNamespace is ARGOCD_NAMESPACE, the namespace Argo CD runs in.
 	ArgoCDNamespace string
+	// BotName is BOT_NAME, how the bot names itself ("/invite @shipit").
+	BotName string
 }
 
 // NewEmailSender builds the SMTP sender from SMTP_*; nil when SMTP_HOST is
@@ -80,6 +82,7 @@ func NewFromConfig(cfg *config.Config, tc client.Client, argo activities.ArgoCDC
 			ArgoCDLookupConcurrency: cfg.ArgoCDLookupConcurrency,
 			HelmParams:              activities.NewHelmParamsCache(cfg.ArgoCDHelmCacheSize),
 			ArgoCDNamespace:         cfg.ArgoCDNamespace,
+			BotName:                 cfg.BotName,
 		},
 	})
 }
@@ -129,7 +132,7 @@ func New(opts Options) (sdkworker.Worker, error) {
 func Register(r sdkworker.Registry, deps Deps) {
 	RegisterWorkflows(r)
 	r.RegisterActivity(&activities.ArgoCD{Client: deps.ArgoCD, LookupConcurrency: deps.ArgoCDLookupConcurrency, HelmParams: deps.HelmParams, Namespace: deps.ArgoCDNamespace})
-	r.RegisterActivity(&activities.Slack{Client: deps.Slack})
+	r.RegisterActivity(&activities.Slack{Client: deps.Slack, BotName: deps.BotName})
 	r.RegisterActivity(&activities.Temporal{Client: deps.Temporal})
 	r.RegisterActivity(&activities.Email{Sender: deps.Email})
 }

@@ -47,7 +47,7 @@ func ListAppsWorkflow(ctx workflow.Context, in contract.CommandInput) (ListAppsR
 	}
 	res.Apps = apps.Apps
 
-	pages := run.fitResponse(slackui.SplitTable(slackui.AppsTable(apps.Apps, in.Projects)), slackui.MoreAppsHint(in.Projects))
+	pages := run.fitResponse(slackui.SplitTable(slackui.AppsTable(apps.Apps, in.Projects)), slackui.MoreAppsHint(in.BotName, in.Projects))
 	for i := range pages {
 		m := slackui.Message{Command: &slackui.CommandReply{Table: &pages[i]}}
 		if err := run.reply(ctx, m, fmt.Sprintf("table-%d", i+1)); err != nil {

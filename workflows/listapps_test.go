@@ -174,6 +174,7 @@ func TestListAppsWorkflowKeepsWithinFiveResponses(t *testing.T) {
 	h.listApps(appSummaries(3000), nil)
 	in := commandInput("")
 	in.Reply = contract.ReplyTo{ResponseURL: "https://hooks.slack.com/commands/T0/1/secret"}
+	in.BotName = "shipit"
 	var res workflows.ListAppsResult
 	if err := h.run(workflows.ListAppsWorkflow, in, &res); err != nil {
 		t.Fatal(err)
@@ -182,7 +183,8 @@ func TestListAppsWorkflowKeepsWithinFiveResponses(t *testing.T) {
 		t.Fatalf("%d responses, %d posts; want 5 responses", len(h.responses), len(h.posts))
 	}
 	last := renderAll(t, h.responses[4].Message)
-	if !strings.Contains(last, "more rows not shown") || !strings.Contains(last, "(5/5)") {
+	if !strings.Contains(last, "more rows not shown") || !strings.Contains(last, "(5/5)") ||
+		!strings.Contains(last, "where @shipit is a member") || !strings.Contains(last, "`list_apps PROJECT`") {
 		t.Errorf("last response does not say rows were left out:\n%.500s", last)
 	}
 }

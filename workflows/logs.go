@@ -83,7 +83,7 @@ func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, e
 	content := logsFile(in.App, tail, logs)
 	comment := logsComment(in.App, tail, logs)
 	if in.Reply.Channel == "" {
-		return res, run.replyText(ctx, inlineLogs(comment, content), "logs")
+		return res, run.replyText(ctx, inlineLogs(in.BotName, comment, content), "logs")
 	}
 	uctx := workflow.WithActivityOptions(ctx, uploadActivityOptions)
 	var up activities.UploadFileResult
@@ -100,7 +100,7 @@ func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, e
 	case run.canFallBack(err):
 		workflow.GetLogger(ctx).Warn("cannot upload the logs to the channel; showing them through the response_url", "error", err)
 		run.channelRefused = true
-		return res, run.replyText(ctx, inlineLogs(comment, content), "logs")
+		return res, run.replyText(ctx, inlineLogs(in.BotName, comment, content), "logs")
 	}
 	return res, err
 }
@@ -140,7 +140,7 @@ func logsComment(app string, tail int64, logs activities.PodLogsResult) string {
 }
 
 // inlineLogs shows the logs in the message itself, newest kept if cut.
-func inlineLogs(comment, content string) string {
+func inlineLogs(bot, comment, content string) string {
 	content = strings.ReplaceAll(content, "```", "'''") // would end the code block
 	if len(content) > maxInlineLogs {
 		tail := content[len(content)-maxInlineLogs:]
@@ -148,7 +148,7 @@ func inlineLogs(comment, content string) string {
 			tail = tail[i+1:] // start at a whole line (and a whole rune)
 		}
 		content = "…\n" + tail
-		comment += " Only the newest lines fit here; use the command in a channel where deploybot is a member for the full file."
+		comment += " " + slackui.LogsCutShort(bot)
 	}
 	return comment + "\n```\n" + slackui.Escape(strings.TrimRight(content, "\n")) + "\n```"
 }

@@ -65,7 +65,7 @@ func RollbackRevisionsWorkflow(ctx workflow.Context, in contract.CommandInput) (
 	res.Rows, res.Note = hist.Rows, hist.Note
 
 	table := slackui.RevisionsTable(in.App, in.RollbackFields, hist.Rows, hist.Note)
-	pages := run.fitResponse(slackui.SplitTable(table), slackui.MoreRevisionsHint(in.App))
+	pages := run.fitResponse(slackui.SplitTable(table), slackui.MoreRevisionsHint(in.BotName, in.App))
 	for i := range pages {
 		m := slackui.Message{Command: &slackui.CommandReply{Table: &pages[i]}}
 		if err := run.reply(ctx, m, fmt.Sprintf("table-%d", i+1)); err != nil {

@@ -34,7 +34,7 @@ type Config struct {
 	VerificationToken string `env:"VERIFICATION_TOKEN" for:"gateway" secret:"true" json:"-" help:"accepted for compatibility with the old bot, unused: request signatures replace it"`
 	SlackAppToken     string `env:"SLACK_APP_TOKEN" for:"gateway" secret:"true" json:"-" help:"Slack app-level token (xapp-…); when set the gateway uses Socket Mode and needs no public URL"`
 	SlackAPIURL       string `env:"SLACK_API_URL" for:"gateway,worker" help:"override of the Slack Web API base URL (tests, playground); a missing trailing / is added"`
-	BotName           string `env:"BOT_NAME" for:"gateway" envDefault:"deploybot" help:"name the bot uses for itself in replies and help"`
+	BotName           string `env:"BOT_NAME" for:"gateway,worker" envDefault:"deploybot" help:"name the bot uses for itself in replies and help"`
 	BotDescription    string `env:"BOT_DESCRIPTION" for:"gateway" envDefault:"Syncs and rolls back Argo CD apps from Slack, with approvals and an audit trail." help:"one-line description shown in help"`
 
 	ArgoCDURL                 string   `env:"ARGOCD_URL" for:"worker" help:"Argo CD server: https://host[:port][/path], http://host:port or host:port (TLS); needed by the worker"`

@@ -40,6 +40,8 @@ type CommandInput struct {
 	// TemporalUIURL and Namespace build links to runs.
 	TemporalUIURL string `json:"temporalUiUrl,omitempty"`
 	Namespace     string `json:"namespace,omitempty"`
+	// BotName is BOT_NAME, how the bot names itself in replies ("" = deploybot).
+	BotName string `json:"botName,omitempty"`
 }
 
 // CommandWorkflowID derives a read-only command's workflow id from the Slack

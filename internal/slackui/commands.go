@@ -374,18 +374,32 @@ func AppsTable(apps []contract.AppSummary, projects []string) Table {
 }
 
 // MoreAppsHint says how to see every app when a slash command's replies
-// cut the list_apps table short.
-func MoreAppsHint(projects []string) string {
+// cut the list_apps table short; bot is BOT_NAME.
+func MoreAppsHint(bot string, projects []string) string {
 	if len(projects) > 0 {
-		return "Ask in a channel where deploybot is a member to see them all."
+		return fmt.Sprintf("Ask in a channel where @%s is a member to see them all.", BotName(bot))
 	}
-	return "Ask in a channel where deploybot is a member to see them all, or ask for one project: `list_apps PROJECT`."
+	return fmt.Sprintf("Ask in a channel where @%s is a member to see them all, or ask for one project: `list_apps PROJECT`.", BotName(bot))
 }
 
 // MoreRevisionsHint says how to see all of app's history when a slash
 // command's replies cut the rollback_revisions table short.
-func MoreRevisionsHint(app string) string {
-	return fmt.Sprintf("Ask in a channel where deploybot is a member to see all of %s's history.", app)
+func MoreRevisionsHint(bot, app string) string {
+	return fmt.Sprintf("Ask in a channel where @%s is a member to see all of %s's history.", BotName(bot), app)
+}
+
+// LogsCutShort is the note on logs shown inline and cut to their newest
+// lines (a slash command's reply cannot carry a file).
+func LogsCutShort(bot string) string {
+	return fmt.Sprintf("Only the newest lines fit here; use the command in a channel where @%s is a member for the full file.", BotName(bot))
+}
+
+// BotName is how the bot names itself: BOT_NAME, or deploybot.
+func BotName(bot string) string {
+	if bot == "" {
+		return "deploybot"
+	}
+	return bot
 }
 
 // RowsNotShown is the note under the last table a slash command's replies
