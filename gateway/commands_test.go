@@ -95,6 +95,20 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 				if info.Type != tc.want.wfType || !info.Running || info.RequestID != reqID || info.RequestedBy != alice {
 					t.Errorf("run %s = %+v, want a running %s with request id %s", id, info, tc.want.wfType, reqID)
 				}
+				// The Temporal UI's list says what was asked and by whom.
+				who := alice
+				if user.Name != "" {
+					who = "alice (" + alice + ")"
+				}
+				wantSummary := text + ", asked by " + who
+				if strings.HasPrefix(text, "autosync") {
+					wantSummary = strings.Replace(strings.Replace(text, "autosync", "auto-sync", 1), app+" ", "", 1) + " " + app + ", asked by " + who
+				} else if strings.HasPrefix(text, "rollback "+app) {
+					wantSummary = "rollback " + app + " → 3, asked by " + who
+				}
+				if summary, _ := h.userMetadata(id); summary != wantSummary {
+					t.Errorf("Temporal UI summary %q, want %q", summary, wantSummary)
+				}
 				if tc.want.wfType == contract.WorkflowDeploy {
 					var in contract.DeployInput
 					if q := h.input(id, &in); q != h.cfg.TemporalTaskQueue {
@@ -126,7 +140,7 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 						App: app, RequestedBy: user,
 						Reply:         contract.ReplyTo{Channel: testChannel, ThreadTS: threadTS, ResponseURL: responseURL},
 						TemporalUIURL: testUIURL, Namespace: "default", Projects: tc.want.projects,
-						BotName: h.cfg.BotName,
+						BotName: h.cfg.BotName, Command: text,
 					}
 					switch tc.want.wfType {
 					case contract.WorkflowLogs:

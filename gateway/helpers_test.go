@@ -332,6 +332,31 @@ func (h *harness) describe(id string) gateway.RunInfo {
 	return info
 }
 
+// userMetadata is what the Temporal UI shows of the latest run of id: its
+// static summary and details.
+func (h *harness) userMetadata(id string) (summary, details string) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := h.tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		h.t.Fatalf("describe %s: %v", id, err)
+	}
+	md := resp.GetExecutionConfig().GetUserMetadata()
+	dc := converter.GetDefaultDataConverter()
+	if p := md.GetSummary(); p != nil {
+		if err := dc.FromPayload(p, &summary); err != nil {
+			h.t.Fatalf("summary of %s: %v", id, err)
+		}
+	}
+	if p := md.GetDetails(); p != nil {
+		if err := dc.FromPayload(p, &details); err != nil {
+			h.t.Fatalf("details of %s: %v", id, err)
+		}
+	}
+	return summary, details
+}
+
 // exists reports whether workflow id has any run.
 func (h *harness) exists(id string) bool {
 	h.t.Helper()

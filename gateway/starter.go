@@ -19,6 +19,7 @@ import (
 
 	"github.com/deploybot/deploybot/internal/config"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
 )
 
 // Memo keys the gateway sets on every run it starts. MemoRequestID is how a
@@ -176,6 +177,9 @@ func (t *TemporalStarter) StartDeploy(ctx context.Context, in contract.DeployInp
 			MemoRequestedBy: in.Request.RequestedBy.ID,
 			MemoAction:      string(in.Request.Action),
 		},
+		// The Temporal UI's run list and run page tell the request.
+		StaticSummary: slackui.DeploySummary(in.Request, in.Emergency != nil),
+		StaticDetails: slackui.DeployDetails(in),
 	}
 	if in.Emergency != nil {
 		opts.Memo[MemoEmergency] = in.Emergency.Reason
@@ -199,6 +203,7 @@ func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id str
 			MemoRequestID:   requestID,
 			MemoRequestedBy: in.RequestedBy.ID,
 		},
+		StaticSummary: slackui.CommandSummary(in.Command, in),
 	}
 	return t.start(ctx, opts, workflowType, in)
 }
@@ -219,7 +224,8 @@ func (t *TemporalStarter) StartQualityGate(ctx context.Context, in contract.Qual
 		TypedSearchAttributes: temporal.NewSearchAttributes(contract.SASTSearchAttributes(a)...),
 		// Orders the runs of a branch (which delivery is the gate's current
 		// state) from visibility alone, for the runs that supersede others.
-		Memo: map[string]any{contract.MemoSASTEvaluatedAt: a.EvaluatedAt().UTC().Format(time.RFC3339Nano)},
+		Memo:          map[string]any{contract.MemoSASTEvaluatedAt: a.EvaluatedAt().UTC().Format(time.RFC3339Nano)},
+		StaticSummary: slackui.GateSummary(a),
 	}
 	return t.start(ctx, opts, contract.WorkflowQualityGate, in)
 }

@@ -376,6 +376,9 @@ func (a *approval) ask(ctx workflow.Context, req approvalRequest) error {
 		return err
 	}
 	a.ts = posted.TS
+	if a.view.State == slackui.RequestPending {
+		workflow.SetCurrentDetails(ctx, slackui.WaitingDetails(a.view.Progress, a.view.ExpiresAt))
+	}
 	return nil
 }
 
@@ -476,6 +479,7 @@ func (a *approval) take(ctx workflow.Context, d contract.Decision) (contract.Dec
 		a.approved = append(a.approved, contract.Approval{User: d.User, At: workflow.Now(ctx)})
 		if _, met := a.rules.rule.Tally(a.approverIDs(), a.members); !met {
 			a.view.Progress = a.progress()
+			workflow.SetCurrentDetails(ctx, slackui.WaitingDetails(a.view.Progress, a.view.ExpiresAt))
 			a.updateRequest(ctx)
 			return contract.DecisionResult{Outcome: contract.OutcomeCounted, Message: slackui.ApprovalCounted(a.view.Progress)}, ""
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -416,5 +417,47 @@ func TestApprovalBreakGlass(t *testing.T) {
 	}
 	if m.To[0] != "incidents@example.com" || m.Headers["X-Deploybot-Emergency"] != "true" {
 		t.Errorf("email to %v headers %v", m.To, m.Headers)
+	}
+}
+
+// TestTheTemporalUIShowsTheCurrentStep: the run's current details (what the
+// Temporal UI shows on the run's page) follow the process: waiting with
+// the rule's progress and people's names, then the outcome.
+func TestTheTemporalUIShowsTheCurrentStep(t *testing.T) {
+	h := newGroupsHarness(t)
+	h.states = healthyTimeline()
+	h.click(time.Minute, bob, true)
+	h.click(2*time.Minute, carol, true)
+	var before, afterBob string
+	details := func(into *string) func() {
+		return func() {
+			v, err := h.env.QueryWorkflow("__temporal_workflow_metadata")
+			if err != nil {
+				t.Errorf("metadata query: %v", err)
+				return
+			}
+			var md sdkpb.WorkflowMetadata
+			if err := v.Get(&md); err != nil {
+				t.Errorf("metadata: %v", err)
+			}
+			*into = md.GetCurrentDetails()
+		}
+	}
+	h.env.RegisterDelayedCallback(details(&before), 30*time.Second)
+	h.env.RegisterDelayedCallback(details(&afterBob), 90*time.Second)
+	res := h.run(ruleInput(twoGroupRule()))
+	if res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v", res)
+	}
+	if !strings.HasPrefix(before, "Waiting for approval until ") || !strings.Contains(before, "1 of @platform (waiting), 1 of @payments-leads (waiting)") {
+		t.Errorf("details while waiting = %q", before)
+	}
+	if !strings.Contains(afterBob, "1 of @platform (✓ bob (U0BOB)), 1 of @payments-leads (waiting)") {
+		t.Errorf("details after bob = %q, want bob by name and id", afterBob)
+	}
+	var final string
+	details(&final)()
+	if final != "Done: succeeded" {
+		t.Errorf("details at the end = %q", final)
 	}
 }

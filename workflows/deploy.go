@@ -166,6 +166,13 @@ func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
 	return r
 }
 
+// at moves the run to step, as the status query and the Temporal UI's
+// current details show it.
+func (r *deployRun) at(ctx workflow.Context, step contract.Step) {
+	r.status.Step = step
+	workflow.SetCurrentDetails(ctx, slackui.DeployStepDetails(r.status))
+}
+
 // prepare reads the app and, for a rollback, the target history entry.
 func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResult, error) {
 	var prep activities.PrepareDeployResult
@@ -303,7 +310,7 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 		r.status.RemovedAutoSync = off.Removed
 		r.note(ctx, fmt.Sprintf(":pause_button: Auto-sync is now *off* for %s (it was %s) so the rollback can stay: %s. "+
 			"Restore it with `autosync %s on` when you are done.", app, describePolicy(off.Removed), howAutoSyncOff(off), app), "autosync-off")
-		r.status.Step = contract.StepStarting
+		r.at(ctx, contract.StepStarting)
 		err = r.callStart(ctx)
 	}
 	if err != nil {
@@ -398,7 +405,7 @@ func (r *deployRun) outlast(ctx workflow.Context, opts workflow.ActivityOptions,
 // reports nothing turned off (a retried attempt), Removed is the policy seen
 // before asking.
 func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (activities.DisableAutoSyncResult, error) {
-	r.status.Step = contract.StepDisablingAutoSync
+	r.at(ctx, contract.StepDisablingAutoSync)
 	r.view.Step = contract.StepDisablingAutoSync
 	if r.in.Request.Action == contract.ActionRollback {
 		r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
@@ -420,7 +427,7 @@ func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.Prepar
 // Degraded, failed, or the health timeout passes. The status message is
 // edited only when what it shows changes.
 func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
-	r.status.Step = contract.StepFollowing
+	r.at(ctx, contract.StepFollowing)
 	r.view.Step = contract.StepFollowing
 	r.updateStatus(ctx)
 	deadline := r.approvedAt.Add(r.in.Policy.HealthTimeout)
@@ -491,6 +498,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 	now := workflow.Now(ctx)
 	r.status.Step = contract.StepDone
 	r.status.Outcome = outcome
+	workflow.SetCurrentDetails(ctx, slackui.DeployStepDetails(r.status))
 	r.status.Message = msg
 	r.status.FinishedAt = now
 	res := contract.DeployResult{
@@ -536,7 +544,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 // from then on. awaitStatusPost collects its timestamp.
 func (r *deployRun) postStatus(ctx workflow.Context) workflow.Future {
 	r.edits.async = workflow.GetVersion(ctx, asyncStatusVersion, workflow.DefaultVersion, 1) == 1
-	r.status.Step = contract.StepStarting
+	r.at(ctx, contract.StepStarting)
 	r.view.Step = contract.StepStarting
 	v := r.view
 	r.shown = v
@@ -557,6 +565,7 @@ func (r *deployRun) awaitStatusPost(ctx workflow.Context, f workflow.Future) {
 }
 
 func (r *deployRun) updateStatus(ctx workflow.Context) {
+	workflow.SetCurrentDetails(ctx, slackui.DeployStepDetails(r.status))
 	if !r.approvedAt.IsZero() {
 		r.view.Elapsed = workflow.Now(ctx).Sub(r.approvedAt).Round(time.Second)
 	}

@@ -45,7 +45,7 @@ func (r *deployRun) changeAutoSync(ctx workflow.Context, prep activities.Prepare
 	if prep.AutoSync.On() {
 		return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync was already on for %s (%s); nothing changed.", app, describePolicy(prep.AutoSync))
 	}
-	r.status.Step = contract.StepStarting
+	r.at(ctx, contract.StepStarting)
 	policy, source := argoDefaultAutoSync, ""
 	if prep.AutoSync != nil {
 		// Argo CD 3.1+ kept the policy with enabled: false: nothing to look up.

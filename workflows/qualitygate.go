@@ -301,6 +301,7 @@ func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome con
 	msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
 	if len(r.in.Policy.EmailTo) > 0 {
 		r.status.Step = contract.SASTStepEmailing
+		workflow.SetCurrentDetails(ctx, slackui.GateStepDetails(r.status.Step, ""))
 		r.email(ctx)
 		to := strings.Join(r.in.Policy.EmailTo, ", ")
 		if r.status.EmailSent {
@@ -364,6 +365,7 @@ func (r *gateRun) end(ctx workflow.Context, outcome contract.Outcome, msg string
 	r.status.Step = contract.SASTStepDone
 	r.status.Outcome, r.result.Outcome = outcome, outcome
 	r.status.Message, r.result.Message = msg, msg
+	workflow.SetCurrentDetails(ctx, slackui.GateStepDetails(r.status.Step, outcome))
 	r.status.FinishedAt = workflow.Now(ctx)
 	upsert(ctx, contract.SearchAttrSASTOutcome.ValueSet(string(outcome)))
 	r.approval.finishHandlers(ctx)

@@ -270,11 +270,11 @@ func TestInputBuilders(t *testing.T) {
 	set := command.Settings{LogTailLines: 42, RollbackFields: []string{"image"}}
 	base := contract.CommandInput{RequestedBy: contract.User{ID: "U0ALICE"}, Namespace: "default"}
 	for text, want := range map[string]contract.CommandInput{
-		"list_apps":              {RequestedBy: base.RequestedBy, Namespace: "default"},
-		"list_apps payments":     {RequestedBy: base.RequestedBy, Namespace: "default", Projects: []string{"payments"}},
-		"logs web":               {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", TailLines: 42},
-		"rollback_revisions web": {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", RollbackFields: []string{"image"}},
-		"status web":             {App: "web", RequestedBy: base.RequestedBy, Namespace: "default"},
+		"list_apps":              {RequestedBy: base.RequestedBy, Namespace: "default", Command: "list_apps"},
+		"list_apps payments":     {RequestedBy: base.RequestedBy, Namespace: "default", Projects: []string{"payments"}, Command: "list_apps payments"},
+		"logs web":               {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", TailLines: 42, Command: "logs web"},
+		"rollback_revisions web": {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", RollbackFields: []string{"image"}, Command: "rollback_revisions web"},
+		"status web":             {App: "web", RequestedBy: base.RequestedBy, Namespace: "default", Command: "status web"},
 	} {
 		c, err := command.Parse(text)
 		if err != nil {

@@ -151,7 +151,7 @@ func Workflows() []string {
 // reply, links) with the command's own fields.
 func (c Command) ReadInput(base contract.CommandInput, s Settings) contract.CommandInput {
 	in := base
-	in.App = c.App
+	in.App, in.Command = c.App, c.String()
 	if c.Project != "" {
 		in.Projects = []string{c.Project}
 	}

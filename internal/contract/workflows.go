@@ -42,6 +42,8 @@ type CommandInput struct {
 	Namespace     string `json:"namespace,omitempty"`
 	// BotName is BOT_NAME, how the bot names itself in replies ("" = deploybot).
 	BotName string `json:"botName,omitempty"`
+	// Command is the command as asked ("status payments"), for the Temporal UI.
+	Command string `json:"command,omitempty"`
 }
 
 // CommandWorkflowID derives a read-only command's workflow id from the Slack

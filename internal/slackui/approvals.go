@@ -62,20 +62,26 @@ func (p *ApprovalProgress) counts() (needed, given int) {
 }
 
 // from says whom a need is from: "@platform", "<@U0BOB> or <@U0DAN>".
-func (n Need) from() string {
+func (n Need) from(person func(contract.User) string) string {
 	var who []string
 	for _, g := range n.Groups {
 		who = append(who, "@"+Escape(strings.TrimPrefix(g, "@")))
 	}
 	for _, u := range n.Users {
-		who = append(who, contract.User{ID: u}.Mention())
+		who = append(who, person(contract.User{ID: u}))
 	}
 	return strings.Join(who, " or ")
 }
 
 // Text is the progress line: "Needs 2 approvals: 1 of @platform (✓ <@U0BOB>),
 // 1 of @payments-leads (waiting)".
-func (p *ApprovalProgress) Text() string {
+func (p *ApprovalProgress) Text() string { return p.text(contract.User.Mention) }
+
+// PlainText is Text with people named in plain text ("✓ bob (U0BOB)"),
+// for places that are not Slack.
+func (p *ApprovalProgress) PlainText() string { return p.text(PlainWho) }
+
+func (p *ApprovalProgress) text(person func(contract.User) string) string {
 	needed, _ := p.counts()
 	parts := make([]string, len(p.Needs))
 	for i, n := range p.Needs {
@@ -83,14 +89,14 @@ func (p *ApprovalProgress) Text() string {
 		if len(n.By) > 0 {
 			names := make([]string, len(n.By))
 			for k, u := range n.By {
-				names[k] = "✓ " + u.Mention()
+				names[k] = "✓ " + person(u)
 			}
 			state = strings.Join(names, ", ")
 			if len(n.By) < n.Count {
 				state += fmt.Sprintf(", %d more", n.Count-len(n.By))
 			}
 		}
-		parts[i] = fmt.Sprintf("%d of %s (%s)", n.Count, n.from(), state)
+		parts[i] = fmt.Sprintf("%d of %s (%s)", n.Count, n.from(person), state)
 	}
 	return fmt.Sprintf("Needs %d approval%s: %s", needed, plural(needed), strings.Join(parts, ", "))
 }

@@ -72,7 +72,7 @@ func ruleSummary(r contract.ProjectRule) string {
 		for _, g := range q.From.Groups {
 			n.Groups = append(n.Groups, g.Handle)
 		}
-		needs[i] = fmt.Sprintf("%d of %s", q.Count, n.from())
+		needs[i] = fmt.Sprintf("%d of %s", q.Count, n.from(contract.User.Mention))
 	}
 	s += "needs " + strings.Join(needs, " and ")
 	if rule.AllowSelfApproval {
