@@ -421,3 +421,43 @@ func TestBrowserEmailsLinkTheMailCatcher(t *testing.T) {
 	b.run("the mail catcher's link in the Emails panel",
 		chromedp.WaitVisible(chromedp.CSS(`#emails-box a[href="http://localhost:8025"]`)))
 }
+
+// TestTemporalUITellsTheRun opens the Temporal UI of `deploybot dev` on a
+// run waiting for its second approval: the run's page shows its summary
+// (what was asked, by whom, names beside ids), its details (the rule) and
+// its current step (waiting, with bob's approval counted).
+func TestTemporalUITellsTheRun(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	urls := startEnv(t)
+	b := newBrowser(t, urls.Playground)
+	b.as("U0ALICE")
+	b.say("/deploy sync ledger")
+	b.as("U0BOB")
+	b.clickLast("#channel", "deploybot.approve")
+	b.poll("bob's approval shown on the request", `(function(){
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		return !!row && row.innerText.indexOf('1 of @payments-leads (waiting)') >= 0;
+	})()`)
+	b.run("open the run in the Temporal UI", chromedp.Navigate(urls.TemporalUI+"/namespaces/default/workflows/deploy-ledger"))
+	// The UI shows summary, details and current details on the run's User
+	// Metadata tab, each rendered in a same-origin frame.
+	b.poll("the run's summary, details and current step in the Temporal UI", `(function(){
+		var tab=document.querySelector('#user-metadata-tab');
+		if (!tab) return false;
+		if (tab.getAttribute('aria-selected') !== 'true') { tab.click(); return false; }
+		var text=[...document.querySelectorAll('iframe')].map(function(f){
+			try { return f.contentDocument.body.innerText; } catch (e) { return ''; }
+		}).join('\n');
+		return text.indexOf('sync ledger, asked by alice (U0ALICE)') >= 0 &&
+			text.indexOf('payments-two-approvals') >= 0 &&
+			text.indexOf('Waiting for approval until') >= 0 &&
+			text.indexOf('1 of @platform (✓ bob (U0BOB))') >= 0;
+	})()`)
+	b.shot("temporal-ui.png")
+}
