@@ -13,6 +13,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
@@ -166,6 +167,32 @@ func saveHistory(t *testing.T, tc client.Client, id, runID, name string) {
 	t.Logf("recorded %s (%d events)", path, len(h.Events))
 }
 
+// activitySummaries are the Temporal UI's lines for the run's activities,
+// by activity type, as the server keeps them.
+func activitySummaries(t *testing.T, tc client.Client, id, runID string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	iter := tc.GetWorkflowHistory(context.Background(), id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sched := ev.GetActivityTaskScheduledEventAttributes()
+		if sched == nil {
+			continue
+		}
+		var s string
+		if p := ev.GetUserMetadata().GetSummary(); p != nil {
+			if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out[sched.GetActivityType().GetName()] = append(out[sched.GetActivityType().GetName()], s)
+	}
+	return out
+}
+
 func TestDeploySyncEndToEnd(t *testing.T) {
 	s := startStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -231,6 +258,18 @@ func TestDeploySyncEndToEnd(t *testing.T) {
 	}
 	if ephemerals != 1 {
 		t.Errorf("%d ephemeral refusals, want 1 (mallory)", ephemerals)
+	}
+	// The event history reads as the process in the Temporal UI.
+	sums := activitySummaries(t, s.tc, id, run.GetRunID())
+	for typ, want := range map[string]string{
+		"PrepareDeploy":  "read guestbook from Argo CD",
+		"StartOperation": "start the sync of guestbook in Argo CD",
+		"GetAppState":    "look at guestbook in Argo CD",
+		"PostMessage":    "post the approval request in " + deployChannel,
+	} {
+		if got := sums[typ]; len(got) == 0 || got[0] != want {
+			t.Errorf("%s summaries %q, want the first %q", typ, got, want)
+		}
 	}
 	saveHistory(t, s.tc, id, run.GetRunID(), "deploy_sync_approved")
 }

@@ -366,7 +366,7 @@ func (a *approval) ask(ctx workflow.Context, req approvalRequest) error {
 	if a.rules.rule.NoApproval {
 		a.view = approvalView{State: slackui.RequestNoApproval, Note: slackui.NoApprovalNote(a.rules.rule)}
 	}
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	actx := workflow.WithActivityOptions(ctx, summarized(slackActivityOptions, slackui.RequestSummary(a.msg.channel)))
 	var posted activities.PostMessageResult
 	err := workflow.ExecuteActivity(actx, slackActivities.PostMessage, activities.PostMessageInput{
 		Channel: a.msg.channel, ThreadTS: req.thread, Message: req.render(a.view),
@@ -548,7 +548,7 @@ func (rs approvalRules) why(d contract.Decision, approved []string, members cont
 // readMembers reads the rule's groups' members from Slack (the activity
 // keeps a cache, so a burst of clicks costs one read).
 func (a *approval) readMembers(ctx workflow.Context) error {
-	actx := workflow.WithActivityOptions(ctx, slackActivityOptions)
+	actx := workflow.WithActivityOptions(ctx, summarized(slackActivityOptions, slackui.MembersSummary(a.rules.rule)))
 	var res activities.GroupMembersResult
 	if err := workflow.ExecuteActivity(actx, slackActivities.GroupMembers, activities.GroupMembersInput{
 		Groups: a.rules.rule.GroupIDs(), MaxAge: time.Minute,

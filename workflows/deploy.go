@@ -176,7 +176,7 @@ func (r *deployRun) at(ctx workflow.Context, step contract.Step) {
 // prepare reads the app and, for a rollback, the target history entry.
 func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResult, error) {
 	var prep activities.PrepareDeployResult
-	actx := workflow.WithActivityOptions(ctx, readOnlyActivityOptions)
+	actx := workflow.WithActivityOptions(ctx, summarized(readOnlyActivityOptions, slackui.ReadAppSummary(r.in.Request)))
 	err := workflow.ExecuteActivity(actx, argoActivities.PrepareDeploy, activities.PrepareDeployInput{
 		App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID,
 		ParamNames: r.in.Policy.ParamNames,
@@ -326,7 +326,7 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 // Argo CD outage (see outlast).
 func (r *deployRun) callStart(ctx workflow.Context) error {
 	var st activities.AppStateResult
-	err := r.outlast(ctx, readOnlyActivityOptions, func(actx workflow.Context) error {
+	err := r.outlast(ctx, summarized(readOnlyActivityOptions, slackui.LookSummary(r.in.Request.App)), func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st)
 	})
 	if err != nil {
@@ -336,7 +336,7 @@ func (r *deployRun) callStart(ctx workflow.Context) error {
 	var res activities.StartOperationResult
 	// StartOperation is safe to retry: it checks whether an earlier attempt
 	// already reached Argo CD, so the outage costs no second operation.
-	return r.outlast(ctx, startOperationOptions, func(actx workflow.Context) error {
+	return r.outlast(ctx, summarized(startOperationOptions, slackui.StartSummary(r.in.Request.Action, r.in.Request.App)), func(actx workflow.Context) error {
 		return workflow.ExecuteActivity(actx, argoActivities.StartOperation, activities.StartOperationInput{
 			App: r.in.Request.App, Action: r.in.Request.Action, HistoryID: r.in.Request.HistoryID, BaselineStartedAt: r.baseline,
 			RequestedBy: r.in.Request.RequestedBy, ApprovedBy: r.status.DecidedBy, Approvals: r.status.Approvals,
@@ -411,7 +411,7 @@ func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.Prepar
 		r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
 	}
 	r.updateStatus(ctx)
-	actx := workflow.WithActivityOptions(ctx, startOperationOptions)
+	actx := workflow.WithActivityOptions(ctx, summarized(startOperationOptions, slackui.AutoSyncSummary(false, r.in.Request.App)))
 	var res activities.DisableAutoSyncResult
 	if err := workflow.ExecuteActivity(actx, argoActivities.DisableAutoSync, activities.DisableAutoSyncInput{App: r.in.Request.App}).Get(ctx, &res); err != nil {
 		return res, err
@@ -437,7 +437,7 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 			return contract.OutcomeTimedOut, r.timeoutMessage()
 		}
 		var st activities.AppStateResult
-		pctx := workflow.WithActivityOptions(ctx, pollOptions(remaining))
+		pctx := workflow.WithActivityOptions(ctx, summarized(pollOptions(remaining), slackui.LookSummary(r.in.Request.App)))
 		err := workflow.ExecuteActivity(pctx, argoActivities.GetAppState, activities.AppStateInput{App: r.in.Request.App}).Get(ctx, &st)
 		var timeoutErr *temporal.TimeoutError
 		switch {

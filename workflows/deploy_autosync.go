@@ -7,6 +7,7 @@ import (
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
 )
 
 func isAutoSyncAction(a contract.Action) bool {
@@ -68,7 +69,7 @@ func (r *deployRun) changeAutoSync(ctx workflow.Context, prep activities.Prepare
 			}
 		}
 	}
-	actx := workflow.WithActivityOptions(ctx, startOperationOptions)
+	actx := workflow.WithActivityOptions(ctx, summarized(startOperationOptions, slackui.AutoSyncSummary(true, app)))
 	var on activities.EnableAutoSyncResult
 	if err := workflow.ExecuteActivity(actx, argoActivities.EnableAutoSync, activities.EnableAutoSyncInput{App: app, Policy: policy}).Get(ctx, &on); err != nil {
 		return contract.OutcomeFailed, "could not turn auto-sync on: " + errMessage(err)

@@ -24,6 +24,12 @@ var argoUserErrors = []string{
 	string(argocd.KindUnknownHistoryID), string(argocd.KindTLS),
 }
 
+// summarized is opts with the line the Temporal UI shows for the call.
+func summarized(opts workflow.ActivityOptions, summary string) workflow.ActivityOptions {
+	opts.Summary = summary
+	return opts
+}
+
 // readOnlyActivityOptions fit a read that a person is waiting for in Slack:
 // short attempts, a few quick retries, and no retry of errors that cannot heal.
 var readOnlyActivityOptions = workflow.ActivityOptions{

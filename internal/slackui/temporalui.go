@@ -124,3 +124,44 @@ func DeployStepDetails(s contract.DeployStatus) string {
 	}
 	return strings.ReplaceAll(string(s.Step), "_", " ")
 }
+
+// Activity summaries: the line the Temporal UI's event history shows for a
+// step of a run, so the history reads as the process.
+
+// ReadAppSummary is PrepareDeploy's: "read payments from Argo CD".
+func ReadAppSummary(r contract.DeployRequest) string {
+	if r.Action == contract.ActionRollback {
+		return fmt.Sprintf("read %s and its history id %d from Argo CD", r.App, r.HistoryID)
+	}
+	return "read " + r.App + " from Argo CD"
+}
+
+// LookSummary is a look at the app's state: "look at payments in Argo CD".
+func LookSummary(app string) string { return "look at " + app + " in Argo CD" }
+
+// StartSummary is StartOperation's: "start the sync of payments in Argo CD".
+func StartSummary(a contract.Action, app string) string {
+	return "start the " + ActionName(a) + " of " + app + " in Argo CD"
+}
+
+// AutoSyncSummary is DisableAutoSync's or EnableAutoSync's.
+func AutoSyncSummary(on bool, app string) string {
+	if on {
+		return "turn on auto-sync of " + app + " in Argo CD"
+	}
+	return "turn off auto-sync of " + app + " in Argo CD"
+}
+
+// RequestSummary is the post of an approval request.
+func RequestSummary(channel string) string { return "post the approval request in " + channel }
+
+// MembersSummary is the read of the approving groups' members.
+func MembersSummary(rule contract.ApprovalRule) string {
+	var handles []string
+	for _, q := range rule.Requires {
+		for _, g := range q.From.Groups {
+			handles = append(handles, "@"+strings.TrimPrefix(g.Handle, "@"))
+		}
+	}
+	return "read the members of " + strings.Join(handles, ", ") + " from Slack"
+}
