@@ -67,7 +67,7 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		cmd.App = app
 	}
 	if cmd.Name == command.Help { // anyone may ask for help
-		return s.answer(r, cmd)
+		return s.answer(ctx, r, cmd)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	defer cancel()
@@ -84,12 +84,14 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 	case command.Read:
 		return s.startCommand(ctx, log, r, cmd)
 	}
-	return s.answer(r, cmd)
+	return s.answer(ctx, r, cmd)
 }
 
 // answer replies to a command the gateway answers itself (command.Answered).
-func (s *Server) answer(r request, cmd command.Command) string {
+func (s *Server) answer(ctx context.Context, r request, cmd command.Command) string {
 	switch cmd.Name {
+	case command.History:
+		return s.history(ctx, r, cmd)
 	case command.Help:
 		s.replyTo(r, s.help())
 		return outcomeHelp
@@ -225,6 +227,30 @@ func (s *Server) startCommand(ctx context.Context, log *slog.Logger, r request, 
 		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
 		return outcomeError
 	}
+}
+
+// defaultHistory is how many runs `history APP` shows without N.
+const defaultHistory = 10
+
+// history answers `history APP [N]` from Temporal visibility: the app's
+// last deploy runs, as the runs API lists them.
+func (s *Server) history(ctx context.Context, r request, cmd command.Command) string {
+	n := cmd.Count
+	if n == 0 {
+		n = defaultHistory
+	}
+	// cmd.App is a validated app name: nothing to escape in the query.
+	query := fmt.Sprintf("WorkflowType = '%s' AND %s = '%s'", contract.WorkflowDeploy, contract.SearchAttrDeployApp.GetName(), cmd.App)
+	runs, err := s.listRuns(ctx, query, n)
+	if err != nil {
+		if temporalUnavailable(err) {
+			return s.temporalDown(s.log, r, cmd, err)
+		}
+		s.replyTo(r, fmt.Sprintf(":x: I could not read the history of `%s`: Temporal refused the list (%s). Tell your deploybot admins.", cmd.App, slackui.Escape(err.Error())))
+		return outcomeError
+	}
+	s.replyTo(r, slackui.HistoryText(cmd.App, runs, time.Now()))
+	return outcomeHistory
 }
 
 // policy is the approval policy a new run carries in its input.

@@ -37,6 +37,7 @@ const (
 	outcomeIgnored        = "ignored"         // an event or action deploybot does not handle
 	outcomeHelp           = "help"            // help was asked for
 	outcomePolicy         = "policy"          // policy APP was answered
+	outcomeHistory        = "history"         // history APP was answered
 	outcomeParseError     = "parse_error"     // malformed or unknown command
 	outcomeUnauthorized   = "unauthorized"    // requester not in ALLOWED_USERS
 	outcomeStarted        = "started"         // a workflow was started

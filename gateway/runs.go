@@ -142,6 +142,7 @@ func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
 		if err = s.starter.QueryStatus(ctx, info.WorkflowID, info.RunID, &st); err == nil {
 			r.Step, r.App, r.Action = string(st.Step), st.App, string(st.Action)
 			r.RequestedBy = apiUser(&st.RequestedBy)
+			r.FromRevision, r.Revision = st.FromRevision, st.ToRevision
 			decided(r, st.DecidedBy, st.Outcome, st.Message)
 			approved(r, st.Rule, st.Approvals)
 			r.ExpiresAt = st.ExpiresAt
@@ -180,6 +181,10 @@ func (s *Server) readResult(ctx context.Context, info RunInfo, r *runsapi.Run) {
 			if res.App != "" {
 				r.App, r.Action = res.App, string(res.Action)
 			}
+			if res.RequestedBy.ID != "" {
+				r.RequestedBy = apiUser(&res.RequestedBy)
+			}
+			r.FromRevision, r.Revision = res.FromRevision, res.Revision
 			decided(r, res.DecidedBy, res.Outcome, res.Message)
 			approved(r, res.Rule, res.Approvals)
 		}
@@ -251,13 +256,29 @@ func (s *Server) apiListRuns(c *gin.Context) {
 		apiFail(c, err)
 		return
 	}
-	ctx := context.WithoutCancel(c.Request.Context())
+	runs, err := s.listRuns(context.WithoutCancel(c.Request.Context()), query, limit)
+	switch {
+	case temporalUnavailable(err):
+		apiFail(c, temporalDownErr(err))
+		return
+	case err != nil:
+		apiFail(c, apiErr(http.StatusInternalServerError, outcomeError, "Temporal refused the list query (are deploybot's search attributes declared? see `deploybot dev` or contract.SearchAttributes): %v", err))
+		return
+	}
+	c.JSON(http.StatusOK, runsapi.RunList{Runs: runs})
+}
+
+// listRuns is the newest limit runs query matches, newest first, with what
+// the running ones say and the completed ones returned: the runs API's
+// list and the history command.
+func (s *Server) listRuns(ctx context.Context, query string, limit int) ([]runsapi.Run, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.opts.TemporalTimeout)
 	// Visibility lists open runs first, closed ones by close time, and SQL
 	// visibility cannot order otherwise; the newest of each, merged by
 	// start time, are the newest runs (closed ones up to a run that took
 	// longer than those after it).
 	var infos []RunInfo
+	var err error
 	for _, status := range []string{"ExecutionStatus = 'Running'", "ExecutionStatus != 'Running'"} {
 		var some []RunInfo
 		if some, err = s.starter.ListRuns(lctx, query+" AND "+status, limit); err != nil {
@@ -266,14 +287,11 @@ func (s *Server) apiListRuns(c *gin.Context) {
 		infos = append(infos, some...)
 	}
 	cancel()
-	switch {
-	case temporalUnavailable(err):
-		apiFail(c, temporalDownErr(err))
-		return
-	case err != nil:
-		s.log.Error("visibility refused the runs list query", "query", query, "error", err)
-		apiFail(c, apiErr(http.StatusInternalServerError, outcomeError, "Temporal refused the list query (are deploybot's search attributes declared? see `deploybot dev` or contract.SearchAttributes): %v", err))
-		return
+	if err != nil {
+		if !temporalUnavailable(err) {
+			s.log.Error("visibility refused the runs list query", "query", query, "error", err)
+		}
+		return nil, err
 	}
 	sort.SliceStable(infos, func(i, j int) bool { return infos[i].StartTime.After(infos[j].StartTime) })
 	infos = infos[:min(len(infos), limit)]
@@ -282,7 +300,7 @@ func (s *Server) apiListRuns(c *gin.Context) {
 		runs[i] = s.baseRun(info)
 	}
 	s.askRunning(ctx, infos, runs)
-	c.JSON(http.StatusOK, runsapi.RunList{Runs: runs})
+	return runs, nil
 }
 
 // askRunning asks the running runs for their status and reads the

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -505,11 +506,13 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		Outcome:         outcome,
 		App:             r.in.Request.App,
 		Action:          r.in.Request.Action,
+		RequestedBy:     r.in.Request.RequestedBy,
 		DecidedBy:       r.status.DecidedBy,
 		Rule:            r.status.Rule,
 		Approvals:       r.status.Approvals,
 		Emergency:       r.status.Emergency,
-		Revision:        r.view.Revision,
+		FromRevision:    r.status.FromRevision,
+		Revision:        cmp.Or(r.view.Revision, r.status.ToRevision),
 		Message:         msg,
 		Health:          r.status.Health,
 		Unhealthy:       r.status.Unhealthy,

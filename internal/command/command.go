@@ -32,6 +32,7 @@ const (
 	Logs              Name = "logs"
 	AutoSync          Name = "autosync"
 	Policy            Name = "policy"
+	History           Name = "history"
 )
 
 // MaxTextLen bounds the text Parse looks at; a command is a few words, so
@@ -47,6 +48,8 @@ type Command struct {
 	HistoryID int64
 	// Project is the Argo CD project list_apps is limited to ("" for all).
 	Project string
+	// Count is history's N (0: the default).
+	Count int
 	// Arg is "on" or "off" (autosync), or the action asked about (policy,
 	// optional: sync, rollback, autosync_on, autosync_off).
 	Arg string
@@ -81,7 +84,6 @@ var aliases = map[string]Name{
 	"apps":              ListApps,
 	"rollbackrevisions": RollbackRevisions,
 	"revisions":         RollbackRevisions,
-	"history":           RollbackRevisions,
 	"auto_sync":         AutoSync,
 	"log":               Logs,
 }
@@ -136,6 +138,11 @@ func (c Command) param(p Param) string {
 		return c.Arg
 	case ParamProject:
 		return c.Project
+	case ParamCount:
+		if c.Count == 0 {
+			return ""
+		}
+		return strconv.Itoa(c.Count)
 	}
 	return ""
 }
@@ -153,7 +160,8 @@ func (c Command) Validate() error {
 	}
 	switch {
 	case !has[ParamApp] && c.App != "", !has[ParamHistoryID] && c.HistoryID != 0,
-		!has[ParamOnOff] && !has[ParamAction] && c.Arg != "", !has[ParamProject] && c.Project != "":
+		!has[ParamOnOff] && !has[ParamAction] && c.Arg != "", !has[ParamProject] && c.Project != "",
+		!has[ParamCount] && c.Count != 0:
 		return errorf(c.Name, "%s takes only %s", c.Name, sp.Usage)
 	case c.Emergency != "" && (c.Name != Sync || strings.TrimSpace(c.Emergency) != c.Emergency):
 		return errorf(c.Name, "only sync takes %s, followed by a reason", EmergencyFlag)
@@ -265,6 +273,12 @@ func (c Command) read(p Param, w string) (string, error) {
 			return "", errorf(c.Name, "%v: write %s, e.g. %s", err, sp.Usage, sp.Example)
 		}
 		return w, nil
+	case ParamCount:
+		n, err := strconv.Atoi(strings.TrimPrefix(w, "#"))
+		if err != nil || n < 1 || n > MaxCount {
+			return "", errorf(c.Name, "%q is not a number from 1 to %d: write %s, e.g. %s", w, MaxCount, sp.Usage, sp.Example)
+		}
+		return strconv.Itoa(n), nil
 	}
 	return "", errorf(c.Name, "%s takes no %q", c.Name, w)
 }
@@ -280,6 +294,8 @@ func (c *Command) set(p Param, v string) {
 		c.Arg = v
 	case ParamProject:
 		c.Project = v
+	case ParamCount:
+		c.Count, _ = strconv.Atoi(v)
 	}
 }
 

@@ -30,9 +30,14 @@ const (
 	ParamAction
 	// ParamProject is [PROJECT], optional: an Argo CD project.
 	ParamProject
+	// ParamCount is [N], optional: how many, from 1 to MaxCount.
+	ParamCount
 )
 
-func (p Param) optional() bool { return p == ParamAction || p == ParamProject }
+// MaxCount bounds [N] (history's runs): one Slack message's worth.
+const MaxCount = 50
+
+func (p Param) optional() bool { return p == ParamAction || p == ParamProject || p == ParamCount }
 
 // Spec is one row of the command table: everything the parser, the help,
 // the gateway, the worker and the tests know about a command.
@@ -100,6 +105,9 @@ var Table = []Spec{
 			}
 			return contract.ActionAutoSyncOff
 		}},
+	{Name: History, Usage: "history APP [N]", Example: "history guestbook 5",
+		Summary: "the last N (default 10) deploybot runs of APP: who asked, who approved, action, revisions, outcome, duration, link",
+		Params:  []Param{ParamApp, ParamCount}, Kind: Answered},
 	{Name: Policy, Usage: "policy APP [ACTION]", Example: "policy guestbook rollback",
 		Summary: "who may ask for each change of APP (or just ACTION: sync, rollback, autosync_on, autosync_off) and whose approvals it needs",
 		Params:  []Param{ParamApp, ParamAction}, Kind: Answered},

@@ -289,20 +289,25 @@ type DeployStatus struct {
 
 // DeployResult is the result of DeployWorkflow.
 type DeployResult struct {
-	Outcome   Outcome `json:"outcome"`
-	App       string  `json:"app"`
-	Action    Action  `json:"action"`
-	DecidedBy *User   `json:"decidedBy,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	App     string  `json:"app"`
+	Action  Action  `json:"action"`
+	// RequestedBy is who asked (zero in runs begun before it was kept).
+	RequestedBy User  `json:"requestedBy,omitzero"`
+	DecidedBy   *User `json:"decidedBy,omitempty"`
 	// Rule and Approvals are as in DeployStatus.
 	Rule      string     `json:"rule,omitempty"`
 	Approvals []Approval `json:"approvals,omitempty"`
 	Emergency string     `json:"emergency,omitempty"`
 	// EmergencyEmailError says why the break-glass email was not sent.
-	EmergencyEmailError string     `json:"emergencyEmailError,omitempty"`
-	Revision            string     `json:"revision,omitempty"`
-	Message             string     `json:"message,omitempty"`
-	Health              string     `json:"health,omitempty"`
-	Unhealthy           []Resource `json:"unhealthy,omitempty"`
+	EmergencyEmailError string `json:"emergencyEmailError,omitempty"`
+	// FromRevision is what ran before; Revision what the run deployed (or,
+	// if Argo CD never said, what it was to deploy).
+	FromRevision string     `json:"fromRevision,omitempty"`
+	Revision     string     `json:"revision,omitempty"`
+	Message      string     `json:"message,omitempty"`
+	Health       string     `json:"health,omitempty"`
+	Unhealthy    []Resource `json:"unhealthy,omitempty"`
 	// RemovedAutoSync is the automated policy this run turned off, if any.
 	RemovedAutoSync *AutoSyncPolicy `json:"removedAutoSync,omitempty"`
 	// Duration is from approval to the end of the operation.

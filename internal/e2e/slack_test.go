@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -61,6 +62,21 @@ func (e *env) slash(user, name, text string) {
 	}
 }
 
+// sayInPlayground types text in the playground page as user (a /deploy
+// command gets the playground's response_url, so its answer shows there).
+func (e *env) sayInPlayground(user, text string) {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]string{"user": user, "text": text})
+	resp, err := http.Post(e.urls.Playground+"/api/say", "application/json", bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		e.t.Fatalf("playground say %q: HTTP %d", text, resp.StatusCode)
+	}
+}
+
 // click presses a button of the message at ts, as user.
 func (e *env) click(user, name, actionID, value, ts string) {
 	e.t.Helper()
@@ -84,28 +100,37 @@ func (e *env) waitFor(what string, ok func(slack.Message) bool) slack.Message {
 	e.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
-		hist, err := e.slack.GetConversationHistory(&slack.GetConversationHistoryParameters{ChannelID: devenv.DevChannel.ID, Limit: 200})
-		if err == nil {
-			for _, m := range hist.Messages {
-				if ok(m) {
-					return m
-				}
-				if m.ReplyCount > 0 {
-					replies, _, _, err := e.slack.GetConversationReplies(&slack.GetConversationRepliesParameters{ChannelID: devenv.DevChannel.ID, Timestamp: m.Timestamp})
-					if err == nil {
-						for _, r := range replies {
-							if ok(r) {
-								return r
-							}
-						}
-					}
-				}
-			}
+		if m, found := e.find(ok); found {
+			return m
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	e.t.Fatalf("never saw %s in #%s", what, devenv.DevChannel.Name)
 	return slack.Message{}
+}
+
+// find looks once through the channel and its threads for a message.
+func (e *env) find(ok func(slack.Message) bool) (slack.Message, bool) {
+	hist, err := e.slack.GetConversationHistory(&slack.GetConversationHistoryParameters{ChannelID: devenv.DevChannel.ID, Limit: 200})
+	if err != nil {
+		return slack.Message{}, false
+	}
+	for _, m := range hist.Messages {
+		if ok(m) {
+			return m, true
+		}
+		if m.ReplyCount > 0 {
+			replies, _, _, err := e.slack.GetConversationReplies(&slack.GetConversationRepliesParameters{ChannelID: devenv.DevChannel.ID, Timestamp: m.Timestamp})
+			if err == nil {
+				for _, r := range replies {
+					if ok(r) {
+						return r, true
+					}
+				}
+			}
+		}
+	}
+	return slack.Message{}, false
 }
 
 // playgroundMessage is a message as the playground page gets it, which
@@ -315,4 +340,58 @@ func TestTwoApprovalsUnderTheDevPolicy(t *testing.T) {
 	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
 		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
 	})
+}
+
+// TestHistoryOfAnApp: after a sync approved by bob and one he rejects,
+// `history guestbook` lists both, newest first, from Temporal visibility:
+// who asked and decided, the action, revisions, outcome, duration, link.
+func TestHistoryOfAnApp(t *testing.T) {
+	e := startEnv(t)
+	e.slash("U0ALICE", "alice", "sync guestbook")
+	req := e.waitFor("the approval request", func(m slack.Message) bool {
+		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "guestbook")
+	})
+	e.click("U0BOB", "bob", slackui.ActionApprove, "deploy-guestbook", req.Timestamp)
+	e.waitFor("Synced and Healthy in the thread", func(m slack.Message) bool {
+		return m.ThreadTimestamp == req.Timestamp && strings.Contains(blocksText(m), "Synced and Healthy")
+	})
+	e.waitFor("the first run closed", func(m slack.Message) bool {
+		return m.Timestamp == req.Timestamp && strings.Contains(blocksText(m), "Approved by")
+	})
+	// The run closes right after its last message; the next may start then.
+	var second slack.Message
+	for deadline := time.Now().Add(time.Minute); ; {
+		e.slash("U0ALICE", "alice", "sync guestbook")
+		m, ok := e.find(func(m slack.Message) bool {
+			return m.Timestamp != req.Timestamp && strings.Contains(blocksText(m), slackui.ActionReject) && strings.Contains(blocksText(m), "guestbook")
+		})
+		if ok {
+			second = m
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second sync was never asked for")
+		}
+		time.Sleep(time.Second)
+	}
+	e.click("U0BOB", "bob", slackui.ActionReject, "deploy-guestbook", second.Timestamp)
+	e.waitFor("the second sync rejected", func(m slack.Message) bool {
+		return m.Timestamp == second.Timestamp && strings.Contains(blocksText(m), "Rejected by")
+	})
+	// A slash command's answer is for its asker only: typed in the
+	// playground, it comes back to alice's page through the response_url.
+	e.sayInPlayground("U0ALICE", "/deploy history guestbook 5")
+	h := e.waitForEphemeral("U0ALICE", "the history of guestbook", func(m playgroundMessage) bool {
+		return strings.Contains(m.Text, "deploybot runs of") && strings.Contains(m.Text, "guestbook")
+	})
+	s := h.Text
+	t.Logf("history:\n%s", s)
+	if rejected, succeeded := strings.Index(s, "rejected by"), strings.Index(s, "succeeded"); rejected < 0 || succeeded < 0 || rejected > succeeded {
+		t.Errorf("history does not list the rejected sync, then the one that succeeded:\n%s", s)
+	}
+	for _, want := range []string{"Last 2 deploybot runs", "asked by <@U0ALICE>", "approved by <@U0BOB>", "rejected by <@U0BOB>", "succeeded", "→ `", "|run>"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("history lacks %q:\n%s", want, s)
+		}
+	}
 }

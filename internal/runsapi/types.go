@@ -63,10 +63,13 @@ type Run struct {
 	// Deploy runs.
 	App    string `json:"app,omitempty"`
 	Action string `json:"action,omitempty"`
+	// FromRevision is what a deploy run started from; Revision what it
+	// deployed (deploy runs) or the analysed commit (quality-gate runs).
+	FromRevision string `json:"fromRevision,omitempty"`
+	Revision     string `json:"revision,omitempty"`
 	// Quality-gate runs.
-	Project  string `json:"project,omitempty"`
-	Branch   string `json:"branch,omitempty"`
-	Revision string `json:"revision,omitempty"`
+	Project string `json:"project,omitempty"`
+	Branch  string `json:"branch,omitempty"`
 	// SupersededBy is the id of the run of a later evaluation of the branch
 	// (outcome superseded): that run is the gate's current state.
 	SupersededBy string `json:"supersededBy,omitempty"`

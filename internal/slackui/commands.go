@@ -10,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/runsapi"
 )
 
 // Block ids of the read-only command replies.
@@ -646,4 +647,70 @@ func runText(s *AppStatus) string {
 		line += "\nWaiting for an approver until " + slackDate(st.ExpiresAt)
 	}
 	return title + line
+}
+
+// HistoryText is the answer to `history APP [N]`: app's last runs, newest
+// first, from deploybot's own record (Temporal visibility).
+func HistoryText(app string, runs []runsapi.Run, now time.Time) string {
+	if len(runs) == 0 {
+		return fmt.Sprintf(":scroll: deploybot has no runs of %s on record.", code(app))
+	}
+	lines := []string{fmt.Sprintf(":scroll: *Last %d deploybot run%s of %s*, newest first:", len(runs), plural(len(runs)), code(app))}
+	for _, r := range runs {
+		parts := []string{plainDate(r.StartedAt), "*" + Escape(ActionName(contract.Action(r.Action))) + "*"}
+		if r.RequestedBy != nil {
+			parts = append(parts, "asked by "+historyWho(r.RequestedBy))
+		}
+		var approvers []string
+		for _, a := range r.Approvals {
+			approvers = append(approvers, historyWho(&a.User))
+		}
+		if len(approvers) == 0 && r.DecidedBy != nil {
+			approvers = append(approvers, historyWho(r.DecidedBy))
+		}
+		if len(approvers) > 0 {
+			verb := "approved by "
+			if r.Outcome == string(contract.OutcomeRejected) {
+				verb = "rejected by "
+			}
+			parts = append(parts, verb+strings.Join(approvers, ", "))
+		}
+		if r.FromRevision != "" || r.Revision != "" {
+			parts = append(parts, revCode(r.FromRevision)+" → "+revCode(r.Revision))
+		}
+		switch {
+		case r.State != runsapi.StateDone:
+			parts = append(parts, "_in progress_ ("+Escape(strings.ReplaceAll(r.Step, "_", " "))+")")
+		case r.Outcome != "":
+			parts = append(parts, Escape(r.Outcome))
+		default:
+			parts = append(parts, Escape(r.Status))
+		}
+		end := r.ClosedAt
+		if end.IsZero() {
+			end = now
+		}
+		if d := end.Sub(r.StartedAt); d > 0 {
+			parts = append(parts, FormatElapsed(d.Round(time.Second)))
+		}
+		if r.URL != "" {
+			parts = append(parts, "<"+r.URL+"|run>")
+		}
+		lines = append(lines, "• "+strings.Join(parts, " · "))
+	}
+	return Truncate(strings.Join(lines, "\n"), maxHistoryText)
+}
+
+// maxHistoryText keeps the history within one message (Slack takes 40,000
+// characters of text; 50 runs need about 10,000).
+const maxHistoryText = 15000
+
+// historyWho mentions a person (Slack shows the name); a decision by API
+// token says so.
+func historyWho(u *runsapi.User) string {
+	s := contract.User{ID: u.ID}.Mention()
+	if u.Via != "" {
+		s += " via " + Escape(u.Via)
+	}
+	return s
 }
