@@ -172,6 +172,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	switch in.Action {
 	case contract.ActionSync:
 		res.TargetRevision = specTargetRevision(app)
+		res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
 		return res, nil
 	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
 		// Changes the sync policy only; the revision stays where it is.
@@ -197,6 +198,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 		res.TargetRevision = strings.Join(h.Revisions, ",")
 	}
 	res.TargetDeployedAt = h.DeployedAt.Time
+	res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
 
 	params, err := a.Client.HelmParameters(ctx, got, in.HistoryID)
 	switch {
@@ -210,6 +212,35 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 		res.Params = selectParams(params, in.ParamNames)
 	}
 	return res, nil
+}
+
+// RevisionMetadataClient reads the commit behind a revision; a client
+// without it shows revisions only.
+type RevisionMetadataClient interface {
+	RevisionMetadata(ctx context.Context, name, revision string) (*v1alpha1.RevisionMetadata, error)
+}
+
+var (
+	_ RevisionMetadataClient = (*argocd.Client)(nil)
+	_ RevisionMetadataClient = (*argocd.Instances)(nil)
+)
+
+// commit is who made revision and why, as Argo CD knows it; nil when it
+// does not (a Helm chart version, several sources, a failed read): the
+// request then shows the revision alone.
+func (a *ArgoCD) commit(ctx context.Context, app, revision string) *contract.Commit {
+	mc, ok := a.Client.(RevisionMetadataClient)
+	if !ok || revision == "" || strings.Contains(revision, ",") {
+		return nil
+	}
+	md, err := mc.RevisionMetadata(ctx, app, revision)
+	if err != nil || md == nil || md.Message == "" && md.Author == "" {
+		if err != nil {
+			activity.GetLogger(ctx).Info("commit of the revision unavailable", "app", app, "revision", revision, "error", err)
+		}
+		return nil
+	}
+	return &contract.Commit{Author: md.Author, Message: md.Message, Date: md.Date.Time}
 }
 
 func historyEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory {

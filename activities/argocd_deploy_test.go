@@ -131,6 +131,13 @@ func TestPrepareDeploySync(t *testing.T) {
 		t.Errorf("guestbook sync: %+v", res)
 	}
 
+	// The commits behind both revisions, from Argo CD's RevisionMetadata.
+	for which, c := range map[string]*contract.Commit{"from": res.FromCommit, "to": res.ToCommit} {
+		if c == nil || c.Author == "" || c.Message == "" || c.Date.IsZero() {
+			t.Errorf("guestbook sync: %s commit = %+v, want author, message and date", which, c)
+		}
+	}
+
 	res = mustRun[activities.PrepareDeployResult](t, env, a.PrepareDeploy, activities.PrepareDeployInput{App: "payments", Action: contract.ActionSync})
 	if want := (contract.AutoSyncPolicy{Prune: true, SelfHeal: true}); res.AutoSync == nil || *res.AutoSync != want {
 		t.Errorf("payments AutoSync = %+v, want %+v", res.AutoSync, want)

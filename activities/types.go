@@ -35,6 +35,10 @@ type PrepareDeployResult struct {
 	AutoSync   *contract.AutoSyncPolicy
 	SyncStatus string
 	Health     string
+	// FromCommit and ToCommit are the commits behind CurrentRevision and
+	// TargetRevision, when Argo CD knows them.
+	FromCommit *contract.Commit `json:",omitempty"`
+	ToCommit   *contract.Commit `json:",omitempty"`
 }
 
 // AppStateInput is the input of ArgoCD.GetAppState.

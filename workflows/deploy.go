@@ -222,6 +222,8 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		Action:           r.in.Request.Action,
 		FromRevision:     prep.CurrentRevision,
 		ToRevision:       prep.TargetRevision,
+		FromCommit:       prep.FromCommit,
+		ToCommit:         prep.ToCommit,
 		HistoryID:        r.in.Request.HistoryID,
 		TargetDeployedAt: prep.TargetDeployedAt,
 		Params:           prep.Params,

@@ -310,6 +310,18 @@ func (c *Client) ResourceTree(ctx context.Context, name string) (*v1alpha1.Appli
 	return tree, c.wrap(ctx, opResourceTree, name, err)
 }
 
+// RevisionMetadata is the commit behind revision of the app's source
+// (author, date, message), as Argo CD's repo server reads it.
+func (c *Client) RevisionMetadata(ctx context.Context, name, revision string) (*v1alpha1.RevisionMetadata, error) {
+	appIf, done, err := c.appClient(ctx, opRevisionMeta, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	md, err := appIf.RevisionMetadata(ctx, &applicationpkg.RevisionMetadataQuery{Name: ptr(appName(name)), Revision: ptr(revision), AppNamespace: appNamespace(name)}, callOpts...)
+	return md, c.wrap(ctx, opRevisionMeta, name, err)
+}
+
 // PodLogs returns the last tailLines lines of every pod of the application,
 // grouped by pod in the order pods first appear. It makes one PodLogs call
 // without a pod name, which Argo CD fans out over the app's pods applying

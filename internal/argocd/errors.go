@@ -214,6 +214,7 @@ const (
 	opDisableAutoSync = "disable auto-sync"
 	opEnableAutoSync  = "enable auto-sync"
 	opResourceTree    = "resource tree"
+	opRevisionMeta    = "revision metadata"
 	opPodLogs         = "pod logs"
 	opHelmParameters  = "helm parameters"
 	opVersion         = "version"

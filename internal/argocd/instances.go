@@ -217,6 +217,15 @@ func (in *Instances) ResourceTree(ctx context.Context, app string) (*v1alpha1.Ap
 	return inst.Client.ResourceTree(ctx, name)
 }
 
+// RevisionMetadata reads a commit of the app's source on its instance.
+func (in *Instances) RevisionMetadata(ctx context.Context, app, revision string) (*v1alpha1.RevisionMetadata, error) {
+	inst, name, err := in.check(ctx, opRevisionMeta, app)
+	if err != nil {
+		return nil, err
+	}
+	return inst.Client.RevisionMetadata(ctx, name, revision)
+}
+
 // PodLogs reads the app's pod logs on its instance.
 func (in *Instances) PodLogs(ctx context.Context, app string, tailLines int64) ([]PodLog, error) {
 	inst, name, err := in.check(ctx, opPodLogs, app)

@@ -287,6 +287,14 @@ type DeployStatus struct {
 	FinishedAt      time.Time       `json:"finishedAt,omitempty"`
 }
 
+// Commit is who made a revision and why, as Argo CD's RevisionMetadata
+// tells it.
+type Commit struct {
+	Author  string    `json:"author,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Date    time.Time `json:"date,omitzero"`
+}
+
 // DeployResult is the result of DeployWorkflow.
 type DeployResult struct {
 	Outcome Outcome `json:"outcome"`

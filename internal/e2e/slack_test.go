@@ -189,6 +189,9 @@ func TestSlashSyncApproveReachesHealthy(t *testing.T) {
 	req := e.waitFor("the approval request", func(m slack.Message) bool {
 		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "guestbook")
 	})
+	if s := blocksText(req); !strings.Contains(s, "*Commits*") || !strings.Contains(s, "to: ") {
+		t.Errorf("the request does not name the commits Argo CD knows: %s", s)
+	}
 	e.click("U0MALLORY", "mallory", slackui.ActionApprove, "deploy-guestbook", req.Timestamp)
 	// Her refusal comes before bob clicks, so a click of hers that counted
 	// would show as "Approved by" her below.

@@ -197,6 +197,26 @@ func isHex(s string) bool {
 	return true
 }
 
+// commitLine is one commit of a request: "to: Bump image to 1.5.0 — jane
+// <jane@example.com>\n" (first line of the message, bounded).
+func commitLine(which string, c *contract.Commit) string {
+	if c == nil {
+		return ""
+	}
+	msg, _, _ := strings.Cut(strings.TrimSpace(c.Message), "\n")
+	line := which + ": " + Escape(Truncate(msg, maxCommitSubject))
+	if c.Author != "" {
+		line += " — " + Escape(Truncate(c.Author, maxCommitAuthor))
+	}
+	return line + "\n"
+}
+
+// maxCommitSubject and maxCommitAuthor bound a commit's line in a request.
+const (
+	maxCommitSubject = 100
+	maxCommitAuthor  = 60
+)
+
 // revCode shows a revision in code font, or says it is unknown.
 func revCode(rev string) string {
 	if rev == "" {
@@ -364,6 +384,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 		fields = append(fields, mrkdwn("*Revision*\n"+revCode(r.FromRevision)+" (unchanged)"))
 	case !isPolicyChange(r.Action) && (r.FromRevision != "" || r.ToRevision != ""):
 		fields = append(fields, mrkdwn("*Revision*\n"+revCode(r.FromRevision)+" → "+revCode(r.ToRevision)))
+	}
+	if !isPolicyChange(r.Action) && (r.FromCommit != nil || r.ToCommit != nil) {
+		fields = append(fields, mrkdwn(Truncate("*Commits*\n"+commitLine("from", r.FromCommit)+commitLine("to", r.ToCommit), maxFieldText)))
 	}
 	if !r.TargetDeployedAt.IsZero() {
 		fields = append(fields, mrkdwn("*Target deployed*\n"+slackDate(r.TargetDeployedAt)))

@@ -680,3 +680,26 @@ func TestRenderAutoSyncSaysWhatItChanges(t *testing.T) {
 		}
 	}
 }
+
+// A request names the commits behind its revisions: first line of each
+// message with its author, escaped and bounded.
+func TestRenderRequestShowsTheCommits(t *testing.T) {
+	r := pendingRequest()
+	r.FromCommit = &contract.Commit{Author: "Jane <jane@example.com>", Message: "Bump image to 1.4.2\n\nlong body"}
+	r.ToCommit = &contract.Commit{Author: "Raj", Message: "Scale to 3 <!channel> " + strings.Repeat("x", 300)}
+	_, blocks := render(t, slackui.Message{DeployRequest: r})
+	all := allText(t, blocks)
+	for _, want := range []string{"*Commits*", "from: Bump image to 1.4.2 — Jane &lt;jane@example.com&gt;", "to: Scale to 3 &lt;!channel&gt; ", "— Raj"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("request lacks %q:\n%s", want, all)
+		}
+	}
+	if strings.Contains(all, "long body") || strings.Contains(all, strings.Repeat("x", 120)) {
+		t.Errorf("commit lines are not cut to their subject and bound:\n%s", all)
+	}
+	r.Action = contract.ActionAutoSyncOff
+	_, blocks = render(t, slackui.Message{DeployRequest: r})
+	if strings.Contains(allText(t, blocks), "*Commits*") {
+		t.Error("a policy change shows commits")
+	}
+}

@@ -53,6 +53,10 @@ type DeployRequest struct {
 	// FromRevision is what runs now; ToRevision is what the action deploys.
 	FromRevision string `json:"fromRevision,omitempty"`
 	ToRevision   string `json:"toRevision,omitempty"`
+	// FromCommit and ToCommit say who made those revisions and why, when
+	// Argo CD knows.
+	FromCommit *contract.Commit `json:"fromCommit,omitempty"`
+	ToCommit   *contract.Commit `json:"toCommit,omitempty"`
 	// HistoryID, TargetDeployedAt and Params describe a rollback target.
 	HistoryID        int64     `json:"historyId,omitempty"`
 	TargetDeployedAt time.Time `json:"targetDeployedAt,omitempty"`
