@@ -22,6 +22,7 @@ import (
 
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/preview"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
@@ -212,6 +213,36 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 		res.Params = selectParams(params, in.ParamNames)
 	}
 	return res, nil
+}
+
+// ManagedResourcesClient reads what a sync would change.
+type ManagedResourcesClient interface {
+	ManagedResources(ctx context.Context, name string) ([]*v1alpha1.ResourceDiff, error)
+}
+
+var (
+	_ ManagedResourcesClient = (*argocd.Client)(nil)
+	_ ManagedResourcesClient = (*argocd.Instances)(nil)
+)
+
+// SyncPreviewInput is the input of ArgoCD.SyncPreview.
+type SyncPreviewInput struct {
+	App string
+}
+
+// SyncPreview is what syncing the app would change: the resources Argo CD
+// would create, update or prune and their changed fields, bounded, Secret
+// values never shown.
+func (a *ArgoCD) SyncPreview(ctx context.Context, in SyncPreviewInput) (contract.Preview, error) {
+	mc, ok := a.Client.(ManagedResourcesClient)
+	if !ok {
+		return contract.Preview{}, temporal.NewNonRetryableApplicationError("this Argo CD client cannot read managed resources", string(argocd.KindInvalidArgument), nil)
+	}
+	items, err := mc.ManagedResources(ctx, in.App)
+	if err != nil {
+		return contract.Preview{}, asActivityError(err)
+	}
+	return preview.Of(items), nil
 }
 
 // RevisionMetadataClient reads the commit behind a revision; a client

@@ -691,3 +691,18 @@ func TestSyncCarriesWhoAskedAndApproved(t *testing.T) {
 		}
 	}
 }
+
+// SyncPreview reads Argo CD's managed resources over gRPC: an OutOfSync app
+// shows what its sync changes, a Synced one nothing.
+func TestSyncPreviewOverGRPC(t *testing.T) {
+	c, _ := startSim(t, opDuration)
+	a := &activities.ArgoCD{Client: c}
+	env := activityEnv(a)
+	p := mustRun[contract.Preview](t, env, a.SyncPreview, activities.SyncPreviewInput{App: "frontend"})
+	if len(p.Resources) == 0 || p.Resources[0].Change != contract.ChangeUpdate || len(p.Resources[0].Fields) == 0 {
+		t.Errorf("frontend (OutOfSync) preview = %+v, want an update with its fields", p)
+	}
+	if p := mustRun[contract.Preview](t, env, a.SyncPreview, activities.SyncPreviewInput{App: "guestbook"}); len(p.Resources) != 0 {
+		t.Errorf("guestbook (Synced) preview = %+v, want no change", p)
+	}
+}

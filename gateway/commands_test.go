@@ -44,6 +44,7 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 		{"status %s", want{wfType: contract.WorkflowAppStatus}},
 		{"rollback_revisions %s", want{wfType: contract.WorkflowRollbackRevisions}},
 		{"logs %s", want{wfType: contract.WorkflowLogs}},
+		{"diff %s", want{wfType: contract.WorkflowDiff}},
 		{"sync %s", want{wfType: contract.WorkflowDeploy, action: contract.ActionSync}},
 		{"rollback %s 3", want{wfType: contract.WorkflowDeploy, action: contract.ActionRollback, histID: 3}},
 		{"autosync %s on", want{wfType: contract.WorkflowDeploy, action: contract.ActionAutoSyncOn}},
@@ -166,8 +167,8 @@ func TestEveryCommandStartsTheRightWorkflow(t *testing.T) {
 	if got := h.counter("deploybot_gateway_workflows_started_total", "workflow", contract.WorkflowDeploy); got != 8 {
 		t.Errorf("workflows_started_total{DeployWorkflow} = %v, want 8", got)
 	}
-	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/commands", "outcome", "started"); got != 9 {
-		t.Errorf("requests_total{/slack/commands, started} = %v, want 9", got)
+	if got := h.counter("deploybot_gateway_requests_total", "route", "/slack/commands", "outcome", "started"); got != 10 {
+		t.Errorf("requests_total{/slack/commands, started} = %v, want 10", got)
 	}
 }
 

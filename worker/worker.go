@@ -149,6 +149,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.AppStatusWorkflow, workflow.RegisterOptions{Name: contract.WorkflowAppStatus})
 	r.RegisterWorkflowWithOptions(workflows.RollbackRevisionsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowRollbackRevisions})
 	r.RegisterWorkflowWithOptions(workflows.LogsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowLogs})
+	r.RegisterWorkflowWithOptions(workflows.DiffWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDiff})
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
 	r.RegisterWorkflowWithOptions(workflows.QualityGateWorkflow, workflow.RegisterOptions{Name: contract.WorkflowQualityGate})
 }

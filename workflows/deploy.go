@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -81,9 +82,11 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if why := r.followRule(ctx, prep.Project); why != "" {
 		return r.refuseRequester(ctx, why)
 	}
-	if err := r.askForApproval(ctx, prep); err != nil {
+	preview := r.previewSync(ctx)
+	if err := r.askForApproval(ctx, prep, preview); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
 	}
+	r.attachPreview(ctx, preview)
 	decided := r.approval.await(ctx)
 	if decided.Decision == nil && !decided.NoApproval {
 		return r.end(ctx, decided.Outcome, r.approval.view.Note)
@@ -122,6 +125,45 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	outcome, msg := r.follow(ctx)
 	return r.end(ctx, outcome, msg)
 }
+
+// syncPreviewVersion marks runs that ask Argo CD what a sync would change
+// before asking for approval; runs begun before it replay without.
+const syncPreviewVersion = "sync-preview"
+
+// previewSync asks Argo CD what the sync would change, for the approvers;
+// nil for other actions and older runs. A failed preview is said in the
+// request, never a reason to refuse it.
+func (r *deployRun) previewSync(ctx workflow.Context) *contract.Preview {
+	if r.in.Request.Action != contract.ActionSync || workflow.GetVersion(ctx, syncPreviewVersion, workflow.DefaultVersion, 1) != 1 {
+		return nil
+	}
+	var p contract.Preview
+	actx := workflow.WithActivityOptions(ctx, summarized(readOnlyActivityOptions, slackui.PreviewActivitySummary(r.in.Request.App)))
+	if err := workflow.ExecuteActivity(actx, argoActivities.SyncPreview, activities.SyncPreviewInput{App: r.in.Request.App}).Get(ctx, &p); err != nil {
+		p = contract.Preview{Error: errMessage(err)}
+	}
+	return &p
+}
+
+// attachPreview shares the whole preview as a file in the request's
+// thread; best effort (the request already has the summary).
+func (r *deployRun) attachPreview(ctx workflow.Context, p *contract.Preview) {
+	if p == nil || p.Error != "" || len(p.Resources) == 0 {
+		return
+	}
+	uctx := workflow.WithActivityOptions(ctx, uploadActivityOptions)
+	err := workflow.ExecuteActivity(uctx, slackActivities.UploadFile, activities.UploadFileInput{
+		Channel: r.in.Request.Channel, ThreadTS: r.thread(), Filename: safeFileName(r.in.Request.App) + "-sync-preview.txt",
+		Title:   "Sync preview of " + r.in.Request.App + " (run " + workflow.GetInfo(ctx).WorkflowExecution.RunID + ")",
+		Content: slackui.PreviewFile(r.in.Request.App, *p), InitialComment: slackui.PreviewHeading(r.in.Request.App),
+	}).Get(ctx, nil)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not attach the sync preview to the request's thread", "error", err)
+	}
+}
+
+// safeFileName keeps an app name (team-a/guestbook@prod) usable as a file name.
+func safeFileName(app string) string { return strings.NewReplacer("/", "_", "@", "_").Replace(app) }
 
 // followRule takes the policy's rule for the app's project and says why it
 // does not let the requester ask ("" = it does). Runs without rules in
@@ -211,7 +253,7 @@ func (r *deployRun) refuseRequester(ctx workflow.Context, why string) (contract.
 // channel (in the asking message's thread if there is one, also shown in
 // the channel, where approvers look); every later message goes in the
 // request's thread.
-func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.PrepareDeployResult) error {
+func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.PrepareDeployResult, preview *contract.Preview) error {
 	info := workflow.GetInfo(ctx)
 	r.request = slackui.DeployRequest{
 		WorkflowID:       info.WorkflowExecution.ID,
@@ -224,6 +266,7 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		ToRevision:       prep.TargetRevision,
 		FromCommit:       prep.FromCommit,
 		ToCommit:         prep.ToCommit,
+		Preview:          preview,
 		HistoryID:        r.in.Request.HistoryID,
 		TargetDeployedAt: prep.TargetDeployedAt,
 		Params:           prep.Params,

@@ -48,6 +48,9 @@ type harness struct {
 	startErrs []error
 	// disabled, if its Removed is set, is DisableAutoSync's answer.
 	disabled activities.DisableAutoSyncResult
+	// preview is SyncPreview's answer, previewErr its error.
+	preview    contract.Preview
+	previewErr error
 }
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -75,6 +78,10 @@ func newHarness(t *testing.T) *harness {
 				SyncStatus: "OutOfSync", Health: "Healthy"}, nil
 		}).Maybe()
 	h.mockSlack(env)
+	env.OnActivity(argo.SyncPreview, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SyncPreviewInput) (contract.Preview, error) {
+			return h.preview, h.previewErr
+		}).Maybe()
 	env.OnActivity(argo.GetAppState, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.AppStateInput) (activities.AppStateResult, error) {
 			h.mu.Lock()
@@ -395,6 +402,40 @@ func TestRollbackRequestShowsTheConfiguredParams(t *testing.T) {
 	h.run(in)
 	if len(h.prepared) != 1 || !reflect.DeepEqual(h.prepared[0].ParamNames, in.Policy.ParamNames) {
 		t.Errorf("PrepareDeploy inputs %+v, want ParamNames %v", h.prepared, in.Policy.ParamNames)
+	}
+}
+
+// A sync's request says what it would change, from Argo CD, and the whole
+// preview is shared in its thread; a preview that fails is said and the
+// request goes on.
+func TestSyncRequestShowsThePreview(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.preview = contract.Preview{Resources: []contract.ResourceChange{{
+		Group: "apps", Kind: "Deployment", Namespace: "default", Name: "payments", Change: contract.ChangeUpdate,
+		Fields: []contract.FieldChange{{Path: "spec.replicas", From: "2", To: "3"}},
+	}}}
+	h.click(time.Minute, bob, true)
+	if res := h.run(input(contract.ActionSync, 0)); res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v", res)
+	}
+	req := h.lastRequest()
+	if req.Preview == nil || len(req.Preview.Resources) != 1 {
+		t.Fatalf("request preview = %+v", req.Preview)
+	}
+	if len(h.uploads) != 1 || h.uploads[0].ThreadTS == "" || !strings.Contains(h.uploads[0].Content, "+ spec.replicas: 3") {
+		t.Errorf("uploads = %+v, want the preview file in the request's thread", h.uploads)
+	}
+
+	h = newHarness(t)
+	h.states = healthyTimeline()
+	h.previewErr = temporal.NewNonRetryableApplicationError("permission denied", string(argocd.KindPermissionDenied), nil)
+	h.click(time.Minute, bob, true)
+	if res := h.run(input(contract.ActionSync, 0)); res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("with a failed preview: result = %+v", res)
+	}
+	if req := h.lastRequest(); req.Preview == nil || !strings.Contains(req.Preview.Error, "permission denied") || len(h.uploads) != 0 {
+		t.Errorf("with a failed preview: request preview %+v, uploads %d", req.Preview, len(h.uploads))
 	}
 }
 

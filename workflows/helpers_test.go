@@ -18,6 +18,7 @@ type slackRecorder struct {
 	posts      []activities.PostMessageInput
 	updates    []activities.UpdateMessageInput
 	ephemerals []activities.PostEphemeralInput
+	uploads    []activities.UploadFileInput
 	// updateErr, if set, answers UpdateMessage (nil = the edit is done).
 	updateErr func() error
 }
@@ -44,6 +45,13 @@ func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
 			}
 			r.updates = append(r.updates, in)
 			return activities.UpdateMessageResult{}, nil
+		}).Maybe()
+	env.OnActivity(sl.UploadFile, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.UploadFileInput) (activities.UploadFileResult, error) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.uploads = append(r.uploads, in)
+			return activities.UploadFileResult{FileID: "F0PREVIEW"}, nil
 		}).Maybe()
 	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {

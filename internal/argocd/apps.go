@@ -310,6 +310,21 @@ func (c *Client) ResourceTree(ctx context.Context, name string) (*v1alpha1.Appli
 	return tree, c.wrap(ctx, opResourceTree, name, err)
 }
 
+// ManagedResources is each resource of the app with its target, live and
+// predicted live state: what a sync would change (Argo CD masks Secrets).
+func (c *Client) ManagedResources(ctx context.Context, name string) ([]*v1alpha1.ResourceDiff, error) {
+	appIf, done, err := c.appClient(ctx, opManaged, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	res, err := appIf.ManagedResources(ctx, &applicationpkg.ResourcesQuery{ApplicationName: ptr(appName(name)), AppNamespace: appNamespace(name)}, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opManaged, name, err)
+	}
+	return res.Items, nil
+}
+
 // RevisionMetadata is the commit behind revision of the app's source
 // (author, date, message), as Argo CD's repo server reads it.
 func (c *Client) RevisionMetadata(ctx context.Context, name, revision string) (*v1alpha1.RevisionMetadata, error) {

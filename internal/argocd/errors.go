@@ -215,6 +215,7 @@ const (
 	opEnableAutoSync  = "enable auto-sync"
 	opResourceTree    = "resource tree"
 	opRevisionMeta    = "revision metadata"
+	opManaged         = "managed resources"
 	opPodLogs         = "pod logs"
 	opHelmParameters  = "helm parameters"
 	opVersion         = "version"

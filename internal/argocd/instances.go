@@ -217,6 +217,15 @@ func (in *Instances) ResourceTree(ctx context.Context, app string) (*v1alpha1.Ap
 	return inst.Client.ResourceTree(ctx, name)
 }
 
+// ManagedResources reads the app's managed resources on its instance.
+func (in *Instances) ManagedResources(ctx context.Context, app string) ([]*v1alpha1.ResourceDiff, error) {
+	inst, name, err := in.check(ctx, opManaged, app)
+	if err != nil {
+		return nil, err
+	}
+	return inst.Client.ManagedResources(ctx, name)
+}
+
 // RevisionMetadata reads a commit of the app's source on its instance.
 func (in *Instances) RevisionMetadata(ctx context.Context, app, revision string) (*v1alpha1.RevisionMetadata, error) {
 	inst, name, err := in.check(ctx, opRevisionMeta, app)

@@ -18,23 +18,6 @@ import (
 	"github.com/deploybot/deploybot/internal/contract"
 )
 
-// Name is a command's canonical name, as `help` lists it.
-type Name string
-
-// The commands deploybot understands, with the old bot's words.
-const (
-	Help              Name = "help"
-	ListApps          Name = "list_apps"
-	Status            Name = "status"
-	Sync              Name = "sync"
-	RollbackRevisions Name = "rollback_revisions"
-	Rollback          Name = "rollback"
-	Logs              Name = "logs"
-	AutoSync          Name = "autosync"
-	Policy            Name = "policy"
-	History           Name = "history"
-)
-
 // MaxTextLen bounds the text Parse looks at; a command is a few words, so
 // anything longer is a paste gone wrong, not a command.
 const MaxTextLen = 1000

@@ -2,6 +2,24 @@ package command
 
 import "github.com/deploybot/deploybot/internal/contract"
 
+// Name is a command's canonical name, as `help` lists it.
+type Name string
+
+// The commands deploybot understands, with the old bot's words.
+const (
+	Help              Name = "help"
+	ListApps          Name = "list_apps"
+	Status            Name = "status"
+	Sync              Name = "sync"
+	RollbackRevisions Name = "rollback_revisions"
+	Rollback          Name = "rollback"
+	Logs              Name = "logs"
+	AutoSync          Name = "autosync"
+	Policy            Name = "policy"
+	History           Name = "history"
+	Diff              Name = "diff"
+)
+
 // Kind says what carries a command out.
 type Kind int
 
@@ -82,6 +100,9 @@ var Table = []Spec{
 		Summary: "sync APP to its target revision, after an approval, and follow it until Healthy",
 		Params:  []Param{ParamApp}, Kind: Change, Workflow: contract.WorkflowDeploy,
 		action: func(Command) contract.Action { return contract.ActionSync }},
+	{Name: Diff, Usage: "diff APP", Example: "diff guestbook",
+		Summary: "what a sync of APP would change: resources created, updated, pruned and their fields, as a file",
+		Params:  []Param{ParamApp}, Kind: Read, Workflow: contract.WorkflowDiff},
 	{Name: RollbackRevisions, Usage: "rollback_revisions APP", Example: "rollback_revisions guestbook",
 		Summary: "APP's deployment history, with the ids rollback takes",
 		Params:  []Param{ParamApp}, Kind: Read, Workflow: contract.WorkflowRollbackRevisions,

@@ -295,6 +295,42 @@ type Commit struct {
 	Date    time.Time `json:"date,omitzero"`
 }
 
+// Preview is what a sync would change, as Argo CD's managed resources
+// tell it (internal/preview builds it).
+type Preview struct {
+	Resources []ResourceChange `json:"resources,omitempty"`
+	// OmittedResources are changed resources left out to bound the preview.
+	OmittedResources int `json:"omittedResources,omitempty"`
+	// Error says why there is no preview (the request goes on without).
+	Error string `json:"error,omitempty"`
+}
+
+// The changes a sync makes to a resource.
+const (
+	ChangeCreate = "create"
+	ChangeUpdate = "update"
+	ChangePrune  = "prune"
+)
+
+// ResourceChange is one resource a sync creates, updates or prunes.
+type ResourceChange struct {
+	Group     string        `json:"group,omitempty"`
+	Kind      string        `json:"kind"`
+	Namespace string        `json:"namespace,omitempty"`
+	Name      string        `json:"name"`
+	Change    string        `json:"change"`
+	Fields    []FieldChange `json:"fields,omitempty"`
+	// OmittedFields are changed fields left out to bound the preview.
+	OmittedFields int `json:"omittedFields,omitempty"`
+}
+
+// FieldChange is one field's value before and after ("" when absent).
+type FieldChange struct {
+	Path string `json:"path"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
 // DeployResult is the result of DeployWorkflow.
 type DeployResult struct {
 	Outcome Outcome `json:"outcome"`

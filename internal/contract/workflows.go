@@ -14,6 +14,8 @@ const (
 	WorkflowRollbackRevisions = "RollbackRevisionsWorkflow"
 	// WorkflowLogs answers `logs APP`.
 	WorkflowLogs = "LogsWorkflow"
+	// WorkflowDiff answers `diff APP`.
+	WorkflowDiff = "DiffWorkflow"
 )
 
 // ReplyTo says where a command's answer goes.

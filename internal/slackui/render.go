@@ -20,6 +20,7 @@ import (
 const (
 	BlockIDRequest  = "deploybot.request"
 	BlockIDParams   = "deploybot.params"
+	BlockIDPreview  = "deploybot.preview"
 	BlockIDDecision = "deploybot.decision" // the Approve/Reject actions block
 	BlockIDOutcome  = "deploybot.outcome"  // replaces the buttons once decided
 	BlockIDStatus   = "deploybot.status"
@@ -406,6 +407,9 @@ func renderRequest(r *DeployRequest) (string, []slack.Block, error) {
 
 	if len(r.Params) > 0 || r.ParamsNote != "" {
 		blocks = append(blocks, section(BlockIDParams, paramsText(r.Params, r.ParamsNote)))
+	}
+	if s := PreviewSummary(r.Preview); s != "" {
+		blocks = append(blocks, section(BlockIDPreview, Truncate(s, maxSectionText)))
 	}
 
 	if r.Approvals != nil {

@@ -136,6 +136,11 @@ func ReadAppSummary(r contract.DeployRequest) string {
 	return "read " + r.App + " from Argo CD"
 }
 
+// PreviewActivitySummary is SyncPreview's.
+func PreviewActivitySummary(app string) string {
+	return "ask Argo CD what a sync of " + app + " would change"
+}
+
 // LookSummary is a look at the app's state: "look at payments in Argo CD".
 func LookSummary(app string) string { return "look at " + app + " in Argo CD" }
 

@@ -57,6 +57,8 @@ type DeployRequest struct {
 	// Argo CD knows.
 	FromCommit *contract.Commit `json:"fromCommit,omitempty"`
 	ToCommit   *contract.Commit `json:"toCommit,omitempty"`
+	// Preview is what a sync would change (nil: not previewed).
+	Preview *contract.Preview `json:"preview,omitempty"`
 	// HistoryID, TargetDeployedAt and Params describe a rollback target.
 	HistoryID        int64     `json:"historyId,omitempty"`
 	TargetDeployedAt time.Time `json:"targetDeployedAt,omitempty"`
