@@ -461,3 +461,59 @@ func TestTemporalUITellsTheRun(t *testing.T) {
 	})()`)
 	b.shot("temporal-ui.png")
 }
+
+// TestPlaygroundDiffAndHistory: in the page, `diff frontend` shares the
+// sync preview (summary and file) in the channel and answers a slash
+// command with the summary; a sync of frontend shows the same preview in
+// its request; `/deploy history frontend` lists that run.
+func TestPlaygroundDiffAndHistory(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+	b := newBrowser(t, startEnv(t).Playground)
+	b.as("U0ALICE")
+	b.say("@deploybot diff frontend")
+	b.poll("the preview file shared in the mention's thread", `(function(){
+		var r=document.querySelectorAll('#channel .replies');
+		if (r.length) r[r.length-1].click();
+		var th=document.querySelector('#thread').innerText;
+		return th.indexOf('What a sync of frontend would change:') >= 0 && th.indexOf('Deployment/frontend image') >= 0 && th.indexOf('Sync preview of frontend') >= 0;
+	})()`)
+	b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
+	b.say("/deploy diff frontend")
+	b.poll("the preview answering the slash command", `(function(){
+		var m=document.querySelectorAll('#channel .msg');
+		return m.length>0 && m[m.length-1].innerText.indexOf('would change') >= 0 && m[m.length-1].innerText.indexOf('Deployment/frontend') >= 0;
+	})()`)
+	b.say("/deploy sync frontend")
+	b.poll("the request with the preview", `(function(){
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		return !!row && row.innerText.indexOf('frontend') >= 0 && row.innerText.indexOf('resource') >= 0 && row.innerText.indexOf('change:') >= 0;
+	})()`)
+	b.as("U0BOB")
+	b.clickLast("#channel", "deploybot.approve")
+	b.poll("frontend to end Synced and Healthy in its thread", `(function(){
+		var r=document.querySelectorAll('#channel .replies');
+		if (r.length) r[r.length-1].click();
+		var th=document.querySelector('#thread').innerText;
+		return th.indexOf('frontend') >= 0 && th.indexOf('Synced and Healthy') >= 0 && th.indexOf('Sync preview of frontend') >= 0;
+	})()`)
+	b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
+	b.as("U0ALICE")
+	b.poll("history to list the sync", `(function(){
+		var m=document.querySelectorAll('#channel .msg');
+		var last=m.length ? m[m.length-1].innerText : '';
+		if (last.indexOf('deploybot run') >= 0 && last.indexOf('succeeded') >= 0) return true;
+		var c=document.getElementById('composer');
+		if (!window.__asked || Date.now() - window.__asked > 3000) {
+			window.__asked = Date.now();
+			c.value='/deploy history frontend'; document.getElementById('send').click();
+		}
+		return false;
+	})()`)
+	b.shot("diff-history.png")
+}
