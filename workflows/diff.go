@@ -44,21 +44,12 @@ func DiffWorkflow(ctx workflow.Context, in contract.CommandInput) (DiffResult, e
 	if in.Reply.Channel == "" || len(res.Preview.Resources) == 0 {
 		return res, run.replyText(ctx, summary, "diff")
 	}
-	var up activities.UploadFileResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, uploadActivityOptions), slackActivities.UploadFile, activities.UploadFileInput{
+	var err error
+	res.FileID, err = run.share(ctx, activities.UploadFileInput{
 		Channel: in.Reply.Channel, ThreadTS: in.Reply.ThreadTS, Filename: safeFileName(in.App) + "-sync-preview.txt",
 		// The run id makes the title unique to this run (see UploadFileInput).
 		Title:   "Sync preview of " + in.App + " (run " + workflow.GetInfo(ctx).WorkflowExecution.RunID + ")",
 		Content: slackui.PreviewFile(in.App, res.Preview), InitialComment: summary,
-	}).Get(ctx, &up)
-	switch {
-	case err == nil:
-		res.FileID = up.FileID
-		return res, nil
-	case run.canFallBack(err):
-		workflow.GetLogger(ctx).Warn("cannot upload the preview to the channel; answering through the response_url", "error", err)
-		run.channelRefused = true
-		return res, run.replyText(ctx, summary, "diff")
-	}
+	}, summary, "diff")
 	return res, err
 }

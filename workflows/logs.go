@@ -85,23 +85,13 @@ func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, e
 	if in.Reply.Channel == "" {
 		return res, run.replyText(ctx, inlineLogs(in.BotName, comment, content), "logs")
 	}
-	uctx := workflow.WithActivityOptions(ctx, uploadActivityOptions)
-	var up activities.UploadFileResult
-	err := workflow.ExecuteActivity(uctx, slackActivities.UploadFile, activities.UploadFileInput{
+	var err error
+	res.FileID, err = run.share(ctx, activities.UploadFileInput{
 		Channel: in.Reply.Channel, ThreadTS: in.Reply.ThreadTS, Filename: in.App + "-logs.txt",
 		// The time makes the title unique to this run (see UploadFileInput).
 		Title:   fmt.Sprintf("Logs of %s at %s", in.App, workflow.Now(ctx).UTC().Format("2006-01-02 15:04:05 UTC")),
 		Content: content, InitialComment: comment,
-	}).Get(ctx, &up)
-	switch {
-	case err == nil:
-		res.FileID = up.FileID
-		return res, nil
-	case run.canFallBack(err):
-		workflow.GetLogger(ctx).Warn("cannot upload the logs to the channel; showing them through the response_url", "error", err)
-		run.channelRefused = true
-		return res, run.replyText(ctx, inlineLogs(in.BotName, comment, content), "logs")
-	}
+	}, inlineLogs(in.BotName, comment, content), "logs")
 	return res, err
 }
 

@@ -154,6 +154,23 @@ func invalidInput(err error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), InvalidInputErrorType, nil)
 }
 
+// share uploads a file where the command was asked and returns its id;
+// when the channel refuses it (the bot is not in it) and there is a
+// response_url, the asker gets inline instead.
+func (c *commandRun) share(ctx workflow.Context, up activities.UploadFileInput, inline, key string) (string, error) {
+	var res activities.UploadFileResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, uploadActivityOptions), slackActivities.UploadFile, up).Get(ctx, &res)
+	switch {
+	case err == nil:
+		return res.FileID, nil
+	case c.canFallBack(err):
+		workflow.GetLogger(ctx).Warn("cannot upload the file to the channel; answering through the response_url", "file", up.Filename, "error", err)
+		c.channelRefused = true
+		return "", c.replyText(ctx, inline, key)
+	}
+	return "", err
+}
+
 // fitResponse keeps a split table within the posts a response_url takes
 // when that is the only way to answer; the last page kept says how many
 // rows were left out and what to do (hint).

@@ -30,6 +30,18 @@ const (
 	actionTimeout = time.Minute
 )
 
+// requireBrowser skips a test that needs Chromium and the whole dev
+// environment when there is none or -short asks for quick tests.
+func requireBrowser(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
+	}
+	if testing.Short() {
+		t.Skip("starts the whole dev environment and a browser")
+	}
+}
+
 // browser is a headless Chromium on the playground page.
 type browser struct {
 	t    *testing.T
@@ -194,12 +206,7 @@ func (b *browser) shot(name string) []byte {
 // approval is refused, bob's goes through and the thread ends Synced and
 // Healthy; then a rollback of the auto-sync app payments.
 func TestPlaygroundInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	urls := startEnv(t)
 	if !strings.HasSuffix(urls.Playground, "/playground") {
 		t.Fatalf("URLs.Playground = %q", urls.Playground)
@@ -254,12 +261,7 @@ func TestPlaygroundInBrowser(t *testing.T) {
 // app on the second Argo CD); bob approves each and each thread ends Synced
 // and Healthy, naming the app as it was asked for.
 func TestPlaygroundOtherNamespaceAndInstance(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	b := newBrowser(t, startEnv(t).Playground)
 	for _, app := range []string{"team-a/guestbook", "search@prod"} {
 		b.as("U0ALICE")
@@ -287,12 +289,7 @@ func TestPlaygroundOtherNamespaceAndInstance(t *testing.T) {
 // bob's approval is counted and shown, carol's meets
 // the rule, and the sync ends Synced and Healthy.
 func TestPlaygroundTwoApprovals(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	b := newBrowser(t, startEnv(t).Playground)
 	b.as("U0ALICE")
 	b.say("/deploy sync ledger")
@@ -326,12 +323,7 @@ func TestPlaygroundTwoApprovals(t *testing.T) {
 // decision email reaches the SMTP sink and the Emails panel. Then a passing
 // analysis of the same branch supersedes a new pending request.
 func TestPlaygroundSASTInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	env := devtest.StartEnv(t)
 	b := newBrowser(t, env.Playground)
 	b.as("U0ALICE")
@@ -427,12 +419,7 @@ func TestBrowserEmailsLinkTheMailCatcher(t *testing.T) {
 // (what was asked, by whom, names beside ids), its details (the rule) and
 // its current step (waiting, with bob's approval counted).
 func TestTemporalUITellsTheRun(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	urls := startEnv(t)
 	b := newBrowser(t, urls.Playground)
 	b.as("U0ALICE")
@@ -467,12 +454,7 @@ func TestTemporalUITellsTheRun(t *testing.T) {
 // command with the summary; a sync of frontend shows the same preview in
 // its request; `/deploy history frontend` lists that run.
 func TestPlaygroundDiffAndHistory(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Missing(t, "Chromium ("+chromium+")", "apt-get install chromium")
-	}
-	if testing.Short() {
-		t.Skip("starts the whole dev environment and a browser")
-	}
+	requireBrowser(t)
 	b := newBrowser(t, startEnv(t).Playground)
 	b.as("U0ALICE")
 	b.say("@deploybot diff frontend")
