@@ -347,7 +347,7 @@ func (r *gateRun) supersededBy(ctx workflow.Context, s contract.Supersede) (cont
 	r.status.SupersededBy, r.result.SupersededBy = s.WorkflowID, s.WorkflowID
 	rev := "a newer revision"
 	if s.Revision != "" {
-		rev = "revision " + shortSHA(s.Revision)
+		rev = "revision " + slackui.ShortRev(s.Revision)
 	}
 	note := fmt.Sprintf("A newer analysis of %s failed the gate again; it has its own request.", rev)
 	if s.GatePassed {
@@ -370,13 +370,6 @@ func (r *gateRun) end(ctx workflow.Context, outcome contract.Outcome, msg string
 	upsert(ctx, contract.SearchAttrSASTOutcome.ValueSet(string(outcome)))
 	r.approval.finishHandlers(ctx)
 	return r.result, nil
-}
-
-func shortSHA(rev string) string {
-	if len(rev) > 12 {
-		return rev[:7]
-	}
-	return rev
 }
 
 // emailRetryFor is how long the second round of email attempts lasts.

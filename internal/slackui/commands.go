@@ -369,7 +369,7 @@ func AppsTable(apps []contract.AppSummary, projects []string) Table {
 		if a.AutoSync {
 			sync += " (auto)"
 		}
-		t.Rows = append(t.Rows, []string{a.Name, a.Project, sync, orDash(a.Health), orDash(ImageTags(a.Images)), shortRev(orDash(a.TargetRevision))})
+		t.Rows = append(t.Rows, []string{a.Name, a.Project, sync, orDash(a.Health), orDash(ImageTags(a.Images)), ShortRev(orDash(a.TargetRevision))})
 	}
 	return t
 }
@@ -421,7 +421,7 @@ func RevisionsTable(app string, fields []string, rows []contract.RevisionRow, no
 		Empty:   "Argo CD has no deployment history for " + app + ".",
 	}
 	for _, r := range rows {
-		row := []string{fmt.Sprint(r.ID), tableDate(r.DeployedAt), shortRev(orDash(r.Revision))}
+		row := []string{fmt.Sprint(r.ID), tableDate(r.DeployedAt), ShortRev(orDash(r.Revision))}
 		for i := range fields {
 			v := "-"
 			if i < len(r.Params) && r.Params[i] != "" {

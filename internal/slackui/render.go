@@ -180,9 +180,9 @@ func code(s string) string {
 	return "`" + Escape(s) + "`"
 }
 
-// shortRev shortens a commit SHA to the 7 characters people recognise;
+// ShortRev shortens a commit SHA to the 7 characters people recognise;
 // branch names, tags and Helm chart versions are kept (cut if very long).
-func shortRev(rev string) string {
+func ShortRev(rev string) string {
 	if len(rev) >= 12 && isHex(rev) {
 		return rev[:7]
 	}
@@ -223,7 +223,7 @@ func revCode(rev string) string {
 	if rev == "" {
 		return "_unknown_"
 	}
-	return code(shortRev(rev))
+	return code(ShortRev(rev))
 }
 
 // slackDate lets each reader's Slack client show t in their own time zone;
@@ -478,7 +478,7 @@ func plainRev(rev string) string {
 	if rev == "" {
 		return "unknown"
 	}
-	return Escape(shortRev(rev))
+	return Escape(ShortRev(rev))
 }
 
 // paramsText lists Helm parameters one per line, as many as fit in a section.
@@ -709,7 +709,7 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 	text := fmt.Sprintf("%s %s %s: %s", emoji, Escape(ActionName(s.Action)), Escape(s.App), label)
 	var extra []string
 	if s.Revision != "" {
-		extra = append(extra, "revision "+Escape(shortRev(s.Revision)))
+		extra = append(extra, "revision "+Escape(ShortRev(s.Revision)))
 	}
 	if s.Elapsed > 0 {
 		extra = append(extra, FormatElapsed(s.Elapsed))

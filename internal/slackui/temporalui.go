@@ -70,7 +70,7 @@ func GateSummary(a contract.Analysis) string {
 		s += " (" + a.Branch + ")"
 	}
 	if a.Revision != "" {
-		s += " at " + shortRev(a.Revision)
+		s += " at " + ShortRev(a.Revision)
 	}
 	return s
 }
