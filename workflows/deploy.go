@@ -78,7 +78,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if err != nil {
 		return r.refuse(ctx, err)
 	}
-	r.view.Project = prep.Project
+	r.view.Project, r.view.FromRevision, r.view.Commit = prep.Project, prep.CurrentRevision, prep.ToCommit
 	if why := r.followRule(ctx, prep.Project); why != "" {
 		return r.refuseRequester(ctx, why)
 	}
@@ -92,6 +92,9 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 		return r.end(ctx, decided.Outcome, r.approval.view.Note)
 	}
 	r.status.Approvals = decided.Approvals
+	for _, a := range decided.Approvals {
+		r.view.ApprovedBy = append(r.view.ApprovedBy, a.User)
+	}
 	requestUpdated := decided.Updated
 	if d := decided.Decision; d != nil {
 		r.status.DecidedBy = &d.User
@@ -205,7 +208,7 @@ func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
 		r.status.Emergency = in.Emergency.Reason
 	}
 	r.msg = messenger{channel: in.Request.Channel, key: r.key}
-	r.view = slackui.DeployStatus{App: in.Request.App, Action: in.Request.Action, RunURL: r.runURL}
+	r.view = slackui.DeployStatus{App: in.Request.App, Action: in.Request.Action, RunURL: r.runURL, RequestedBy: in.Request.RequestedBy}
 	return r
 }
 

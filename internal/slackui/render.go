@@ -670,7 +670,10 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 		lines = append(lines, strings.Join(state, " · "))
 	}
 	var meta []string
-	if s.Revision != "" {
+	switch {
+	case s.Revision != "" && s.FromRevision != "" && s.FromRevision != s.Revision && !isPolicyChange(s.Action):
+		meta = append(meta, "Revision "+revCode(s.FromRevision)+" → "+revCode(s.Revision))
+	case s.Revision != "":
 		meta = append(meta, "Revision "+revCode(s.Revision))
 	}
 	if s.Elapsed > 0 {
@@ -678,6 +681,12 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 	}
 	if len(meta) > 0 {
 		lines = append(lines, strings.Join(meta, " · "))
+	}
+	if c := s.Commit; c != nil && !isPolicyChange(s.Action) {
+		lines = append(lines, strings.TrimSuffix(commitLine("Commit", c), "\n"))
+	}
+	if who := whoLine(s.RequestedBy, s.ApprovedBy); who != "" {
+		lines = append(lines, who)
 	}
 	head := strings.Join(lines, "\n")
 
@@ -721,6 +730,23 @@ func renderStatus(s *DeployStatus) (string, []slack.Block, error) {
 		text += " — " + Truncate(Escape(strings.Join(strings.Fields(s.Message), " ")), 300)
 	}
 	return text, blocks, nil
+}
+
+// whoLine says who asked and who approved: "Asked by <@U0ALICE> ·
+// approved by <@U0BOB>, <@U0CAROL>".
+func whoLine(by contract.User, approvers []contract.User) string {
+	var parts []string
+	if m := by.Mention(); m != "" {
+		parts = append(parts, "Asked by "+m)
+	}
+	if len(approvers) > 0 {
+		names := make([]string, len(approvers))
+		for i, u := range approvers {
+			names[i] = u.Mention()
+		}
+		parts = append(parts, "approved by "+strings.Join(names, ", "))
+	}
+	return strings.Join(parts, " · ")
 }
 
 func resourceLine(r contract.Resource) string {

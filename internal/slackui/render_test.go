@@ -703,3 +703,20 @@ func TestRenderRequestShowsTheCommits(t *testing.T) {
 		t.Error("a policy change shows commits")
 	}
 }
+
+// The final report names who asked and approved, the revision it came from
+// and the commit it deployed.
+func TestRenderStatusSaysWhoAndWhat(t *testing.T) {
+	s := statusView(contract.OutcomeSucceeded)
+	s.RequestedBy = contract.User{ID: "U0ALICE"}
+	s.ApprovedBy = []contract.User{{ID: "U0BOB"}, {ID: "U0CAROL"}}
+	s.FromRevision = "4f2a9c1d3e5b7a9c1d3e5b7a9c1d3e5b7a9c1d3e"
+	s.Commit = &contract.Commit{Author: "Raj", Message: "Scale to 3\n\nbody"}
+	_, blocks := render(t, slackui.Message{DeployStatus: s})
+	all := allText(t, blocks)
+	for _, want := range []string{"Revision `4f2a9c1` → `9b8c7d6`", "Commit: Scale to 3 — Raj", "Asked by <@U0ALICE> · approved by <@U0BOB>, <@U0CAROL>"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("status lacks %q:\n%s", want, all)
+		}
+	}
+}

@@ -90,6 +90,13 @@ type DeployStatus struct {
 	Step     contract.Step   `json:"step"`
 	RunURL   string          `json:"runUrl,omitempty"`
 	Revision string          `json:"revision,omitempty"`
+	// RequestedBy asked; ApprovedBy approved (every approval counted).
+	RequestedBy contract.User   `json:"requestedBy,omitzero"`
+	ApprovedBy  []contract.User `json:"approvedBy,omitempty"`
+	// FromRevision is what ran before; Commit the commit being deployed,
+	// when Argo CD knows it.
+	FromRevision string           `json:"fromRevision,omitempty"`
+	Commit       *contract.Commit `json:"commit,omitempty"`
 	// Phase, SyncStatus and Health are the last seen Argo CD state.
 	Phase      string              `json:"phase,omitempty"`
 	SyncStatus string              `json:"syncStatus,omitempty"`
