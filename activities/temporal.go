@@ -8,6 +8,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/deploybot/deploybot/internal/contract"
@@ -136,4 +137,48 @@ func temporalError(op string, err error) error {
 		return temporal.NewNonRetryableApplicationError("temporal: "+op+": "+err.Error(), TemporalErrorType, err)
 	}
 	return err
+}
+
+// ActiveFreezesInput is the input of Temporal.ActiveFreezes.
+type ActiveFreezesInput struct {
+	// Targets are looked up by their freeze's workflow id (FreezeWorkflowID).
+	Targets []string
+}
+
+// ActiveFreezes are the freezes in force on targets, read from their runs'
+// memo: a lookup by id, so a freeze started a moment ago is seen (a
+// visibility list might lag), and no worker needs to answer.
+func (t *Temporal) ActiveFreezes(ctx context.Context, in ActiveFreezesInput) ([]contract.Freeze, error) {
+	if t.Client == nil {
+		return nil, temporal.NewNonRetryableApplicationError("temporal: the worker has no Temporal client for activities (worker.Deps.Temporal)", TemporalErrorType, nil)
+	}
+	var out []contract.Freeze
+	for _, target := range in.Targets {
+		id := contract.FreezeWorkflowID(target)
+		desc, err := t.Client.DescribeWorkflowExecution(ctx, id, "")
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+			continue
+		case err != nil:
+			return nil, temporalError("describe "+id, err)
+		}
+		info := desc.GetWorkflowExecutionInfo()
+		if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			continue
+		}
+		var f contract.Freeze
+		p := info.GetMemo().GetFields()[contract.MemoFreeze]
+		if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &f) != nil {
+			// A run without the memo is not one the gateway started: say
+			// frozen anyway, rather than let a change through.
+			f = contract.Freeze{Target: target, Reason: "a freeze run without its details (" + id + ")"}
+		}
+		f.WorkflowID, f.RunID = id, info.GetExecution().GetRunId()
+		if !f.Until.IsZero() && !f.Until.After(time.Now()) {
+			continue // its timer is due: over
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }

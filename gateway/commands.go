@@ -92,6 +92,12 @@ func (s *Server) answer(ctx context.Context, r request, cmd command.Command) str
 	switch cmd.Name {
 	case command.History:
 		return s.history(ctx, r, cmd)
+	case command.Freeze:
+		return s.freeze(ctx, r, cmd)
+	case command.Unfreeze:
+		return s.unfreeze(ctx, r, cmd)
+	case command.Freezes:
+		return s.freezes(ctx, r, cmd)
 	case command.Help:
 		s.replyTo(r, s.help())
 		return outcomeHelp

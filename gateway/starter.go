@@ -60,6 +60,8 @@ type RunInfo struct {
 	StartTime time.Time
 	// CloseTime is zero while the run is open.
 	CloseTime time.Time
+	// Freeze is a freeze run's freeze (from its memo).
+	Freeze *contract.Freeze
 	// RequestID, RequestedBy and Action come from the memo the gateway set.
 	RequestID   string
 	RequestedBy string
@@ -121,6 +123,12 @@ type Starter interface {
 	QueryStatus(ctx context.Context, workflowID, runID string, v any) error
 	// Result decodes the result of a completed run into v.
 	Result(ctx context.Context, workflowID, runID string, v any) error
+	// StartFreeze starts FreezeWorkflow with id
+	// contract.FreezeWorkflowID(in.Target), refusing (AlreadyStartedError)
+	// while one runs; the freeze is kept in its memo.
+	StartFreeze(ctx context.Context, in contract.FreezeInput, requestID string) (Run, error)
+	// SignalUnfreeze lifts target's freeze; ErrNotFound if none runs.
+	SignalUnfreeze(ctx context.Context, target string, by contract.User) error
 	// ListRuns returns at most limit runs matching a visibility query, in
 	// the order visibility gives them.
 	ListRuns(ctx context.Context, query string, limit int) ([]RunInfo, error)
@@ -206,6 +214,28 @@ func (t *TemporalStarter) StartCommand(ctx context.Context, workflowType, id str
 		StaticSummary: slackui.CommandSummary(in.Command, in),
 	}
 	return t.start(ctx, opts, workflowType, in)
+}
+
+// StartFreeze implements Starter.
+func (t *TemporalStarter) StartFreeze(ctx context.Context, in contract.FreezeInput, requestID string) (Run, error) {
+	f := contract.Freeze{Target: in.Target, Reason: in.Reason, By: in.By, Since: time.Now().UTC(), Until: in.Until}
+	opts := client.StartWorkflowOptions{
+		ID:        contract.FreezeWorkflowID(in.Target),
+		TaskQueue: t.TaskQueue,
+		// One freeze per target at a time; a new one may follow the last.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		// Changes read the freeze from here, needing no worker to answer.
+		Memo:          map[string]any{contract.MemoFreeze: f, MemoRequestID: requestID, MemoRequestedBy: in.By.ID},
+		StaticSummary: slackui.FreezeSummary(f),
+	}
+	return t.start(ctx, opts, contract.WorkflowFreeze, in)
+}
+
+// SignalUnfreeze implements Starter.
+func (t *TemporalStarter) SignalUnfreeze(ctx context.Context, target string, by contract.User) error {
+	return notFound(t.Client.SignalWorkflow(ctx, contract.FreezeWorkflowID(target), "", contract.SignalUnfreeze, by))
 }
 
 // StartQualityGate implements Starter.
@@ -344,6 +374,13 @@ func runInfo(wi *workflowpb.WorkflowExecutionInfo) RunInfo {
 	info.RequestID = str(memo, MemoRequestID)
 	info.RequestedBy = str(memo, MemoRequestedBy)
 	info.Action = str(memo, MemoAction)
+	if p := memo[contract.MemoFreeze]; p != nil {
+		var f contract.Freeze
+		if dc.FromPayload(p, &f) == nil {
+			f.WorkflowID, f.RunID = info.WorkflowID, info.RunID
+			info.Freeze = &f
+		}
+	}
 	info.Attrs = map[string]string{}
 	for name, p := range wi.GetSearchAttributes().GetIndexedFields() {
 		// Keyword lists and non-string system attributes do not decode

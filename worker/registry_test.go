@@ -27,7 +27,9 @@ func TestEveryCommandsWorkflowIsRegistered(t *testing.T) {
 			t.Errorf("command %s starts %s, which RegisterWorkflows does not register", sp.Name, sp.Workflow)
 		}
 	}
-	if !got[contract.WorkflowQualityGate] {
-		t.Errorf("%s is not registered", contract.WorkflowQualityGate)
+	for _, w := range []string{contract.WorkflowQualityGate, contract.WorkflowFreeze} {
+		if !got[w] {
+			t.Errorf("%s is not registered", w)
+		}
 	}
 }

@@ -152,6 +152,7 @@ func RegisterWorkflows(r WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.DiffWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDiff})
 	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
 	r.RegisterWorkflowWithOptions(workflows.QualityGateWorkflow, workflow.RegisterOptions{Name: contract.WorkflowQualityGate})
+	r.RegisterWorkflowWithOptions(workflows.FreezeWorkflow, workflow.RegisterOptions{Name: contract.WorkflowFreeze})
 }
 
 // Run starts w and blocks until ctx ends, then stops it gracefully (running

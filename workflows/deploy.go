@@ -82,9 +82,20 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if why := r.followRule(ctx, prep.Project); why != "" {
 		return r.refuseRequester(ctx, why)
 	}
+	freeze, err := r.checkFreezes(ctx, prep.Project)
+	if err != nil {
+		return r.refuse(ctx, err)
+	}
+	if freeze != nil && r.in.Emergency == nil {
+		return r.refuseRequester(ctx, slackui.FrozenRefusal(r.in.Request.RequestedBy, r.requestText(), r.in.Request.App, *freeze))
+	}
 	preview := r.previewSync(ctx)
 	if err := r.askForApproval(ctx, prep, preview); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
+	}
+	if freeze != nil {
+		workflow.GetLogger(ctx).Warn("audit: break-glass sync overrides a freeze", "audit", true, "freeze", freeze.Target, "frozenBy", freeze.By.ID, "reason", freeze.Reason)
+		r.note(ctx, slackui.FreezeOverridden(*freeze), "freeze-overridden")
 	}
 	r.attachPreview(ctx, preview)
 	decided := r.approval.await(ctx)
@@ -127,6 +138,44 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	outcome, msg := r.follow(ctx)
 	return r.end(ctx, outcome, msg)
+}
+
+// freezeCheckVersion marks runs that look for freezes before asking;
+// runs begun before it replay without.
+const freezeCheckVersion = "freeze-check"
+
+// checkFreezes is the freeze in force on the app, its project or all
+// (nil: none). Unreadable freezes refuse the request: a freeze must never
+// be waved through because Temporal could not be asked.
+func (r *deployRun) checkFreezes(ctx workflow.Context, project string) (*contract.Freeze, error) {
+	if workflow.GetVersion(ctx, freezeCheckVersion, workflow.DefaultVersion, 1) != 1 {
+		return nil, nil
+	}
+	var fs []contract.Freeze
+	actx := workflow.WithActivityOptions(ctx, summarized(temporalLookupOptions, slackui.FreezeCheckSummary(r.in.Request.App)))
+	if err := workflow.ExecuteActivity(actx, temporalActivities.ActiveFreezes, activities.ActiveFreezesInput{
+		Targets: contract.FreezeTargets(r.in.Request.App, project),
+	}).Get(ctx, &fs); err != nil {
+		return nil, fmt.Errorf("could not check for freezes, so nothing was asked: %s", errMessage(err))
+	}
+	if len(fs) == 0 {
+		return nil, nil
+	}
+	return &fs[0], nil
+}
+
+// requestText is the request as a command, for messages.
+func (r *deployRun) requestText() string {
+	req := r.in.Request
+	switch req.Action {
+	case contract.ActionRollback:
+		return fmt.Sprintf("rollback %s %d", req.App, req.HistoryID)
+	case contract.ActionAutoSyncOn:
+		return "autosync " + req.App + " on"
+	case contract.ActionAutoSyncOff:
+		return "autosync " + req.App + " off"
+	}
+	return "sync " + req.App
 }
 
 // syncPreviewVersion marks runs that ask Argo CD what a sync would change

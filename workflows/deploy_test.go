@@ -51,13 +51,18 @@ type harness struct {
 	// preview is SyncPreview's answer, previewErr its error.
 	preview    contract.Preview
 	previewErr error
+	// freezes are ActiveFreezes' answer, freezesErr its error; freezeTargets
+	// what it was asked.
+	freezes       []contract.Freeze
+	freezesErr    error
+	freezeTargets []string
 }
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
 func newHarness(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
-	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
+	h := &harness{t: t, env: testEnv(&s)}
 	env := h.env
 	env.RegisterWorkflow(workflows.DeployWorkflow)
 	var argo *activities.ArgoCD
@@ -78,6 +83,15 @@ func newHarness(t *testing.T) *harness {
 				SyncStatus: "OutOfSync", Health: "Healthy"}, nil
 		}).Maybe()
 	h.mockSlack(env)
+	var tmp *activities.Temporal
+	env.RegisterActivity(tmp)
+	env.OnActivity(tmp.ActiveFreezes, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ActiveFreezesInput) ([]contract.Freeze, error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.freezeTargets = in.Targets
+			return h.freezes, h.freezesErr
+		}).Maybe()
 	env.OnActivity(argo.SyncPreview, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SyncPreviewInput) (contract.Preview, error) {
 			return h.preview, h.previewErr

@@ -4,9 +4,11 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/deploybot/deploybot/activities"
 )
@@ -60,6 +62,16 @@ func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
 			r.ephemerals = append(r.ephemerals, in)
 			return activities.PostEphemeralResult{}, nil
 		}).Maybe()
+}
+
+// testEnv is a test workflow environment whose deadlock detector allows a
+// workflow task 10 s instead of 1 s: under -race on a loaded 2-core CI
+// machine a task of a few milliseconds once took over a second. Real
+// deadlocks still fail, later.
+func testEnv(s *testsuite.WorkflowTestSuite) *testsuite.TestWorkflowEnvironment {
+	env := s.NewTestWorkflowEnvironment()
+	env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: 10 * time.Second})
+	return env
 }
 
 // execute runs wf to completion in env and returns its result, failing the

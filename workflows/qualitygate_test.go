@@ -36,7 +36,7 @@ type gateHarness struct {
 
 func newGateHarness(t *testing.T) *gateHarness {
 	var s testsuite.WorkflowTestSuite
-	h := &gateHarness{t: t, env: s.NewTestWorkflowEnvironment()}
+	h := &gateHarness{t: t, env: testEnv(&s)}
 	env := h.env
 	env.RegisterWorkflow(workflows.QualityGateWorkflow)
 	var tp *activities.Temporal

@@ -42,7 +42,7 @@ type cmdHarness struct {
 
 func newCmdHarness(t *testing.T) *cmdHarness {
 	var s testsuite.WorkflowTestSuite
-	h := &cmdHarness{t: t, env: s.NewTestWorkflowEnvironment()}
+	h := &cmdHarness{t: t, env: testEnv(&s)}
 	h.env.RegisterActivity(h.argo)
 	h.env.RegisterActivity(h.sl)
 	h.env.RegisterActivity(h.tmp)

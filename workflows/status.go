@@ -59,6 +59,16 @@ func AppStatusWorkflow(ctx workflow.Context, in contract.CommandInput) (AppStatu
 		AutoSync:       app.AutoSync,
 		Operation:      app.Operation,
 	}
+	// Freezes in force on the app, its project or all (runs begun before
+	// freezes replay without looking).
+	if workflow.GetVersion(ctx, freezeCheckVersion, workflow.DefaultVersion, 1) == 1 {
+		fctx := workflow.WithActivityOptions(ctx, summarized(temporalLookupOptions, slackui.FreezeCheckSummary(in.App)))
+		if err := workflow.ExecuteActivity(fctx, temporalActivities.ActiveFreezes, activities.ActiveFreezesInput{
+			Targets: contract.FreezeTargets(in.App, app.Project),
+		}).Get(ctx, &res.Status.Freezes); err != nil {
+			res.Status.FreezeNote = errMessage(err)
+		}
+	}
 	var dr activities.DeployRunResult
 	if err := deploy.Get(ctx, &dr); err != nil {
 		workflow.GetLogger(ctx).Warn("could not look up the app's deploybot run", "error", err)

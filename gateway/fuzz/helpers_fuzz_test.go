@@ -124,6 +124,17 @@ func (s *fzStarter) StartCommand(_ context.Context, workflowType, id string, in 
 	return gateway.Run{WorkflowID: id, RunID: fzRunID}, err
 }
 
+func (s *fzStarter) StartFreeze(_ context.Context, in contract.FreezeInput, requestID string) (gateway.Run, error) {
+	id := contract.FreezeWorkflowID(in.Target)
+	err := s.record(fzCall{method: "StartFreeze", workflowID: id, requestID: requestID}, in, id, in.Reason)
+	return gateway.Run{WorkflowID: id, RunID: fzRunID}, err
+}
+
+func (s *fzStarter) SignalUnfreeze(_ context.Context, target string, by contract.User) error {
+	id := contract.FreezeWorkflowID(target)
+	return s.record(fzCall{method: "SignalUnfreeze", workflowID: id}, by, id)
+}
+
 func (s *fzStarter) StartQualityGate(_ context.Context, in contract.QualityGateInput) (gateway.Run, error) {
 	id := contract.SASTWorkflowID(in.Analysis.Key)
 	err := s.record(fzCall{method: "StartQualityGate", workflowID: id, gate: &in}, in, id)

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/deploybot/deploybot/internal/contract"
 )
@@ -33,6 +34,10 @@ type Command struct {
 	Project string
 	// Count is history's N (0: the default).
 	Count int
+	// For or Until is how long a freeze lasts; Reason is why, as typed.
+	For    time.Duration
+	Until  time.Time
+	Reason string
 	// Arg is "on" or "off" (autosync), or the action asked about (policy,
 	// optional: sync, rollback, autosync_on, autosync_off).
 	Arg string
@@ -92,6 +97,9 @@ func (c Command) Action() contract.Action {
 // String is the command in its canonical form; Parse(c.String()) == c for
 // every valid c.
 func (c Command) String() string {
+	if sp := c.Spec(); sp.format != nil {
+		return sp.format(c)
+	}
 	words := []string{string(c.Name)}
 	for _, p := range c.Spec().Params {
 		switch w := c.param(p); {
@@ -136,6 +144,15 @@ func (c Command) Validate() error {
 	sp, ok := specs[c.Name]
 	if !ok {
 		return errorf("", "unknown command %q", c.Name)
+	}
+	if sp.check != nil {
+		if err := sp.check(c); err != nil {
+			return err
+		}
+		return nil
+	}
+	if c.For != 0 || !c.Until.IsZero() || c.Reason != "" {
+		return errorf(c.Name, "only freeze takes how long and why")
 	}
 	has := map[Param]bool{}
 	for _, p := range sp.Params {
@@ -196,6 +213,13 @@ func Parse(text string) (Command, error) {
 	}
 	if sp.AnyArgs {
 		return Command{Name: name}, nil
+	}
+	if sp.parse != nil {
+		c := Command{Name: name}
+		if err := sp.parse(&c, args, text); err != nil {
+			return Command{}, err
+		}
+		return c, nil
 	}
 	if len(args) > len(sp.Params) {
 		extra := strings.Join(args[len(sp.Params):], " ")

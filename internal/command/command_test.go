@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploybot/deploybot/internal/command"
 	"github.com/deploybot/deploybot/internal/contract"
@@ -169,6 +170,7 @@ func FuzzParse(f *testing.F) {
 		"sync <http://guestbook.io|guestbook.io>", "status “x”", "<", "<>", "<|>", "<http://|>",
 		"rollback a #", "list_apps x", "\u200b", "sync a\u00a0b", "&lt;@U1&gt;", "logs <mailto:a@b.c>",
 		"sync a --emergency INC-1 <@U1> down", "sync a —emergency &amp; <x", "policy a rollback",
+		"freeze a for 2h x", "freeze project:p until 2026-12-24 &lt;y", "unfreeze all", "freezes",
 	} {
 		f.Add(s)
 	}
@@ -293,5 +295,41 @@ func TestInputBuilders(t *testing.T) {
 	r := c.DeployRequest(contract.DeployRequest{Channel: "C1"})
 	if r.App != "web" || r.Action != contract.ActionRollback || r.HistoryID != 4 || r.Channel != "C1" {
 		t.Errorf("rollback's deploy request = %+v", r)
+	}
+}
+
+func TestParseFreeze(t *testing.T) {
+	until := time.Date(2026, 12, 24, 0, 0, 0, 0, time.UTC)
+	for text, want := range map[string]command.Command{
+		"freeze payments for 2h Quarter-end CLOSE":                         {Name: command.Freeze, App: "payments", For: 2 * time.Hour, Reason: "Quarter-end CLOSE"},
+		"<@U0BOT> Freeze project:Payments FOR 3d audit":                    {Name: command.Freeze, Project: "payments", For: 72 * time.Hour, Reason: "audit"},
+		"freeze all until 2026-12-24 holidays, see #ops":                   {Name: command.Freeze, Arg: "all", Until: until, Reason: "holidays, see #ops"},
+		"freeze team-a/guestbook@prod until 2026-12-24T18:30 db migration": {Name: command.Freeze, App: "team-a/guestbook@prod", Until: until.Add(18*time.Hour + 30*time.Minute), Reason: "db migration"},
+		"unfreeze project:payments":                                        {Name: command.Unfreeze, Project: "payments"},
+		"freezes":                                                          {Name: command.Freezes},
+	} {
+		got, err := command.Parse(text)
+		if err != nil || got != want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", text, got, err, want)
+			continue
+		}
+		if again, err := command.Parse(got.String()); err != nil || again != got {
+			t.Errorf("%q does not round-trip: %+v, %v", got.String(), again, err)
+		}
+	}
+	for text, want := range map[string]string{
+		"freeze":                        "needs a target",
+		"freeze payments":               "needs how long and why",
+		"freeze payments for 2h":        "needs a reason after for 2h",
+		"freeze payments for soon oops": `"soon" is not how long`,
+		"freeze payments until xmas x":  `"xmas" is not when the freeze ends`,
+		"freeze payments during 2h x":   "for DURATION or until DATE",
+		"freeze project:Pay_x for 2h x": "not a valid Argo CD project name",
+		"freeze payments for 100d x":    `"100d" is not how long`,
+		"unfreeze payments now":         `"now" is extra`,
+	} {
+		if _, err := command.Parse(text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v, want %q", text, err, want)
+		}
 	}
 }

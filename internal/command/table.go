@@ -18,6 +18,9 @@ const (
 	Policy            Name = "policy"
 	History           Name = "history"
 	Diff              Name = "diff"
+	Freeze            Name = "freeze"
+	Unfreeze          Name = "unfreeze"
+	Freezes           Name = "freezes"
 )
 
 // Kind says what carries a command out.
@@ -75,6 +78,11 @@ type Spec struct {
 	action func(Command) contract.Action
 	// input sets the command's own fields of a Read workflow's input.
 	input func(Command, Settings, *contract.CommandInput)
+	// parse, format and check replace the positional Params for a command
+	// whose grammar is not one word per argument (freeze).
+	parse  func(c *Command, args []string, text string) *Error
+	format func(Command) string
+	check  func(Command) *Error
 }
 
 // Settings are what a read workflow's input takes from the gateway's
@@ -129,9 +137,24 @@ var Table = []Spec{
 	{Name: History, Usage: "history APP [N]", Example: "history guestbook 5",
 		Summary: "the last N (default 10) deploybot runs of APP: who asked, who approved, action, revisions, outcome, duration, link",
 		Params:  []Param{ParamApp, ParamCount}, Kind: Answered},
+	{Name: Freeze, Usage: "freeze APP|project:NAME|all for 2h|until 2026-12-24 REASON", Example: "freeze payments for 2h quarter-end close",
+		Summary: "refuse every change of APP (or of a project's apps, or of all) until then, saying why and who froze it; break-glass syncs may override",
+		Kind:    Answered},
+	{Name: Unfreeze, Usage: "unfreeze APP|project:NAME|all", Example: "unfreeze payments",
+		Summary: "lift that freeze now", Kind: Answered},
+	{Name: Freezes, Usage: "freezes", Example: "freezes", Summary: "the freezes in force: target, until, reason, who froze it", Kind: Answered},
 	{Name: Policy, Usage: "policy APP [ACTION]", Example: "policy guestbook rollback",
 		Summary: "who may ask for each change of APP (or just ACTION: sync, rollback, autosync_on, autosync_off) and whose approvals it needs",
 		Params:  []Param{ParamApp, ParamAction}, Kind: Answered},
+}
+
+// The freeze commands' own grammar (freeze.go); set here, as their parser
+// reads the table.
+func init() {
+	for _, n := range []Name{Freeze, Unfreeze} {
+		sp := specs[n]
+		sp.parse, sp.format, sp.check = parseFreeze, formatFreeze, Command.checkFreeze
+	}
 }
 
 // Names lists every command in the order help shows them.

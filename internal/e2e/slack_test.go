@@ -62,6 +62,23 @@ func (e *env) slash(user, name, text string) {
 	}
 }
 
+// waitForEphemeralOrNot polls until user sees a message satisfying ok,
+// for them only or for everyone.
+func (e *env) waitForEphemeralOrNot(user, what string, ok func(playgroundMessage) bool) playgroundMessage {
+	e.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range e.playgroundState(user) {
+			if ok(m) {
+				return m
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.t.Fatalf("never saw %s (as %s)", what, user)
+	return playgroundMessage{}
+}
+
 // sayInPlayground types text in the playground page as user (a /deploy
 // command gets the playground's response_url, so its answer shows there).
 func (e *env) sayInPlayground(user, text string) {
@@ -397,4 +414,29 @@ func TestHistoryOfAnApp(t *testing.T) {
 			t.Errorf("history lacks %q:\n%s", want, s)
 		}
 	}
+}
+
+// TestFreezeRefusesChanges: in deploybot dev, alice freezes project
+// payments; a sync of ledger (project payments) is refused naming the
+// freeze, `freezes` lists it, and after `unfreeze` the sync is asked for.
+func TestFreezeRefusesChanges(t *testing.T) {
+	e := startEnv(t)
+	seen := func(what, want string) {
+		t.Helper()
+		e.waitForEphemeralOrNot("U0ALICE", what, func(m playgroundMessage) bool { return strings.Contains(m.Text, want) })
+	}
+	e.sayInPlayground("U0ALICE", "/deploy freeze project:payments for 1h Quarter-end close")
+	seen("the freeze set", "froze the apps of project `payments`")
+	e.sayInPlayground("U0ALICE", "/deploy sync ledger")
+	seen("the sync refused by the freeze", "is frozen until")
+	e.sayInPlayground("U0ALICE", "/deploy freezes")
+	seen("the freeze listed", "1 freeze in force")
+	e.sayInPlayground("U0ALICE", "/deploy status ledger")
+	seen("status showing the freeze", "frozen until")
+	e.sayInPlayground("U0ALICE", "/deploy unfreeze project:payments")
+	seen("the freeze lifted", "lifted the freeze")
+	e.sayInPlayground("U0ALICE", "/deploy sync ledger")
+	e.waitFor("the approval request for ledger", func(m slack.Message) bool {
+		return strings.Contains(blocksText(m), slackui.ActionApprove) && strings.Contains(blocksText(m), "ledger")
+	})
 }

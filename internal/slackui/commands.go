@@ -25,6 +25,8 @@ const (
 	BlockIDOperation = "deploybot.operation"
 	// BlockIDRun is the deploybot run section of `status`.
 	BlockIDRun = "deploybot.run"
+	// BlockIDFreezes lists the freezes that hold an app.
+	BlockIDFreezes = "deploybot.freezes"
 )
 
 // MaxTableBlocksPerMessage is how many code blocks (~15,000 characters) a
@@ -93,6 +95,10 @@ type AppStatus struct {
 	// why it could not be looked up).
 	Run     *RunInfo `json:"run,omitempty"`
 	RunNote string   `json:"runNote,omitempty"`
+	// Freezes are the freezes in force on the app; FreezeNote says why
+	// they could not be read.
+	Freezes    []contract.Freeze `json:"freezes,omitempty"`
+	FreezeNote string            `json:"freezeNote,omitempty"`
 }
 
 // Operation is an Argo CD operation as `status` shows it.
@@ -476,6 +482,9 @@ func renderAppStatus(s *AppStatus) (string, []slack.Block, error) {
 	blocks := []slack.Block{section(BlockIDAppStatus, head, fields...)}
 	blocks = append(blocks, section(BlockIDOperation, operationText(s.Operation)))
 	blocks = append(blocks, section(BlockIDRun, runText(s)))
+	if t := freezesLine(s); t != "" {
+		blocks = append(blocks, section(BlockIDFreezes, t))
+	}
 	if s.Run != nil && s.Run.URL != "" {
 		blocks = append(blocks, linksBlock(s.Run.URL, s.Run.WorkflowID))
 	}
@@ -495,7 +504,22 @@ func renderAppStatus(s *AppStatus) (string, []slack.Block, error) {
 	default:
 		text += "; no deploybot run in flight"
 	}
+	if len(s.Freezes) > 0 {
+		text += "; frozen until " + plainDate(s.Freezes[0].Until)
+	}
 	return text, blocks, nil
+}
+
+// freezesLine says which freezes hold the app ("" for none).
+func freezesLine(s *AppStatus) string {
+	if s.FreezeNote != "" {
+		return "_Could not check for freezes: " + Escape(strings.Join(strings.Fields(s.FreezeNote), " ")) + "_"
+	}
+	var lines []string
+	for _, f := range s.Freezes {
+		lines = append(lines, fmt.Sprintf(":ice_cube: *Frozen* (%s) until %s by %s: %s", freezeTarget(f.Target), slackDate(f.Until), f.By.Mention(), Escape(f.Reason)))
+	}
+	return Truncate(strings.Join(lines, "\n"), maxSectionText)
 }
 
 func orUnknown(s string) string {

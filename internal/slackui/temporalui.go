@@ -141,6 +141,9 @@ func PreviewActivitySummary(app string) string {
 	return "ask Argo CD what a sync of " + app + " would change"
 }
 
+// FreezeCheckSummary is ActiveFreezes'.
+func FreezeCheckSummary(app string) string { return "look for freezes of " + app }
+
 // LookSummary is a look at the app's state: "look at payments in Argo CD".
 func LookSummary(app string) string { return "look at " + app + " in Argo CD" }
 
