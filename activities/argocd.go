@@ -174,6 +174,8 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	case contract.ActionSync:
 		res.TargetRevision = specTargetRevision(app)
 		res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
+	res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
+		res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 		return res, nil
 	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
 		// Changes the sync policy only; the revision stays where it is.
@@ -243,6 +245,42 @@ func (a *ArgoCD) SyncPreview(ctx context.Context, in SyncPreviewInput) (contract
 		return contract.Preview{}, asActivityError(err)
 	}
 	return preview.Of(items), nil
+}
+
+// SyncWindowsClient reads Argo CD's sync windows of an app.
+type SyncWindowsClient interface {
+	SyncWindows(ctx context.Context, name string) (bool, []argocd.SyncWindow, error)
+}
+
+var (
+	_ SyncWindowsClient = (*argocd.Client)(nil)
+	_ SyncWindowsClient = (*argocd.Instances)(nil)
+)
+
+// syncWindowBlock says which of Argo CD's sync windows stop a sync or
+// rollback of app now ("" when none does, or they cannot be read: Argo CD
+// itself refuses the operation then, and the run reports that).
+func (a *ArgoCD) syncWindowBlock(ctx context.Context, app string) string {
+	wc, ok := a.Client.(SyncWindowsClient)
+	if !ok {
+		return ""
+	}
+	canSync, active, err := wc.SyncWindows(ctx, app)
+	if err != nil {
+		activity.GetLogger(ctx).Info("sync windows unavailable", "app", app, "error", err)
+		return ""
+	}
+	if canSync {
+		return ""
+	}
+	var ws []string
+	for _, w := range active {
+		ws = append(ws, fmt.Sprintf("%s %q for %s", w.Kind, w.Schedule, w.Duration))
+	}
+	if len(ws) == 0 {
+		return "a sync window of the app's project"
+	}
+	return strings.Join(ws, ", ")
 }
 
 // RevisionMetadataClient reads the commit behind a revision; a client

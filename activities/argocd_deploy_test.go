@@ -706,3 +706,26 @@ func TestSyncPreviewOverGRPC(t *testing.T) {
 		t.Errorf("guestbook (Synced) preview = %+v, want no change", p)
 	}
 }
+
+// windowsClosed is the simulator's client with a deny window in force.
+type windowsClosed struct{ *argocd.Client }
+
+func (windowsClosed) SyncWindows(context.Context, string) (bool, []argocd.SyncWindow, error) {
+	return false, []argocd.SyncWindow{{Kind: "deny", Schedule: "0 22 * * *", Duration: "8h"}}, nil
+}
+
+// PrepareDeploy reads Argo CD's sync windows: the simulator's allow a
+// sync; a deny window in force is named for the refusal.
+func TestPrepareDeployReadsSyncWindows(t *testing.T) {
+	c, _ := startSim(t, opDuration)
+	a := &activities.ArgoCD{Client: c}
+	res := mustRun[activities.PrepareDeployResult](t, activityEnv(a), a.PrepareDeploy, activities.PrepareDeployInput{App: "guestbook", Action: contract.ActionSync})
+	if res.SyncWindowBlock != "" {
+		t.Errorf("the simulator's windows block: %q", res.SyncWindowBlock)
+	}
+	closed := &activities.ArgoCD{Client: windowsClosed{c}}
+	res = mustRun[activities.PrepareDeployResult](t, activityEnv(closed), closed.PrepareDeploy, activities.PrepareDeployInput{App: "guestbook", Action: contract.ActionSync})
+	if res.SyncWindowBlock != `deny "0 22 * * *" for 8h` {
+		t.Errorf("SyncWindowBlock = %q", res.SyncWindowBlock)
+	}
+}

@@ -39,6 +39,9 @@ type PrepareDeployResult struct {
 	// TargetRevision, when Argo CD knows them.
 	FromCommit *contract.Commit `json:",omitempty"`
 	ToCommit   *contract.Commit `json:",omitempty"`
+	// SyncWindowBlock names the Argo CD sync windows that stop a sync or
+	// rollback now ("" when none does).
+	SyncWindowBlock string `json:",omitempty"`
 }
 
 // AppStateInput is the input of ArgoCD.GetAppState.

@@ -82,6 +82,9 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if why := r.followRule(ctx, prep.Project); why != "" {
 		return r.refuseRequester(ctx, why)
 	}
+	if prep.SyncWindowBlock != "" {
+		return r.refuseRequester(ctx, slackui.SyncWindowRefusal(r.in.Request.RequestedBy, r.requestText(), prep.SyncWindowBlock))
+	}
 	freeze, err := r.checkFreezes(ctx, prep.Project)
 	if err != nil {
 		return r.refuse(ctx, err)

@@ -123,3 +123,15 @@ func TestFreezeLiftedEarly(t *testing.T) {
 		t.Errorf("status query = %+v", st)
 	}
 }
+
+// A sync that Argo CD's sync windows stop now is refused before anyone is
+// asked, naming the window.
+func TestDeployRefusedBySyncWindow(t *testing.T) {
+	h := newHarness(t)
+	h.prepare = activities.PrepareDeployResult{Project: "payments", SyncWindowBlock: `deny "0 22 * * *" for 8h`}
+	res := h.run(input(contract.ActionSync, 0))
+	if res.Outcome != contract.OutcomeFailed || len(h.starts) != 0 || len(h.posts) != 1 ||
+		!strings.Contains(h.posts[0].Message.Text, "blocked by Argo CD sync window deny") {
+		t.Errorf("result %+v, posts %+v", res, h.posts)
+	}
+}

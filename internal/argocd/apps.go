@@ -325,6 +325,31 @@ func (c *Client) ManagedResources(ctx context.Context, name string) ([]*v1alpha1
 	return res.Items, nil
 }
 
+// SyncWindow is an Argo CD sync window that applies to an app.
+type SyncWindow struct {
+	Kind, Schedule, Duration string
+	ManualSync               bool
+}
+
+// SyncWindows says whether Argo CD's sync windows let the app be synced by
+// hand now, and which windows are active (the project's deny and allow
+// windows, as argocd-server evaluates them).
+func (c *Client) SyncWindows(ctx context.Context, name string) (canSync bool, active []SyncWindow, err error) {
+	appIf, done, err := c.appClient(ctx, opSyncWindows, name)
+	if err != nil {
+		return false, nil, err
+	}
+	defer done()
+	res, err := appIf.GetApplicationSyncWindows(ctx, &applicationpkg.ApplicationSyncWindowsQuery{Name: ptr(appName(name)), AppNamespace: appNamespace(name)}, callOpts...)
+	if err != nil {
+		return false, nil, c.wrap(ctx, opSyncWindows, name, err)
+	}
+	for _, w := range res.ActiveWindows {
+		active = append(active, SyncWindow{Kind: w.GetKind(), Schedule: w.GetSchedule(), Duration: w.GetDuration(), ManualSync: w.GetManualSync()})
+	}
+	return res.GetCanSync(), active, nil
+}
+
 // RevisionMetadata is the commit behind revision of the app's source
 // (author, date, message), as Argo CD's repo server reads it.
 func (c *Client) RevisionMetadata(ctx context.Context, name, revision string) (*v1alpha1.RevisionMetadata, error) {

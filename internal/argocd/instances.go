@@ -226,6 +226,15 @@ func (in *Instances) ManagedResources(ctx context.Context, app string) ([]*v1alp
 	return inst.Client.ManagedResources(ctx, name)
 }
 
+// SyncWindows reads the app's sync windows on its instance.
+func (in *Instances) SyncWindows(ctx context.Context, app string) (bool, []SyncWindow, error) {
+	inst, name, err := in.check(ctx, opSyncWindows, app)
+	if err != nil {
+		return false, nil, err
+	}
+	return inst.Client.SyncWindows(ctx, name)
+}
+
 // RevisionMetadata reads a commit of the app's source on its instance.
 func (in *Instances) RevisionMetadata(ctx context.Context, app, revision string) (*v1alpha1.RevisionMetadata, error) {
 	inst, name, err := in.check(ctx, opRevisionMeta, app)

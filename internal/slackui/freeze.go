@@ -79,6 +79,13 @@ func FreezeOverridden(f contract.Freeze) string {
 		freezeTarget(f.Target), slackDate(f.Until), f.By.Mention(), Escape(f.Reason))
 }
 
+// SyncWindowRefusal refuses a sync or rollback that Argo CD's sync
+// windows stop now.
+func SyncWindowRefusal(requester contract.User, what, windows string) string {
+	return fmt.Sprintf(":no_entry: %s, `%s` was not started: blocked by Argo CD sync window %s. Ask when the window allows it, or have an Argo CD admin change the project's sync windows.",
+		requester.Mention(), Escape(what), Escape(windows))
+}
+
 // FreezesText answers `freezes`.
 func FreezesText(fs []contract.Freeze) string {
 	if len(fs) == 0 {
