@@ -174,7 +174,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	case contract.ActionSync:
 		res.TargetRevision = specTargetRevision(app)
 		res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
-	res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
+		res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 		res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 		return res, nil
 	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
