@@ -175,7 +175,6 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 		res.TargetRevision = specTargetRevision(app)
 		res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
 		res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
-		res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 		return res, nil
 	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
 		// Changes the sync policy only; the revision stays where it is.
@@ -202,6 +201,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	}
 	res.TargetDeployedAt = h.DeployedAt.Time
 	res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
+	res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 
 	params, err := a.Client.HelmParameters(ctx, got, in.HistoryID)
 	switch {
