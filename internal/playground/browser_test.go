@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,38 @@ func (b *browser) poll(what, js string) {
 	b.t.Fatalf("never saw %s; page:\n%s", what, body)
 }
 
+// waitRequest waits until the channel's latest approval request (the last
+// message with an Approve button) shows every one of texts.
+func (b *browser) waitRequest(what string, texts ...string) {
+	b.t.Helper()
+	b.poll(what, fmt.Sprintf(`(function(){
+		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
+		var row=bs.length && bs[bs.length-1].closest('.msg');
+		return !!row && %s.every(function(t){ return row.innerText.indexOf(t) >= 0; });
+	})()`, jsStrings(texts)))
+}
+
+// waitLastThread opens the channel's latest thread until it shows every
+// one of texts.
+func (b *browser) waitLastThread(what string, texts ...string) {
+	b.t.Helper()
+	b.poll(what, fmt.Sprintf(`(function(){
+		var r=document.querySelectorAll('#channel .replies');
+		if (r.length) r[r.length-1].click();
+		var th=document.querySelector('#thread').innerText;
+		return %s.every(function(t){ return th.indexOf(t) >= 0; });
+	})()`, jsStrings(texts)))
+}
+
+// jsStrings is texts as a JavaScript array literal.
+func jsStrings(texts []string) string {
+	q := make([]string, len(texts))
+	for i, t := range texts {
+		q[i] = strconv.Quote(t)
+	}
+	return "[" + strings.Join(q, ",") + "]"
+}
+
 // clickLast clicks the last button with actionID in the element matching sel.
 func (b *browser) clickLast(sel, actionID string) {
 	b.t.Helper()
@@ -293,26 +326,13 @@ func TestPlaygroundTwoApprovals(t *testing.T) {
 	b := newBrowser(t, startEnv(t).Playground)
 	b.as("U0ALICE")
 	b.say("/deploy sync ledger")
-	b.poll("the approval request for ledger, needing two approvals", `(function(){
-		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
-		var row=bs.length && bs[bs.length-1].closest('.msg');
-		return !!row && row.innerText.indexOf('ledger') >= 0 && row.innerText.indexOf('Needs 2 approvals') >= 0;
-	})()`)
+	b.waitRequest("the approval request for ledger, needing two approvals", "ledger", "Needs 2 approvals")
 	b.as("U0BOB")
 	b.clickLast("#channel", "deploybot.approve")
-	b.poll("bob's approval shown on the request", `(function(){
-		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
-		var row=bs.length && bs[bs.length-1].closest('.msg');
-		return !!row && row.innerText.indexOf('1 of @payments-leads (waiting)') >= 0;
-	})()`)
+	b.waitRequest("bob's approval shown on the request", "1 of @payments-leads (waiting)")
 	b.as("U0CAROL")
 	b.clickLast("#channel", "deploybot.approve")
-	b.poll("ledger to end Synced and Healthy in its thread", `(function(){
-		var r=document.querySelectorAll('#channel .replies');
-		if (r.length) r[r.length-1].click();
-		var th=document.querySelector('#thread').innerText;
-		return th.indexOf('ledger') >= 0 && th.indexOf('Synced and Healthy') >= 0;
-	})()`)
+	b.waitLastThread("ledger to end Synced and Healthy in its thread", "ledger", "Synced and Healthy")
 	b.shot("two-approvals.png")
 }
 
@@ -426,11 +446,7 @@ func TestTemporalUITellsTheRun(t *testing.T) {
 	b.say("/deploy sync ledger")
 	b.as("U0BOB")
 	b.clickLast("#channel", "deploybot.approve")
-	b.poll("bob's approval shown on the request", `(function(){
-		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
-		var row=bs.length && bs[bs.length-1].closest('.msg');
-		return !!row && row.innerText.indexOf('1 of @payments-leads (waiting)') >= 0;
-	})()`)
+	b.waitRequest("bob's approval shown on the request", "1 of @payments-leads (waiting)")
 	b.run("open the run in the Temporal UI", chromedp.Navigate(urls.TemporalUI+"/namespaces/default/workflows/deploy-ledger"))
 	// The UI shows summary, details and current details on the run's User
 	// Metadata tab, each rendered in a same-origin frame.
@@ -458,12 +474,7 @@ func TestPlaygroundDiffAndHistory(t *testing.T) {
 	b := newBrowser(t, startEnv(t).Playground)
 	b.as("U0ALICE")
 	b.say("@deploybot diff frontend")
-	b.poll("the preview file shared in the mention's thread", `(function(){
-		var r=document.querySelectorAll('#channel .replies');
-		if (r.length) r[r.length-1].click();
-		var th=document.querySelector('#thread').innerText;
-		return th.indexOf('What a sync of frontend would change:') >= 0 && th.indexOf('Deployment/frontend image') >= 0 && th.indexOf('Sync preview of frontend') >= 0;
-	})()`)
+	b.waitLastThread("the preview file shared in the mention's thread", "What a sync of frontend would change:", "Deployment/frontend image", "Sync preview of frontend")
 	b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
 	b.say("/deploy diff frontend")
 	b.poll("the preview answering the slash command", `(function(){
@@ -471,19 +482,10 @@ func TestPlaygroundDiffAndHistory(t *testing.T) {
 		return m.length>0 && m[m.length-1].innerText.indexOf('would change') >= 0 && m[m.length-1].innerText.indexOf('Deployment/frontend') >= 0;
 	})()`)
 	b.say("/deploy sync frontend")
-	b.poll("the request with the preview", `(function(){
-		var bs=document.querySelectorAll('#channel button[data-action-id="deploybot.approve"]');
-		var row=bs.length && bs[bs.length-1].closest('.msg');
-		return !!row && row.innerText.indexOf('frontend') >= 0 && row.innerText.indexOf('resource') >= 0 && row.innerText.indexOf('change:') >= 0;
-	})()`)
+	b.waitRequest("the request with the preview", "frontend", "resource", "change:")
 	b.as("U0BOB")
 	b.clickLast("#channel", "deploybot.approve")
-	b.poll("frontend to end Synced and Healthy in its thread", `(function(){
-		var r=document.querySelectorAll('#channel .replies');
-		if (r.length) r[r.length-1].click();
-		var th=document.querySelector('#thread').innerText;
-		return th.indexOf('frontend') >= 0 && th.indexOf('Synced and Healthy') >= 0 && th.indexOf('Sync preview of frontend') >= 0;
-	})()`)
+	b.waitLastThread("frontend to end Synced and Healthy in its thread", "frontend", "Synced and Healthy", "Sync preview of frontend")
 	b.run("close the thread", chromedp.Click(chromedp.CSS(`#close-thread`)))
 	b.as("U0ALICE")
 	b.poll("history to list the sync", `(function(){
