@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -9,7 +8,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
-	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
@@ -77,11 +75,15 @@ func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, e
 	}
 	res.Pods, res.Lines, res.OmittedLines = len(logs.Pods), logs.Lines, logs.OmittedLines
 	if res.Pods == 0 || res.Lines == 0 {
-		return res, run.replyText(ctx, fmt.Sprintf(":information_source: %s has no pod logs to show (no pods, or they logged nothing).", appCode(in.App)), "no-logs")
+		return res, run.replyText(ctx, slackui.NoLogs(in.App), "no-logs")
 	}
 
-	content := logsFile(in.App, tail, logs)
-	comment := logsComment(in.App, tail, logs)
+	pods := make([]slackui.PodLines, len(logs.Pods))
+	for i, p := range logs.Pods {
+		pods[i] = slackui.PodLines{Pod: p.Pod, Lines: p.Lines}
+	}
+	content := slackui.LogsFile(in.App, tail, pods, logs.Lines, logs.OmittedLines)
+	comment := slackui.LogsComment(in.App, tail, len(pods), logs.Lines, logs.OmittedLines)
 	if in.Reply.Channel == "" {
 		return res, run.replyText(ctx, inlineLogs(in.BotName, comment, content), "logs")
 	}
@@ -89,44 +91,10 @@ func LogsWorkflow(ctx workflow.Context, in contract.CommandInput) (LogsResult, e
 	res.FileID, err = run.share(ctx, activities.UploadFileInput{
 		Channel: in.Reply.Channel, ThreadTS: in.Reply.ThreadTS, Filename: in.App + "-logs.txt",
 		// The time makes the title unique to this run (see UploadFileInput).
-		Title:   fmt.Sprintf("Logs of %s at %s", in.App, workflow.Now(ctx).UTC().Format("2006-01-02 15:04:05 UTC")),
+		Title:   slackui.LogsTitle(in.App, workflow.Now(ctx).UTC().Format("2006-01-02 15:04:05 UTC")),
 		Content: content, InitialComment: comment,
 	}, inlineLogs(in.BotName, comment, content), "logs")
 	return res, err
-}
-
-// logsFile is the uploaded file: every pod's lines under a header naming it.
-func logsFile(app string, tail int64, logs activities.PodLogsResult) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Logs of %s: last %d lines of each of %d pods (%d lines)\n", app, tail, len(logs.Pods), logs.Lines)
-	if logs.OmittedLines > 0 {
-		fmt.Fprintf(&b, "# %d older lines left out to keep this file small\n", logs.OmittedLines)
-	}
-	for _, p := range logs.Pods {
-		fmt.Fprintf(&b, "\n==> %s (%d lines) <==\n", podName(p), len(p.Lines))
-		for _, l := range p.Lines {
-			b.WriteString(l)
-			b.WriteByte('\n')
-		}
-	}
-	return b.String()
-}
-
-func podName(p argocd.PodLog) string {
-	if p.Pod == "" {
-		return "(not from a pod: Argo CD's own messages)"
-	}
-	return "pod " + p.Pod
-}
-
-// logsComment is the message the file is shared with.
-func logsComment(app string, tail int64, logs activities.PodLogsResult) string {
-	s := fmt.Sprintf(":page_facing_up: Logs of %s: last %d lines of each of %d %s, %d %s in all.",
-		appCode(app), tail, len(logs.Pods), plural(len(logs.Pods), "pod", "pods"), logs.Lines, plural(logs.Lines, "line", "lines"))
-	if logs.OmittedLines > 0 {
-		s += fmt.Sprintf(" %d older lines were left out to keep the file small.", logs.OmittedLines)
-	}
-	return s
 }
 
 // inlineLogs shows the logs in the message itself, newest kept if cut.
@@ -142,13 +110,3 @@ func inlineLogs(bot, comment, content string) string {
 	}
 	return comment + "\n```\n" + slackui.Escape(strings.TrimRight(content, "\n")) + "\n```"
 }
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
-// appCode shows a validated app name in code font.
-func appCode(s string) string { return "`" + slackui.Escape(s) + "`" }

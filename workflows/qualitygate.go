@@ -81,11 +81,7 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 		return r.supersededBy(ctx, *newer)
 	}
 	if a.GateStatus == contract.GateOK {
-		msg := "The quality gate passed: nothing to decide."
-		if n := len(r.result.Superseded); n > 0 {
-			msg += fmt.Sprintf(" %d pending %s of older analyses told.", n, plural(n, "request", "requests"))
-		}
-		return r.end(ctx, contract.OutcomePassed, msg)
+		return r.end(ctx, contract.OutcomePassed, slackui.GatePassed(len(r.result.Superseded)))
 	}
 	if err := r.askForDecision(ctx); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the quality-gate request in Slack: "+errMessage(err))

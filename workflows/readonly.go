@@ -135,9 +135,8 @@ func (c *commandRun) refuse(ctx workflow.Context, err error) (msg, typ string, f
 	if typ == "" {
 		typ = "Error"
 	}
-	text := fmt.Sprintf(":x: `%s` failed: %s", slackui.Escape(c.command), slackui.Escape(msg))
+	text := slackui.CommandFailed(c.command, msg, isUserError(err))
 	if !isUserError(err) {
-		text = fmt.Sprintf(":warning: `%s` could not get an answer: %s", slackui.Escape(c.command), slackui.Escape(msg))
 		fatal = err
 	}
 	if rerr := c.replyText(ctx, text, "error"); rerr != nil {
