@@ -96,11 +96,15 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if err := r.askForApproval(ctx, prep, preview); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
 	}
-	if freeze != nil {
-		workflow.GetLogger(ctx).Warn("audit: break-glass sync overrides a freeze", "audit", true, "freeze", freeze.Target, "frozenBy", freeze.By.ID, "reason", freeze.Reason)
-		r.note(ctx, slackui.FreezeOverridden(*freeze), "freeze-overridden")
-	}
-	r.attachPreview(ctx, preview)
+	// The thread's extras go alongside the wait: a decision may come the
+	// moment the request shows, and the wait must be open for it.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		if freeze != nil {
+			workflow.GetLogger(ctx).Warn("audit: break-glass sync overrides a freeze", "audit", true, "freeze", freeze.Target, "frozenBy", freeze.By.ID, "reason", freeze.Reason)
+			r.note(ctx, slackui.FreezeOverridden(*freeze), "freeze-overridden")
+		}
+		r.attachPreview(ctx, preview)
+	})
 	decided := r.approval.await(ctx)
 	if decided.Decision == nil && !decided.NoApproval {
 		return r.end(ctx, decided.Outcome, r.approval.view.Note)

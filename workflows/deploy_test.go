@@ -453,6 +453,25 @@ func TestSyncRequestShowsThePreview(t *testing.T) {
 	}
 }
 
+// A decision that comes while the preview file is still being shared
+// counts: the wait is open as soon as the request shows.
+func TestDecisionDuringThePreviewUploadCounts(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.preview = contract.Preview{Resources: []contract.ResourceChange{{Kind: "Deployment", Name: "payments", Change: contract.ChangeUpdate}}}
+	var updErr error
+	h.env.RegisterDelayedCallback(func() { // the upload takes 30 s
+		h.env.UpdateWorkflow(contract.UpdateDecide, "bob", &testsuite.TestUpdateCallback{
+			OnAccept: func() {}, OnReject: func(err error) { updErr = err }, OnComplete: func(_ any, err error) { updErr = err },
+		}, contract.Decision{Approve: true, User: bob, Source: "api"})
+	}, 10*time.Second)
+	h.click(5*time.Minute, bob, true) // in case the update was refused
+	res := h.run(input(contract.ActionSync, 0))
+	if updErr != nil || res.Outcome != contract.OutcomeSucceeded {
+		t.Errorf("bob's decision through the API: %v (result %+v); want it counted", updErr, res)
+	}
+}
+
 func TestRollbackUnknownHistoryID(t *testing.T) {
 	h := newHarness(t)
 	h.prepareErr = temporal.NewNonRetryableApplicationError("application argocd/payments does not have deployment with id 99", string(argocd.KindUnknownHistoryID), nil)

@@ -54,7 +54,7 @@ func (r *slackRecorder) mockSlack(env *testsuite.TestWorkflowEnvironment) {
 			defer r.mu.Unlock()
 			r.uploads = append(r.uploads, in)
 			return activities.UploadFileResult{FileID: "F0PREVIEW"}, nil
-		}).Maybe()
+		}).After(30 * time.Second).Maybe() // a file takes Slack a while
 	env.OnActivity(sl.PostEphemeral, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PostEphemeralInput) (activities.PostEphemeralResult, error) {
 			r.mu.Lock()
