@@ -12,6 +12,7 @@ import (
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/argocd"
+	"github.com/deploybot/deploybot/internal/command"
 	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
@@ -171,18 +172,17 @@ func (r *deployRun) checkFreezes(ctx workflow.Context, project string) (*contrac
 	return &fs[0], nil
 }
 
-// requestText is the request as a command, for messages.
+// requestText is the request as the command that asks for it, for messages.
 func (r *deployRun) requestText() string {
 	req := r.in.Request
+	c := command.Command{Name: command.Sync, App: req.App}
 	switch req.Action {
 	case contract.ActionRollback:
-		return fmt.Sprintf("rollback %s %d", req.App, req.HistoryID)
-	case contract.ActionAutoSyncOn:
-		return "autosync " + req.App + " on"
-	case contract.ActionAutoSyncOff:
-		return "autosync " + req.App + " off"
+		c.Name, c.HistoryID = command.Rollback, req.HistoryID
+	case contract.ActionAutoSyncOn, contract.ActionAutoSyncOff:
+		c.Name, c.Arg = command.AutoSync, strings.TrimPrefix(string(req.Action), "autosync_")
 	}
-	return "sync " + req.App
+	return c.String()
 }
 
 // syncPreviewVersion marks runs that ask Argo CD what a sync would change

@@ -44,7 +44,7 @@ func LogsFile(app string, tail int64, pods []PodLines, lines, omitted int) strin
 // LogsComment is the message the logs file is shared with.
 func LogsComment(app string, tail int64, pods, lines, omitted int) string {
 	s := fmt.Sprintf(":page_facing_up: Logs of %s: last %d lines of each of %d %s, %d %s in all.",
-		code(app), tail, pods, pluralWord(pods, "pod", "pods"), lines, pluralWord(lines, "line", "lines"))
+		code(app), tail, pods, "pod"+plural(pods), lines, "line"+plural(lines))
 	if omitted > 0 {
 		s += fmt.Sprintf(" %d older lines were left out to keep the file small.", omitted)
 	}
@@ -65,14 +65,7 @@ func CommandFailed(command, msg string, userError bool) string {
 func GatePassed(n int) string {
 	msg := "The quality gate passed: nothing to decide."
 	if n > 0 {
-		msg += fmt.Sprintf(" %d pending %s of older analyses told.", n, pluralWord(n, "request", "requests"))
+		msg += fmt.Sprintf(" %d pending %s of older analyses told.", n, "request"+plural(n))
 	}
 	return msg
-}
-
-func pluralWord(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
