@@ -195,10 +195,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 			Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
 		})
 	}
-	res.TargetRevision = h.Revision
-	if res.TargetRevision == "" {
-		res.TargetRevision = strings.Join(h.Revisions, ",")
-	}
+	res.TargetRevision = historyRevision(h)
 	res.TargetDeployedAt = h.DeployedAt.Time
 	res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
 	res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
@@ -222,29 +219,98 @@ type ManagedResourcesClient interface {
 	ManagedResources(ctx context.Context, name string) ([]*v1alpha1.ResourceDiff, error)
 }
 
+// ManifestsClient renders an app's source at a revision (a rollback's).
+type ManifestsClient interface {
+	Manifests(ctx context.Context, name, revision string, revisions []string) ([]string, error)
+}
+
 var (
 	_ ManagedResourcesClient = (*argocd.Client)(nil)
 	_ ManagedResourcesClient = (*argocd.Instances)(nil)
+	_ ManifestsClient        = (*argocd.Client)(nil)
+	_ ManifestsClient        = (*argocd.Instances)(nil)
 )
 
 // SyncPreviewInput is the input of ArgoCD.SyncPreview.
 type SyncPreviewInput struct {
 	App string
+	// Rollback previews the rollback to history entry HistoryID instead of
+	// a sync to the app's target.
+	Rollback  bool
+	HistoryID int64
 }
 
-// SyncPreview is what syncing the app would change: the resources Argo CD
-// would create, update or prune and their changed fields, bounded, Secret
-// values never shown.
+// SyncPreview is what syncing the app (or rolling it back) would change:
+// the resources Argo CD would create, update or prune and their changed
+// fields, bounded, Secret values never shown. A sync's comes from Argo CD's
+// managed resources (target, live and predicted state); a rollback's
+// compares the manifests Argo CD renders at the entry's revision with the
+// live state, as Argo CD computes managed resources against the current
+// target only.
 func (a *ArgoCD) SyncPreview(ctx context.Context, in SyncPreviewInput) (contract.Preview, error) {
 	mc, ok := a.Client.(ManagedResourcesClient)
 	if !ok {
 		return contract.Preview{}, temporal.NewNonRetryableApplicationError("this Argo CD client cannot read managed resources", string(argocd.KindInvalidArgument), nil)
+	}
+	if in.Rollback {
+		return a.rollbackPreview(ctx, mc, in)
 	}
 	items, err := mc.ManagedResources(ctx, in.App)
 	if err != nil {
 		return contract.Preview{}, asActivityError(err)
 	}
 	return preview.Of(items), nil
+}
+
+func (a *ArgoCD) rollbackPreview(ctx context.Context, mc ManagedResourcesClient, in SyncPreviewInput) (contract.Preview, error) {
+	rc, ok := a.Client.(ManifestsClient)
+	if !ok {
+		return contract.Preview{}, temporal.NewNonRetryableApplicationError("this Argo CD client cannot render manifests", string(argocd.KindInvalidArgument), nil)
+	}
+	got, err := a.Client.GetApp(ctx, in.App)
+	if err != nil {
+		return contract.Preview{}, asActivityError(err)
+	}
+	h := historyEntry(got.Application, in.HistoryID)
+	if h == nil {
+		return contract.Preview{}, asActivityError(&argocd.Error{
+			Kind: argocd.KindUnknownHistoryID, Op: "rollback preview", App: in.App, Code: codes.InvalidArgument,
+			Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
+		})
+	}
+	manifests, err := rc.Manifests(ctx, in.App, h.Revision, h.Revisions)
+	if err != nil {
+		return contract.Preview{}, asActivityError(err)
+	}
+	live, err := mc.ManagedResources(ctx, in.App)
+	if err != nil {
+		return contract.Preview{}, asActivityError(err)
+	}
+	p := preview.Against(manifests, live, got.Spec.Destination.Namespace)
+	p.Rollback = &contract.PreviewedRollback{HistoryID: h.ID, Revision: historyRevision(h), SourceDiffers: sourceDiffers(got.Application, h)}
+	return p, nil
+}
+
+// sourceDiffers says whether history entry h deployed a source other than
+// the app's current one at another revision.
+func sourceDiffers(app *v1alpha1.Application, h *v1alpha1.RevisionHistory) bool {
+	if len(h.Sources) > 0 || app.Spec.HasMultipleSources() {
+		if len(h.Sources) != len(app.Spec.Sources) {
+			return true
+		}
+		for i := range h.Sources {
+			if !sameBesidesRevision(h.Sources[i], app.Spec.Sources[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	return app.Spec.Source == nil || !sameBesidesRevision(h.Source, *app.Spec.Source)
+}
+
+func sameBesidesRevision(a, b v1alpha1.ApplicationSource) bool {
+	a.TargetRevision, b.TargetRevision = "", ""
+	return a.Equals(&b)
 }
 
 // SyncWindowsClient reads Argo CD's sync windows of an app.
@@ -319,6 +385,15 @@ func historyEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory
 		}
 	}
 	return nil
+}
+
+// historyRevision is the revision a history entry deployed (its sources'
+// revisions, comma-separated, for a multi-source app).
+func historyRevision(h *v1alpha1.RevisionHistory) string {
+	if h.Revision != "" {
+		return h.Revision
+	}
+	return strings.Join(h.Revisions, ",")
 }
 
 // selectParams sorts the parameters by name, keeping only names if any are given.

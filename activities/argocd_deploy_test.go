@@ -729,3 +729,45 @@ func TestPrepareDeployReadsSyncWindows(t *testing.T) {
 		t.Errorf("SyncWindowBlock = %q", res.SyncWindowBlock)
 	}
 }
+
+// A rollback's preview renders the history entry's revision through Argo
+// CD's GetManifests over gRPC and compares it with the live state: rolling
+// guestbook back to an older entry changes its Deployment's image; the
+// entry it runs now changes nothing; an unknown entry fails like Argo CD's
+// rollback would.
+func TestRollbackPreviewOverGRPC(t *testing.T) {
+	c, sim := startSim(t, opDuration)
+	a := &activities.ArgoCD{Client: c}
+	env := activityEnv(a)
+	got, err := c.GetApp(context.Background(), "guestbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := got.Status.History
+	oldest, newest := hist[0], hist[len(hist)-1]
+	p := mustRun[contract.Preview](t, env, a.SyncPreview, activities.SyncPreviewInput{App: "guestbook", Rollback: true, HistoryID: oldest.ID})
+	if p.Rollback == nil || p.Rollback.HistoryID != oldest.ID || p.Rollback.Revision != oldest.Revision {
+		t.Fatalf("rollback target = %+v, want entry %d at %s", p.Rollback, oldest.ID, oldest.Revision)
+	}
+	var image bool
+	for _, r := range p.Resources {
+		for _, f := range r.Fields {
+			if r.Kind == "Deployment" && strings.HasSuffix(f.Path, ".image") && f.From != f.To {
+				image = true
+			}
+		}
+	}
+	if !image {
+		t.Errorf("preview of the rollback to entry %d = %+v, want the Deployment's image to change", oldest.ID, p.Resources)
+	}
+	if sim.Calls("GetManifests", "guestbook") != 1 {
+		t.Errorf("GetManifests calls = %d, want 1 (%+v)", sim.Calls("GetManifests", "guestbook"), sim.Stats())
+	}
+	if p := mustRun[contract.Preview](t, env, a.SyncPreview, activities.SyncPreviewInput{App: "guestbook", Rollback: true, HistoryID: newest.ID}); len(p.Resources) != 0 {
+		t.Errorf("preview of a rollback to the running entry %d = %+v, want no change", newest.ID, p.Resources)
+	}
+	_, err = env.ExecuteActivity(a.SyncPreview, activities.SyncPreviewInput{App: "guestbook", Rollback: true, HistoryID: 999})
+	if err == nil || !strings.Contains(err.Error(), "does not have deployment with id 999") {
+		t.Errorf("unknown entry: %v", err)
+	}
+}

@@ -189,17 +189,30 @@ func (r *deployRun) requestText() string {
 // before asking for approval; runs begun before it replay without.
 const syncPreviewVersion = "sync-preview"
 
-// previewSync asks Argo CD what the sync would change, for the approvers;
-// nil for other actions and older runs. A failed preview is said in the
-// request, never a reason to refuse it.
+// rollbackPreviewVersion marks rollback runs that preview the rollback the
+// same way (older ones recorded no marker: only syncs were previewed).
+const rollbackPreviewVersion = "rollback-preview"
+
+// previewSync asks Argo CD what the sync or rollback would change, for the
+// approvers; nil for auto-sync changes and older runs. A failed preview is
+// said in the request, never a reason to refuse it.
 func (r *deployRun) previewSync(ctx workflow.Context) *contract.Preview {
-	if r.in.Request.Action != contract.ActionSync || workflow.GetVersion(ctx, syncPreviewVersion, workflow.DefaultVersion, 1) != 1 {
+	req := r.in.Request
+	in := activities.SyncPreviewInput{App: req.App}
+	switch {
+	case req.Action == contract.ActionSync && workflow.GetVersion(ctx, syncPreviewVersion, workflow.DefaultVersion, 1) == 1:
+	case req.Action == contract.ActionRollback && workflow.GetVersion(ctx, rollbackPreviewVersion, workflow.DefaultVersion, 1) == 1:
+		in.Rollback, in.HistoryID = true, req.HistoryID
+	default:
 		return nil
 	}
 	var p contract.Preview
-	actx := workflow.WithActivityOptions(ctx, summarized(readOnlyActivityOptions, slackui.PreviewActivitySummary(r.in.Request.App)))
-	if err := workflow.ExecuteActivity(actx, argoActivities.SyncPreview, activities.SyncPreviewInput{App: r.in.Request.App}).Get(ctx, &p); err != nil {
+	actx := workflow.WithActivityOptions(ctx, summarized(readOnlyActivityOptions, slackui.PreviewActivitySummary(req.App)))
+	if err := workflow.ExecuteActivity(actx, argoActivities.SyncPreview, in).Get(ctx, &p); err != nil {
 		p = contract.Preview{Error: errMessage(err)}
+		if in.Rollback {
+			p.Rollback = &contract.PreviewedRollback{HistoryID: req.HistoryID}
+		}
 	}
 	return &p
 }
@@ -211,11 +224,9 @@ func (r *deployRun) attachPreview(ctx workflow.Context, p *contract.Preview) {
 		return
 	}
 	uctx := workflow.WithActivityOptions(ctx, uploadActivityOptions)
-	err := workflow.ExecuteActivity(uctx, slackActivities.UploadFile, activities.UploadFileInput{
-		Channel: r.in.Request.Channel, ThreadTS: r.thread(), Filename: safeFileName(r.in.Request.App) + "-sync-preview.txt",
-		Title:   "Sync preview of " + r.in.Request.App + " (run " + workflow.GetInfo(ctx).WorkflowExecution.RunID + ")",
-		Content: slackui.PreviewFile(r.in.Request.App, *p), InitialComment: slackui.PreviewHeading(r.in.Request.App),
-	}).Get(ctx, nil)
+	app := r.in.Request.App
+	err := workflow.ExecuteActivity(uctx, slackActivities.UploadFile,
+		previewUpload(ctx, app, *p, r.in.Request.Channel, r.thread(), slackui.PreviewHeading(app, *p))).Get(ctx, nil)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not attach the sync preview to the request's thread", "error", err)
 	}

@@ -51,6 +51,7 @@ type harness struct {
 	// preview is SyncPreview's answer, previewErr its error.
 	preview    contract.Preview
 	previewErr error
+	previewed  []activities.SyncPreviewInput
 	// freezes are ActiveFreezes' answer, freezesErr its error; freezeTargets
 	// what it was asked.
 	freezes       []contract.Freeze
@@ -94,6 +95,9 @@ func newHarness(t *testing.T) *harness {
 		}).Maybe()
 	env.OnActivity(argo.SyncPreview, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SyncPreviewInput) (contract.Preview, error) {
+			h.mu.Lock()
+			h.previewed = append(h.previewed, in)
+			h.mu.Unlock()
 			return h.preview, h.previewErr
 		}).Maybe()
 	env.OnActivity(argo.GetAppState, mock.Anything, mock.Anything).Return(
@@ -416,6 +420,31 @@ func TestRollbackRequestShowsTheConfiguredParams(t *testing.T) {
 	h.run(in)
 	if len(h.prepared) != 1 || !reflect.DeepEqual(h.prepared[0].ParamNames, in.Policy.ParamNames) {
 		t.Errorf("PrepareDeploy inputs %+v, want ParamNames %v", h.prepared, in.Policy.ParamNames)
+	}
+}
+
+// A rollback's request previews the rollback to its history entry (the
+// entry's manifests against the live state) and shares it like a sync's.
+func TestRollbackRequestShowsThePreview(t *testing.T) {
+	h := newHarness(t)
+	h.states = healthyTimeline()
+	h.preview = contract.Preview{Rollback: &contract.PreviewedRollback{HistoryID: 3, Revision: "ccccccc3333"}, Resources: []contract.ResourceChange{{
+		Group: "apps", Kind: "Deployment", Namespace: "default", Name: "payments", Change: contract.ChangeUpdate,
+		Fields: []contract.FieldChange{{Path: "spec.template.spec.containers[0].image", From: "pay:1.5", To: "pay:1.4"}},
+	}}}
+	h.click(time.Minute, bob, true)
+	if res := h.run(input(contract.ActionRollback, 3)); res.Outcome != contract.OutcomeSucceeded {
+		t.Fatalf("result = %+v", res)
+	}
+	if len(h.previewed) != 1 || !h.previewed[0].Rollback || h.previewed[0].HistoryID != 3 {
+		t.Fatalf("SyncPreview inputs %+v, want the rollback to 3", h.previewed)
+	}
+	if req := h.lastRequest(); req.Preview == nil || req.Preview.Rollback == nil {
+		t.Fatalf("request preview = %+v", req.Preview)
+	}
+	if len(h.uploads) != 1 || !strings.Contains(h.uploads[0].Content, "rollback of payments to history entry 3") ||
+		!strings.Contains(h.uploads[0].Filename, "rollback-3-preview") {
+		t.Fatalf("uploads = %+v", h.uploads)
 	}
 }
 

@@ -20,11 +20,11 @@ type DiffResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
-// DiffWorkflow answers `diff APP`, the sync preview an approver sees, on
+// DiffWorkflow answers `diff APP [ID]`, the preview an approver sees, on
 // demand:
 //
-//  1. ask Argo CD what a sync would change (its managed resources'
-//     target, live and predicted state) through an activity;
+//  1. ask Argo CD what a sync (or the rollback to history entry ID) would
+//     change through an activity;
 //  2. share the whole preview as a file with the summary as its comment,
 //     or, without a channel to upload to (a slash command's response_url),
 //     answer with the summary.
@@ -36,20 +36,26 @@ func DiffWorkflow(ctx workflow.Context, in contract.CommandInput) (DiffResult, e
 		return res, err
 	}
 	actx := workflow.WithActivityOptions(ctx, summarized(readOnlyActivityOptions, slackui.PreviewActivitySummary(in.App)))
-	if err := workflow.ExecuteActivity(actx, argoActivities.SyncPreview, activities.SyncPreviewInput{App: in.App}).Get(ctx, &res.Preview); err != nil {
+	pin := activities.SyncPreviewInput{App: in.App, Rollback: in.HistoryID != 0, HistoryID: in.HistoryID}
+	if err := workflow.ExecuteActivity(actx, argoActivities.SyncPreview, pin).Get(ctx, &res.Preview); err != nil {
 		res.Error, res.ErrorType, err = run.refuse(ctx, err)
 		return res, err
 	}
-	summary := slackui.PreviewHeading(in.App) + " " + slackui.PreviewSummary(&res.Preview)
+	summary := slackui.PreviewHeading(in.App, res.Preview) + " " + slackui.PreviewSummary(&res.Preview)
 	if in.Reply.Channel == "" || len(res.Preview.Resources) == 0 {
 		return res, run.replyText(ctx, summary, "diff")
 	}
 	var err error
-	res.FileID, err = run.share(ctx, activities.UploadFileInput{
-		Channel: in.Reply.Channel, ThreadTS: in.Reply.ThreadTS, Filename: safeFileName(in.App) + "-sync-preview.txt",
-		// The run id makes the title unique to this run (see UploadFileInput).
-		Title:   "Sync preview of " + in.App + " (run " + workflow.GetInfo(ctx).WorkflowExecution.RunID + ")",
-		Content: slackui.PreviewFile(in.App, res.Preview), InitialComment: summary,
-	}, summary, "diff")
+	res.FileID, err = run.share(ctx, previewUpload(ctx, in.App, res.Preview, in.Reply.Channel, in.Reply.ThreadTS, summary), summary, "diff")
 	return res, err
+}
+
+// previewUpload is the file that shares preview p of app in a thread, with
+// comment, for a request and for `diff` alike.
+func previewUpload(ctx workflow.Context, app string, p contract.Preview, channel, thread, comment string) activities.UploadFileInput {
+	return activities.UploadFileInput{
+		Channel: channel, ThreadTS: thread, Filename: safeFileName(app) + slackui.PreviewFileSuffix(p),
+		Title:   slackui.PreviewTitle(app, p, workflow.GetInfo(ctx).WorkflowExecution.RunID),
+		Content: slackui.PreviewFile(app, p), InitialComment: comment,
+	}
 }

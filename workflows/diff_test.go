@@ -43,7 +43,7 @@ func TestDiffWorkflowSharesThePreview(t *testing.T) {
 	up := h.uploads[0]
 	for _, want := range []string{
 		"*3 resources change:*", "`Deployment/guestbook` image guestbook:1.4.2 → guestbook:1.5.0, replicas 2 → 3",
-		"`ConfigMap/guestbook-env` (new)", "`Service/old` (pruned)",
+		"`ConfigMap/guestbook-env` (new)", "`Service/old` (requires pruning; left in place)",
 	} {
 		if !strings.Contains(up.InitialComment, want) {
 			t.Errorf("comment lacks %q: %s", want, up.InitialComment)

@@ -325,6 +325,32 @@ func (c *Client) ManagedResources(ctx context.Context, name string) ([]*v1alpha1
 	return res.Items, nil
 }
 
+// Manifests renders the app's source at revision as argocd-server does
+// (GetManifests; Secret data masked by the server): the resources a sync
+// or rollback to that revision would apply. A multi-source app gives one
+// revision per source in revisions instead.
+func (c *Client) Manifests(ctx context.Context, name, revision string, revisions []string) ([]string, error) {
+	appIf, done, err := c.appClient(ctx, opManifests, name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	q := &applicationpkg.ApplicationManifestQuery{Name: ptr(appName(name)), AppNamespace: appNamespace(name)}
+	if len(revisions) > 0 {
+		for i := range revisions {
+			q.SourcePositions = append(q.SourcePositions, int64(i+1))
+		}
+		q.Revisions = revisions
+	} else {
+		q.Revision = ptr(revision)
+	}
+	res, err := appIf.GetManifests(ctx, q, callOpts...)
+	if err != nil {
+		return nil, c.wrap(ctx, opManifests, name, err)
+	}
+	return res.Manifests, nil
+}
+
 // SyncWindow is an Argo CD sync window that applies to an app.
 type SyncWindow struct {
 	Kind, Schedule, Duration string

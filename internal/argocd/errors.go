@@ -216,6 +216,7 @@ const (
 	opResourceTree    = "resource tree"
 	opRevisionMeta    = "revision metadata"
 	opManaged         = "managed resources"
+	opManifests       = "manifests"
 	opSyncWindows     = "sync windows"
 	opPodLogs         = "pod logs"
 	opHelmParameters  = "helm parameters"

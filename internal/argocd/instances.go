@@ -226,6 +226,15 @@ func (in *Instances) ManagedResources(ctx context.Context, app string) ([]*v1alp
 	return inst.Client.ManagedResources(ctx, name)
 }
 
+// Manifests renders the app's source at a revision on its instance.
+func (in *Instances) Manifests(ctx context.Context, app, revision string, revisions []string) ([]string, error) {
+	inst, name, err := in.check(ctx, opManifests, app)
+	if err != nil {
+		return nil, err
+	}
+	return inst.Client.Manifests(ctx, name, revision, revisions)
+}
+
 // SyncWindows reads the app's sync windows on its instance.
 func (in *Instances) SyncWindows(ctx context.Context, app string) (bool, []SyncWindow, error) {
 	inst, name, err := in.check(ctx, opSyncWindows, app)

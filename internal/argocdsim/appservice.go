@@ -23,6 +23,7 @@ import (
 
 	applicationpkg "github.com/argoproj/argo-cd/v2/pkg/apiclient/application"
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
+	repoapiclient "github.com/argoproj/argo-cd/v2/reposerver/apiclient"
 	"github.com/argoproj/argo-cd/v2/util/rbac"
 )
 
@@ -633,6 +634,31 @@ func (s *Server) managedResourcesLocked(sa *simApp, q *applicationpkg.ResourcesQ
 		})
 	}
 	return res, nil
+}
+
+// GetManifests renders the app's source at the asked revision (the spec's
+// target when none): the Deployment and Service that commit produces.
+func (a *appService) GetManifests(ctx context.Context, q *applicationpkg.ApplicationManifestQuery) (*repoapiclient.ManifestResponse, error) {
+	if q.GetName() == "" {
+		return nil, status.Error(codes.Unknown, "invalid request: application name is missing")
+	}
+	return lockedApp(ctx, a.s, viaInformer, rbac.ActionGet, q.GetProject(), q.GetAppNamespace(), q.GetName(), func(sa *simApp) (*repoapiclient.ManifestResponse, error) {
+		if sa.app.Spec.HasMultipleSources() {
+			return nil, status.Error(codes.Unimplemented, "multi-source apps are not simulated by the argocd simulator")
+		}
+		c, err := sa.targetCommit()
+		if q.GetRevision() != "" {
+			c, err = sa.repo.resolve(q.GetRevision())
+		}
+		if err != nil {
+			return nil, status.Error(codes.Unknown, "error generating manifests: "+err.Error())
+		}
+		dep, svc := sa.manifests(c)
+		return &repoapiclient.ManifestResponse{
+			Manifests: []string{svc, dep}, Namespace: sa.ns(), Server: sa.app.Spec.Destination.Server,
+			Revision: c.sha, SourceType: string(sa.app.Status.SourceType),
+		}, nil
+	})
 }
 
 // RevisionMetadata returns author, date and message of a commit.

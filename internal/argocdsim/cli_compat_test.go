@@ -128,6 +128,7 @@ func commonScript(t *testing.T, r *cliRun) {
 	contains(t, r.must("app", "get", "guestbook"), "Health Status:      Healthy", "Sync Status:        Synced to HEAD")
 	contains(t, r.must("app", "get", "guestbook", "-o", "tree"), "ReplicaSet", "Pod")
 	contains(t, r.must("app", "history", "guestbook"), "ID", "13 ")
+	contains(t, r.must("app", "manifests", "guestbook"), "kind: Deployment", "kind: Service", "replicas:")
 
 	contains(t, r.must("app", "sync", "frontend"), "Phase:              Succeeded", "successfully synced (all tasks run)")
 	contains(t, r.must("app", "get", "frontend"), "Sync Status:        Synced to HEAD")

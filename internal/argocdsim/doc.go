@@ -189,7 +189,7 @@
 //	  GetApplicationSyncWindows  implemented: no sync windows are configured, so canSync is true
 //	  RevisionMetadata           implemented: author, date and message of a commit of the app's repository
 //	  RevisionChartDetails       Unimplemented: charts come from git repositories, not Helm repositories
-//	  GetManifests               Unimplemented: manifests are not rendered (ManagedResources has target and live state)
+//	  GetManifests               implemented: the Deployment and Service the asked revision (or the target) renders; multi-source apps Unimplemented
 //	  Update                     implemented: replaces spec, labels, annotations, finalizers of the body's app; keeps status; 3.1: reads and answers automated.enabled
 //	  UpdateSpec                 implemented: replaces the spec and returns it; 3.1: reads and answers automated.enabled
 //	  Patch                      implemented: JSON patch ("json" or "") or merge patch ("merge") of the whole app; stores spec, labels, annotations, finalizers; 3.1: the JSON has automated.enabled

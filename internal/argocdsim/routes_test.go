@@ -225,6 +225,16 @@ func restCases(t *testing.T, f fixtures) []restCase {
 			target: "/api/v1/applications/guestbook/revisions/0000000/metadata", code: 500, app: "guestbook",
 		},
 		{
+			name: "manifests of the target", method: "ApplicationService.GetManifests", route: "GET /api/v1/applications/{name}/manifests",
+			target: "/api/v1/applications/guestbook/manifests", code: 200, app: "guestbook",
+			want: []string{`kind\":\"Deployment`, `kind\":\"Service`, `"revision":"` + gb.Status.Sync.Revision + `"`},
+		},
+		{
+			name: "manifests at a revision", method: "ApplicationService.GetManifests", route: "GET /api/v1/applications/{name}/manifests",
+			target: "/api/v1/applications/guestbook/manifests?revision=" + rev2, code: 200, app: "guestbook",
+			want: []string{`"revision":"` + rev2 + `"`},
+		},
+		{
 			name: "update", method: "ApplicationService.Update", route: "PUT /api/v1/applications/{application.metadata.name}",
 			target: "/api/v1/applications/guestbook", body: putBody(t, gb, "guestbook", "", rev2), code: 200, app: "guestbook",
 			want: []string{`"name":"guestbook"`, `"via":"put"`},

@@ -120,7 +120,7 @@ func (c Command) param(p Param) string {
 	switch p {
 	case ParamApp:
 		return c.App
-	case ParamHistoryID:
+	case ParamHistoryID, ParamRollbackTo:
 		if c.HistoryID == 0 {
 			return ""
 		}
@@ -159,7 +159,7 @@ func (c Command) Validate() error {
 		has[p] = true
 	}
 	switch {
-	case !has[ParamApp] && c.App != "", !has[ParamHistoryID] && c.HistoryID != 0,
+	case !has[ParamApp] && c.App != "", !has[ParamHistoryID] && !has[ParamRollbackTo] && c.HistoryID != 0,
 		!has[ParamOnOff] && !has[ParamAction] && c.Arg != "", !has[ParamProject] && c.Project != "",
 		!has[ParamCount] && c.Count != 0:
 		return errorf(c.Name, "%s takes only %s", c.Name, sp.Usage)
@@ -259,10 +259,10 @@ func (c Command) read(p Param, w string) (string, error) {
 			return "", errorf(c.Name, "%v", err)
 		}
 		return w, nil
-	case ParamHistoryID:
+	case ParamHistoryID, ParamRollbackTo:
 		id, err := historyID(w)
 		if err != nil {
-			return "", errorf(c.Name, "%q is not a history id: it must be a positive whole number from `rollback_revisions %s`, e.g. rollback %s 3", w, safeApp(c.App), safeApp(c.App))
+			return "", errorf(c.Name, "%q is not a history id: it must be a positive whole number from `rollback_revisions %s`, e.g. %s %s 3", w, safeApp(c.App), c.Name, safeApp(c.App))
 		}
 		return strconv.FormatInt(id, 10), nil
 	case ParamOnOff:
@@ -295,7 +295,7 @@ func (c *Command) set(p Param, v string) {
 	switch p {
 	case ParamApp:
 		c.App = v
-	case ParamHistoryID:
+	case ParamHistoryID, ParamRollbackTo:
 		c.HistoryID, _ = strconv.ParseInt(v, 10, 64)
 	case ParamOnOff, ParamAction:
 		c.Arg = v

@@ -53,12 +53,17 @@ const (
 	ParamProject
 	// ParamCount is [N], optional: how many, from 1 to MaxCount.
 	ParamCount
+	// ParamRollbackTo is [ID], optional: a history id to preview a
+	// rollback to (diff), kept in HistoryID.
+	ParamRollbackTo
 )
 
 // MaxCount bounds [N] (history's runs): one Slack message's worth.
 const MaxCount = 50
 
-func (p Param) optional() bool { return p == ParamAction || p == ParamProject || p == ParamCount }
+func (p Param) optional() bool {
+	return p == ParamAction || p == ParamProject || p == ParamCount || p == ParamRollbackTo
+}
 
 // Spec is one row of the command table: everything the parser, the help,
 // the gateway, the worker and the tests know about a command.
@@ -108,9 +113,10 @@ var Table = []Spec{
 		Summary: "sync APP to its target revision, after an approval, and follow it until Healthy",
 		Params:  []Param{ParamApp}, Kind: Change, Workflow: contract.WorkflowDeploy,
 		action: func(Command) contract.Action { return contract.ActionSync }},
-	{Name: Diff, Usage: "diff APP", Example: "diff guestbook",
-		Summary: "what a sync of APP would change: resources created, updated, pruned and their fields, as a file",
-		Params:  []Param{ParamApp}, Kind: Read, Workflow: contract.WorkflowDiff},
+	{Name: Diff, Usage: "diff APP [ID]", Example: "diff guestbook",
+		Summary: "what a sync of APP (or its rollback to history entry ID) would change: resources created, updated, to prune and their fields, as a file",
+		Params:  []Param{ParamApp, ParamRollbackTo}, Kind: Read, Workflow: contract.WorkflowDiff,
+		input: func(c Command, _ Settings, in *contract.CommandInput) { in.HistoryID = c.HistoryID }},
 	{Name: RollbackRevisions, Usage: "rollback_revisions APP", Example: "rollback_revisions guestbook",
 		Summary: "APP's deployment history, with the ids rollback takes",
 		Params:  []Param{ParamApp}, Kind: Read, Workflow: contract.WorkflowRollbackRevisions,

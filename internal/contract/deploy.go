@@ -295,14 +295,29 @@ type Commit struct {
 	Date    time.Time `json:"date,omitzero"`
 }
 
-// Preview is what a sync would change, as Argo CD's managed resources
-// tell it (internal/preview builds it).
+// Preview is what a sync or rollback would change, as Argo CD's managed
+// resources (and, for a rollback, the manifests of its revision) tell it
+// (internal/preview builds it).
 type Preview struct {
 	Resources []ResourceChange `json:"resources,omitempty"`
 	// OmittedResources are changed resources left out to bound the preview.
 	OmittedResources int `json:"omittedResources,omitempty"`
 	// Error says why there is no preview (the request goes on without).
 	Error string `json:"error,omitempty"`
+	// Rollback is set when the preview is of a rollback: the history entry
+	// and revision whose manifests were compared with the live state.
+	Rollback *PreviewedRollback `json:"rollback,omitempty"`
+}
+
+// PreviewedRollback is the target of a previewed rollback.
+type PreviewedRollback struct {
+	HistoryID int64  `json:"historyId"`
+	Revision  string `json:"revision"`
+	// SourceDiffers is true when the history entry's source differs from
+	// the app's current one in more than its revision (Helm values, path,
+	// repository): Argo CD renders the current source at the revision, so
+	// the rollback, which deploys the entry's own source, may differ.
+	SourceDiffers bool `json:"sourceDiffers,omitempty"`
 }
 
 // The changes a sync makes to a resource.

@@ -37,6 +37,8 @@ type CommandInput struct {
 	Projects []string `json:"projects,omitempty"`
 	// TailLines is ARGOCD_LOG_TAIL_LINES for `logs`.
 	TailLines int64 `json:"tailLines,omitempty"`
+	// HistoryID is the history entry `diff` previews a rollback to (0: a sync).
+	HistoryID int64 `json:"historyId,omitempty"`
 	// RollbackFields is ROLLBACK_TABLE_FIELDS for `rollback_revisions`.
 	RollbackFields []string `json:"rollbackFields,omitempty"`
 	// TemporalUIURL and Namespace build links to runs.

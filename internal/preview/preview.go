@@ -212,3 +212,66 @@ func bound(s string) string {
 	}
 	return s
 }
+
+// Against is the preview of applying manifests (what Argo CD's GetManifests
+// renders for a rollback's revision) to the app whose managed resources are
+// live: each manifest against its live resource, and live resources the
+// manifests lack as to prune. namespace is the app's destination, which
+// manifests without one are applied to.
+func Against(manifests []string, live []*v1alpha1.ResourceDiff, namespace string) contract.Preview {
+	type key struct{ group, kind, namespace, name string }
+	byKey := map[key]*v1alpha1.ResourceDiff{}
+	for _, d := range live {
+		if d != nil && !d.Hook {
+			byKey[key{d.Group, d.Kind, d.Namespace, d.Name}] = d
+		}
+	}
+	var items []*v1alpha1.ResourceDiff
+	for _, m := range manifests {
+		obj := parse(m)
+		if obj == nil {
+			continue
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		apiVersion, _ := obj["apiVersion"].(string)
+		kind, _ := obj["kind"].(string)
+		name, _ := meta["name"].(string)
+		ns, _ := meta["namespace"].(string)
+		group, _, _ := strings.Cut(apiVersion, "/")
+		if !strings.Contains(apiVersion, "/") {
+			group = "" // the core group: "v1"
+		}
+		k := key{group, kind, ns, name}
+		cur, found := byKey[k]
+		if !found && ns == "" {
+			k.namespace = namespace
+			cur, found = byKey[k]
+		}
+		d := &v1alpha1.ResourceDiff{Group: group, Kind: kind, Namespace: k.namespace, Name: name, TargetState: m, Hook: isHook(meta)}
+		if found {
+			delete(byKey, k)
+			d.LiveState, d.NormalizedLiveState = cur.LiveState, cur.NormalizedLiveState
+		}
+		items = append(items, d)
+	}
+	rest := make([]*v1alpha1.ResourceDiff, 0, len(byKey))
+	for _, d := range byKey {
+		if parse(first(d.NormalizedLiveState, d.LiveState)) != nil {
+			rest = append(rest, &v1alpha1.ResourceDiff{Group: d.Group, Kind: d.Kind, Namespace: d.Namespace, Name: d.Name, LiveState: d.LiveState, NormalizedLiveState: d.NormalizedLiveState})
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		a, b := rest[i], rest[j]
+		return a.Group+"/"+a.Kind+"/"+a.Namespace+"/"+a.Name < b.Group+"/"+b.Kind+"/"+b.Namespace+"/"+b.Name
+	})
+	return Of(append(items, rest...))
+}
+
+// isHook says whether a rendered resource is an Argo CD or Helm hook, which
+// runs during the operation rather than being kept in sync.
+func isHook(meta map[string]any) bool {
+	ann, _ := meta["annotations"].(map[string]any)
+	_, argo := ann["argocd.argoproj.io/hook"]
+	_, helm := ann["helm.sh/hook"]
+	return argo || helm
+}

@@ -98,3 +98,36 @@ func TestPreviewIsBounded(t *testing.T) {
 		t.Errorf("%d resources (%d omitted), %d fields; want %d, 5, %d", len(p.Resources), p.OmittedResources, n, preview.MaxResources, preview.MaxFields)
 	}
 }
+
+// A rollback's preview compares the manifests its revision renders with
+// the live resources: a manifest without a namespace is the app's
+// destination's, a live resource the revision lacks is to prune, hooks and
+// unchanged resources are left out.
+func TestPreviewAgainstRenderedManifests(t *testing.T) {
+	live := []*v1alpha1.ResourceDiff{
+		{Group: "apps", Kind: "Deployment", Namespace: "default", Name: "guestbook", LiveState: liveDep, TargetState: liveDep},
+		{Kind: "Service", Namespace: "default", Name: "guestbook", LiveState: `{"apiVersion":"v1","kind":"Service","metadata":{"name":"guestbook","namespace":"default"},"spec":{"port":80,"clusterIP":"10.0.0.1"}}`},
+		{Kind: "ConfigMap", Namespace: "default", Name: "added-later", LiveState: `{"apiVersion":"v1","kind":"ConfigMap","data":{"A":"1"}}`},
+		{Kind: "Pod", Namespace: "default", Name: "gone", LiveState: "null", TargetState: `{"kind":"Pod"}`},
+	}
+	manifests := []string{
+		`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"guestbook"},"spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"web","image":"guestbook:1.3.0"}]}}}}`,
+		`{"apiVersion":"v1","kind":"Service","metadata":{"name":"guestbook","namespace":"default"},"spec":{"port":80}}`,
+		`{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"migrate","annotations":{"argocd.argoproj.io/hook":"PreSync"}}}`,
+		`{"apiVersion":"v1","kind":"Secret","metadata":{"name":"creds"},"data":{"password":"c2VjcmV0"}}`,
+		`not json`,
+	}
+	p := preview.Against(manifests, live, "default")
+	var got []string
+	for _, r := range p.Resources {
+		got = append(got, r.Change+" "+r.Kind+"/"+r.Namespace+"/"+r.Name+" "+fields(r))
+	}
+	want := []string{
+		`update Deployment/default/guestbook spec.replicas: "2" → "3"; spec.template.spec.containers[0].image: "guestbook:1.4.2" → "guestbook:1.3.0"`,
+		`create Secret/default/creds apiVersion: "" → "v1"; data.password: "" → "(hidden)"; kind: "" → "Secret"; metadata.name: "" → "creds"`,
+		`prune ConfigMap/default/added-later `,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("preview:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
