@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -77,11 +78,15 @@ var deployActions = []contract.Action{contract.ActionSync, contract.ActionRollba
 // mayAsk says why user may not give cmd ("" = they may): a change needs a
 // requester of a rule it may get (the run checks again once the app's
 // project is known); a read-only command about an app, a requester of some
-// change of it; list_apps, a requester of any deploy rule.
+// change of it; list_apps, a requester of any deploy rule; freeze and
+// unfreeze, what mayFreeze says.
 // Group members are read from Slack; when that fails, a change goes on to
 // the run, which reads them itself and fails closed, and a read-only
 // command is refused.
 func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Command) string {
+	if cmd.Name == command.Freeze || cmd.Name == command.Unfreeze {
+		return s.mayFreeze(ctx, user, cmd)
+	}
 	var rules []contract.ApprovalRule
 	switch bg, ok := s.approvals.BreakGlass(); {
 	case cmd.Emergency != "" && !ok:
@@ -125,6 +130,60 @@ func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Com
 		return slackui.NotAllowedToRead(user, cmd.String())
 	}
 	return slackui.NotARequesterOfRule(user, rules[0], cmd.String(), cmd.App)
+}
+
+// mayFreeze says why user may not freeze or unfreeze cmd's target ("" =
+// they may). A freeze holds back everyone's changes of its target, so it
+// follows the approval policy: an app, whoever may ask for a sync of it
+// (a requester of a rule its sync may get, as for `sync APP`: the gateway
+// does not know the app's project); project:NAME, a requester of every
+// rule a change of the project's apps may get; all, of every deploy rule.
+// Nothing checks again later, so when Slack does not say who is in the
+// groups that would decide, the request is refused.
+func (s *Server) mayFreeze(ctx context.Context, user contract.User, cmd command.Command) string {
+	var rules []contract.ApprovalRule
+	every := true // of rules, every one must let user ask, else one
+	switch {
+	case cmd.App != "":
+		rules, every = s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: contract.ActionSync}).Rules(), false
+	case cmd.Project != "":
+		rules = s.approvals.ForProject(cmd.Project)
+	default:
+		rules = s.approvals.DeployRules()
+	}
+	// missing are the rules that do not let user ask, by id alone, then
+	// with the members of their groups.
+	var missing []contract.ApprovalRule
+	var groups []string
+	for _, r := range rules {
+		if r.Requesters.Includes(user.ID, nil) {
+			continue
+		}
+		missing = append(missing, r)
+		for _, g := range r.Requesters.Groups {
+			groups = append(groups, g.ID)
+		}
+	}
+	allowed := func() bool { return len(missing) == 0 || !every && len(missing) < len(rules) }
+	if allowed() {
+		return ""
+	}
+	if len(groups) > 0 {
+		members, err := s.groups.GroupMembers(ctx, groups)
+		if err != nil {
+			s.log.Warn("could not read the requester groups of the approval policy", "error", err)
+			for _, r := range missing {
+				if len(r.Requesters.Groups) > 0 {
+					return slackui.RequesterGroupsUnreadable(user, r, cmd.String(), err.Error())
+				}
+			}
+		}
+		missing = slices.DeleteFunc(missing, func(r contract.ApprovalRule) bool { return r.Requesters.Includes(user.ID, members) })
+		if allowed() {
+			return ""
+		}
+	}
+	return slackui.NotAllowedToFreeze(user, cmd.String(), cmd.FreezeTarget(), missing)
 }
 
 // readRules are every deploy rule: their requesters may use read-only commands.

@@ -5,15 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/slack-go/slack"
 
+	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/devenv"
 	"github.com/deploybot/deploybot/internal/devenv/devtest"
+	"github.com/deploybot/deploybot/internal/slackui"
 	"github.com/deploybot/deploybot/internal/testenv"
 )
 
@@ -207,6 +211,85 @@ func jsStrings(texts []string) string {
 		q[i] = strconv.Quote(t)
 	}
 	return "[" + strings.Join(q, ",") + "]"
+}
+
+// waitShown waits until one message in the element matching sel shows one
+// of texts (Slack mrkdwn, as slackui writes it) the way Slack shows it:
+// every run of its words (shownPieces), and none of its emoji shortcodes
+// left as typed. Several texts are alternatives, e.g. for a time that may
+// fall either side of a minute.
+func (b *browser) waitShown(what, sel string, texts ...string) {
+	b.t.Helper()
+	alts := make([]string, len(texts))
+	for i, text := range texts {
+		pieces, codes := shownPieces(text)
+		if len(pieces) == 0 {
+			b.t.Fatalf("%s: %q has no words to look for", what, text)
+		}
+		alts[i] = fmt.Sprintf("{pieces:%s,codes:%s}", jsStrings(pieces), jsStrings(codes))
+	}
+	b.poll(what, fmt.Sprintf(`(function(){
+		var alts=[%s];
+		return [...document.querySelectorAll(%q)].some(function(m){
+			var t=m.innerText;
+			return alts.some(function(a){
+				return a.pieces.every(function(p){ return t.indexOf(p) >= 0; }) &&
+					!a.codes.some(function(c){ return t.indexOf(c) >= 0; });
+			});
+		});
+	})()`, strings.Join(alts, ","), sel+" .msg"))
+}
+
+var (
+	// slackEntityRE is a Slack entity: <@U…>, <!date^…|label>, <url|label>.
+	slackEntityRE = regexp.MustCompile(`<([^<>]+)>`)
+	shortcodeRE   = regexp.MustCompile(`:[a-z0-9_+-]+:`)
+	// markupRE is mrkdwn's formatting and line breaks, where shown text
+	// is cut into runs.
+	markupRE  = regexp.MustCompile("[*`_~\n]")
+	unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+)
+
+// cut marks where shownPieces cuts the text.
+const cut = "\x00"
+
+// shownPieces are the runs of words the page shows of Slack mrkdwn text,
+// as Slack does: a mention reads @name (devenv.DevUsers), a date or link
+// its label, &lt; and the like decoded; the text is cut where formatting,
+// line breaks and emoji were. codes are its emoji shortcodes.
+func shownPieces(text string) (pieces, codes []string) {
+	names := map[string]string{}
+	for _, u := range devenv.DevUsers {
+		names[u.ID] = u.Name
+	}
+	var shown strings.Builder
+	plain := func(s string) {
+		codes = append(codes, shortcodeRE.FindAllString(s, -1)...)
+		s = shortcodeRE.ReplaceAllString(s, cut)
+		shown.WriteString(unescaper.Replace(markupRE.ReplaceAllString(s, cut)))
+	}
+	last := 0
+	for _, m := range slackEntityRE.FindAllStringSubmatchIndex(text, -1) {
+		plain(text[last:m[0]])
+		last = m[1]
+		target, label, _ := strings.Cut(text[m[2]:m[3]], "|")
+		switch {
+		case strings.HasPrefix(target, "@") && names[target[1:]] != "":
+			label = "@" + names[target[1:]]
+		case strings.HasPrefix(target, "@"):
+			label = target
+		case label == "":
+			label = target
+		}
+		shown.WriteString(unescaper.Replace(label))
+	}
+	plain(text[last:])
+	for _, p := range strings.Split(shown.String(), cut) {
+		if p = strings.TrimSpace(p); p != "" {
+			pieces = append(pieces, p)
+		}
+	}
+	return pieces, codes
 }
 
 // clickLast clicks the last button with actionID in the element matching sel.
@@ -500,4 +583,102 @@ func TestPlaygroundDiffAndHistory(t *testing.T) {
 		return false;
 	})()`)
 	b.shot("diff-history.png")
+}
+
+// TestPlaygroundFreeze: in the page, alice freezes guestbook and is told
+// until when and why; `freezes` lists it, `status guestbook` shows it, and
+// her `sync guestbook` is refused naming the reason and who froze it, with
+// no approval request; once she unfreezes it, the sync is put to approvers.
+func TestPlaygroundFreeze(t *testing.T) {
+	requireBrowser(t)
+	b := newBrowser(t, startEnv(t).Playground)
+	const app, reason = "guestbook", "release night"
+	alice := contract.User{ID: "U0ALICE"}
+	b.as(alice.ID)
+
+	// The gateway ends the freeze 2h after it reads the command, to the
+	// minute: the minute now, or the next one if it turns meanwhile.
+	end := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Minute)
+	freezes := []contract.Freeze{
+		{Target: app, Reason: reason, By: alice, Until: end},
+		{Target: app, Reason: reason, By: alice, Until: end.Add(time.Minute)},
+	}
+	each := func(text func(contract.Freeze) string) []string {
+		out := make([]string, len(freezes))
+		for i, f := range freezes {
+			out[i] = text(f)
+		}
+		return out
+	}
+
+	b.say("/deploy freeze " + app + " for 2h " + reason)
+	b.waitShown("the freeze set: who froze guestbook, until when and why", "#channel", each(slackui.FreezeStarted)...)
+
+	b.say("/deploy freezes")
+	b.waitShown("guestbook listed with its reason in the freezes in force", "#channel", each(func(f contract.Freeze) string {
+		return slackui.FreezesText([]contract.Freeze{f})
+	})...)
+
+	b.say("/deploy status " + app)
+	b.waitShown("the freeze shown by status", "#channel", each(func(f contract.Freeze) string {
+		return statusFreezes(t, app, f)
+	})...)
+
+	b.say("/deploy sync " + app)
+	b.waitShown("the sync refused, naming the reason and who froze it", "#channel", each(func(f contract.Freeze) string {
+		return slackui.FrozenRefusal(alice, "sync "+app, app, f)
+	})...)
+	if b.approveButtons() != 0 {
+		t.Fatal("the refused sync was put to approvers")
+	}
+
+	b.say("/deploy unfreeze " + app)
+	b.waitShown("the freeze lifted", "#channel", each(func(f contract.Freeze) string { return slackui.FreezeLifted(f, alice) })...)
+
+	b.say("/deploy sync " + app)
+	b.waitRequest("the approval request for guestbook once unfrozen", app)
+	if n := b.approveButtons(); n != 1 {
+		t.Errorf("%d approval requests, want the one after unfreeze", n)
+	}
+	b.shot("freeze.png")
+}
+
+// statusFreezes is what `status APP` says of freeze f, as slackui renders it.
+func statusFreezes(t *testing.T, app string, f contract.Freeze) string {
+	t.Helper()
+	_, blocks, err := slackui.Render(slackui.Message{Command: &slackui.CommandReply{
+		AppStatus: &slackui.AppStatus{App: app, Freezes: []contract.Freeze{f}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bl := range blocks {
+		if s, ok := bl.(*slack.SectionBlock); ok && s.BlockID == slackui.BlockIDFreezes && s.Text != nil {
+			return s.Text.Text
+		}
+	}
+	t.Fatalf("status of %s with a freeze has no %s block: %+v", app, slackui.BlockIDFreezes, blocks)
+	return ""
+}
+
+// approveButtons counts the Approve buttons in the channel.
+func (b *browser) approveButtons() int {
+	b.t.Helper()
+	ctx, cancel := b.action()
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(`document.querySelectorAll('#channel button[data-action-id=%q]').length`, slackui.ActionApprove)))
+	if err != nil {
+		b.failed(ctx, "count the Approve buttons", err)
+	}
+	return n
+}
+
+// TestShownPieces: what waitShown looks for in the page, from a slackui text.
+func TestShownPieces(t *testing.T) {
+	until := time.Date(2026, 12, 24, 18, 0, 0, 0, time.UTC)
+	pieces, codes := shownPieces(slackui.FreezeStarted(contract.Freeze{Target: "guestbook", Reason: "release <night> & day", By: contract.User{ID: "U0ALICE"}, Until: until}))
+	want := []string{"@alice froze", "guestbook", "until 2026-12-24 18:00 UTC: release <night> & day. Every change is refused until then (a break-glass sync may override);", "unfreeze guestbook", "lifts it."}
+	if strings.Join(pieces, "|") != strings.Join(want, "|") || strings.Join(codes, " ") != ":ice_cube:" {
+		t.Errorf("pieces = %q, codes = %q; want %q, [:ice_cube:]", pieces, codes, want)
+	}
 }

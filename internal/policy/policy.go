@@ -312,6 +312,52 @@ func (p *Policy) ForDeployAnyProject(r DeployRequest) contract.ProjectRules {
 	return append(out, contract.ProjectRule{Rule: cloneRule(p.defaults.Deploy)})
 }
 
+// ForProject are the deploy rules a change of some app of project may get,
+// on any instance, for any action: in order, every deploy rule whose
+// projects hold project or that names none, up to the first that matches
+// every change of the project's apps, else ending with Defaults.Deploy.
+// A freeze of the project holds back the changes of all of them.
+func (p *Policy) ForProject(project string) []contract.ApprovalRule {
+	return p.deployRules(func(m Match) (Match, bool) {
+		if len(m.Projects) > 0 && !slices.Contains(m.Projects, project) {
+			return m, false
+		}
+		m.Projects = nil
+		return m, true
+	})
+}
+
+// DeployRules are the deploy rules some change may get: the file's deploy
+// rules in order, then Defaults.Deploy unless one of them matches every
+// deploy request. A freeze of all holds back the changes of all of them.
+func (p *Policy) DeployRules() []contract.ApprovalRule {
+	return p.deployRules(func(m Match) (Match, bool) { return m, true })
+}
+
+// deployRules are the deploy rules that may apply where match says, in
+// order, up to the first whose match (as match leaves it) takes every
+// request, else ending with Defaults.Deploy.
+func (p *Policy) deployRules(match func(Match) (Match, bool)) []contract.ApprovalRule {
+	if p == nil {
+		return []contract.ApprovalRule{{Name: contract.DefaultRuleName}}
+	}
+	var out []contract.ApprovalRule
+	for _, rule := range p.rules {
+		if rule.Match.Gate() {
+			continue
+		}
+		m, ok := match(rule.Match)
+		if !ok {
+			continue
+		}
+		out = append(out, cloneRule(rule.Rule))
+		if m.All() {
+			return out
+		}
+	}
+	return append(out, cloneRule(p.defaults.Deploy))
+}
+
 // normalize takes the instance from app@instance, else the default one.
 func (p *Policy) normalize(r DeployRequest) DeployRequest {
 	if strings.Contains(r.App, "@") {

@@ -599,3 +599,69 @@ rules: [{name: a, match: {apps: [a]}, approval: none}]
 		}
 	}
 }
+
+// TestForProjectAndDeployRules: the rules a change of a project's apps may
+// get stop at the first that takes every change of them; every deploy rule
+// ends with the environment's unless a rule takes every request.
+func TestForProjectAndDeployRules(t *testing.T) {
+	p := parse(t, `
+groups: {platform: S0PLATFORM, payments-leads: S0PAYLEADS}
+rules:
+  - name: payments-prod
+    match: {projects: [payments], instances: [prod]}
+    approvals: [{count: 1, from: {groups: [platform]}}]
+  - name: payments
+    match: {projects: [payments, billing]}
+    approvals: [{count: 1, from: {groups: [payments-leads]}}]
+  - name: security
+    match: {sonarProjects: ["*"]}
+    approvals: [{count: 1, from: {users: [U0BOB]}}]
+  - name: dev
+    match: {apps: ["*-dev"], actions: [sync]}
+    approval: none
+  - name: team-a
+    match: {projects: [team-a], actions: [rollback]}
+    approvals: [{count: 1, from: {users: [U0BOB]}}]
+`)
+	names := func(rs []contract.ApprovalRule) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Name)
+		}
+		return out
+	}
+	for project, want := range map[string][]string{
+		"payments": {"payments-prod", "payments"},
+		"billing":  {"payments"},
+		"team-a":   {"dev", "team-a", contract.DefaultRuleName},
+		"other":    {"dev", contract.DefaultRuleName},
+	} {
+		if got := names(p.ForProject(project)); !slices.Equal(got, want) {
+			t.Errorf("ForProject(%q) = %v, want %v", project, got, want)
+		}
+	}
+	if got, want := names(p.DeployRules()), []string{"payments-prod", "payments", "dev", "team-a", contract.DefaultRuleName}; !slices.Equal(got, want) {
+		t.Errorf("DeployRules = %v, want %v", got, want)
+	}
+	all := parse(t, `
+rules:
+  - name: dev
+    match: {apps: ["*-dev"]}
+    approval: none
+  - name: everything
+    approvals: [{count: 1, from: {users: [U0BOB]}}]
+`)
+	if got, want := names(all.DeployRules()), []string{"dev", "everything"}; !slices.Equal(got, want) {
+		t.Errorf("DeployRules with a rule for everything = %v, want %v", got, want)
+	}
+	if got, want := names(all.ForProject("payments")), []string{"dev", "everything"}; !slices.Equal(got, want) {
+		t.Errorf("ForProject with a rule for everything = %v, want %v", got, want)
+	}
+	none, err := policy.Load("", defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(none.ForProject("payments")); !slices.Equal(got, []string{contract.DefaultRuleName}) || none.DeployRules()[0].Requesters.Users[0] != "U0ALICE" {
+		t.Errorf("without a file: ForProject = %v, DeployRules = %+v", got, none.DeployRules())
+	}
+}

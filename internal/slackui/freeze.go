@@ -97,3 +97,52 @@ func FreezesText(fs []contract.Freeze) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// NotAllowedToFreeze refuses `freeze` or `unfreeze` of target (what is the
+// command) to someone the approval policy does not let hold back others'
+// changes: of an app, someone who may ask for a sync of it; of a project or
+// of all, a requester of every rule their changes may get. missing are the
+// rules requester is not a requester of (for an app, every rule a sync of
+// it may get).
+func NotAllowedToFreeze(requester contract.User, what, target string, missing []contract.ApprovalRule) string {
+	var takes, see string
+	switch {
+	case target == contract.FreezeAll:
+		takes, see = "a requester of every deploy rule", "`policy APP` shows who may ask for an app's changes."
+	case strings.HasPrefix(target, contract.FreezeProjectPrefix):
+		takes, see = "a requester of every rule a change of them may get", "`policy APP` shows who may ask for an app's changes."
+	default:
+		takes, see = "someone who may ask for a sync of it", fmt.Sprintf("`policy %s` shows who may ask.", Escape(target))
+	}
+	rules := make([]string, len(missing))
+	for i, r := range missing {
+		rules[i] = ruleAndRequesters(r)
+	}
+	return fmt.Sprintf(":no_entry: %s, you may not ask for `%s`: a freeze of %s holds back everyone's changes, so setting or lifting one takes %s, and you are not a requester of %s. %s",
+		requester.Mention(), Escape(what), freezeTarget(target), takes, orList(rules), see)
+}
+
+// ruleAndRequesters reads `rule "payments" (APPROVAL_POLICY_FILE line 4:
+// @payments-leads)`, `the environment's rule (ALLOWED_USERS: <@U0ALICE>)`.
+func ruleAndRequesters(rule contract.ApprovalRule) string {
+	who := requesters(rule.Requesters)
+	if who == "" {
+		who = "nobody"
+	}
+	if rule.Name == contract.DefaultRuleName && rule.Line == 0 {
+		return "the environment's rule (ALLOWED_USERS: " + who + ")"
+	}
+	where := fmt.Sprintf("rule %q", rule.Name)
+	if rule.Line > 0 {
+		return fmt.Sprintf("%s (APPROVAL_POLICY_FILE line %d: %s)", where, rule.Line, who)
+	}
+	return where + " (" + who + ")"
+}
+
+// orList reads "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}

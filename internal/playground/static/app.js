@@ -28,7 +28,9 @@
     warning: "\u26A0\uFE0F", hourglass: "\u231B", hourglass_flowing_sand: "\u23F3", gear: "\u2699\uFE0F",
     information_source: "\u2139\uFE0F", page_facing_up: "\u{1F4C4}", pause_button: "\u23F8\uFE0F",
     arrow_forward: "\u25B6\uFE0F", rewind: "\u23EA", no_entry: "\u26D4", lock: "\u{1F512}",
-    shield: "\u{1F6E1}\uFE0F", arrows_counterclockwise: "\u{1F504}", alarm_clock: "\u23F0", email: "\u{1F4E7}"
+    shield: "\u{1F6E1}\uFE0F", arrows_counterclockwise: "\u{1F504}", alarm_clock: "\u23F0", email: "\u{1F4E7}",
+    ice_cube: "\u{1F9CA}", sunny: "\u2600\uFE0F", thinking_face: "\u{1F914}", scroll: "\u{1F4DC}",
+    rotating_light: "\u{1F6A8}", mag: "\u{1F50D}"
   };
   function emoji(s) {
     return s.replace(/:([a-z0-9_+-]+):/g, function (all, name) { return EMOJI[name] || all; });
