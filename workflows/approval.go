@@ -86,7 +86,7 @@ func (a *approvals) validate(_ workflow.Context, d contract.Decision) error {
 // stand-in workflows need no Argo CD or Slack, refuse exactly as runs do.
 func ValidateDecision(d contract.Decision, waiting bool, decidedBy *contract.User, mayNotDecide func(contract.Decision) string) error {
 	if d.User.ID == "" {
-		return temporal.NewApplicationError("the decision names no user: pass the Slack user id it is made on behalf of, e.g. U0BOB", contract.DecisionInvalidErrorType)
+		return temporal.NewApplicationError(slackui.DecisionNamesNoUser(), contract.DecisionInvalidErrorType)
 	}
 	if !waiting {
 		return notWaiting(decidedBy)
@@ -100,11 +100,7 @@ func ValidateDecision(d contract.Decision, waiting bool, decidedBy *contract.Use
 func (a *approvals) notWaiting() error { return notWaiting(a.decidedBy) }
 
 func notWaiting(decidedBy *contract.User) error {
-	msg := "this run is not waiting for a decision"
-	if decidedBy != nil {
-		msg += ": it was already decided by " + slackui.PlainWho(*decidedBy)
-	}
-	return temporal.NewApplicationError(msg, contract.DecisionNotWaitingErrorType)
+	return temporal.NewApplicationError(slackui.NotWaitingForDecision(decidedBy), contract.DecisionNotWaitingErrorType)
 }
 
 // decide hands an accepted update to the wait loop and answers what the
@@ -113,7 +109,7 @@ func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.
 	a.nextID++
 	id := a.nextID
 	if !a.api.SendAsync(apiDecision{id: id, d: d}) {
-		return contract.DecisionResult{}, temporal.NewApplicationError("too many decisions arrived at once; send it again", contract.DecisionNotWaitingErrorType)
+		return contract.DecisionResult{}, temporal.NewApplicationError(slackui.TooManyDecisions(), contract.DecisionNotWaitingErrorType)
 	}
 	if err := workflow.Await(ctx, func() bool { _, ok := a.answers[id]; return ok || !a.waiting }); err != nil {
 		return contract.DecisionResult{}, err
@@ -127,10 +123,6 @@ func (a *approvals) decide(ctx workflow.Context, d contract.Decision) (contract.
 
 // open starts accepting decisions, made on the request message requestTS.
 func (a *approvals) open(requestTS string) { a.waiting, a.requestTS = true, requestTS }
-
-// notThisRequest is why a click on another message does not count: a
-// button decides the run of the request it is on, whatever its value says.
-const notThisRequest = "That button is not on this run's request message, so your click was not counted: click the buttons of the request itself."
 
 // close stops accepting decisions; d is the one taken, if any. From then
 // on every click that arrives is answered that the run no longer waits,
@@ -180,7 +172,7 @@ func (a *approvals) addTo(ctx workflow.Context, sel workflow.Selector, take func
 		var d contract.Decision
 		c.Receive(ctx, &d)
 		if d.MessageTS != "" && a.requestTS != "" && d.MessageTS != a.requestTS {
-			refuse(ctx, d, notThisRequest)
+			refuse(ctx, d, slackui.NotThisRequest())
 			return
 		}
 		if _, why := take(ctx, d); why != "" {
@@ -599,7 +591,7 @@ func (a *approval) record(ctx workflow.Context, d contract.Decision) workflow.Fu
 	if !d.Approve {
 		a.view.State = slackui.RequestRejected
 		if r := a.rules.requester; r.ID != "" && user.ID == r.ID {
-			a.view.Note = "Withdrawn by the requester."
+			a.view.Note = slackui.WithdrawnByRequester()
 		}
 	}
 	return a.msg.updateAsync(ctx, a.ts, a.req.render(a.view))

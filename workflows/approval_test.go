@@ -323,6 +323,17 @@ func TestApprovalRequesterNotAllowed(t *testing.T) {
 		t.Errorf("groups read %d times, want 1 (alice could have been in @payments-leads)", h.reads)
 	}
 
+	// The refusal names the command as it is typed, not deploybot's action
+	// names (it said "autosync_off guestbook").
+	h = newGroupsHarness(t)
+	in := ruleInput(rule)
+	in.Request.Action = contract.ActionAutoSyncOff
+	h.run(in)
+	want = "you may not ask for `autosync guestbook off`:"
+	if len(h.posts) != 1 || !strings.Contains(h.posts[0].Message.Text, want) {
+		t.Errorf("posts = %+v, want one saying %q", h.posts, want)
+	}
+
 	// alice in @platform may ask when the rule lets the group.
 	rule.Requesters = contract.Principals{Groups: []contract.UserGroup{{ID: "S0PLATFORM", Handle: "platform"}}}
 	h = newGroupsHarness(t)

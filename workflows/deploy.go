@@ -3,7 +3,6 @@ package workflows
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -95,7 +94,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	}
 	preview := r.previewSync(ctx)
 	if err := r.askForApproval(ctx, prep, preview); err != nil {
-		return r.end(ctx, contract.OutcomeFailed, "could not post the approval request in Slack: "+errMessage(err))
+		return r.end(ctx, contract.OutcomeFailed, slackui.RequestNotPosted(errMessage(err)))
 	}
 	// The thread's extras go alongside the wait: a decision may come the
 	// moment the request shows, and the wait must be open for it.
@@ -118,8 +117,8 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if d := decided.Decision; d != nil {
 		r.status.DecidedBy = &d.User
 		if !d.Approve {
-			r.await(ctx, requestUpdated, "update the approval request")
-			return r.end(ctx, contract.OutcomeRejected, fmt.Sprintf("Rejected by %s.", d.User.Mention()))
+			r.awaitRequestEdit(ctx, requestUpdated)
+			return r.end(ctx, contract.OutcomeRejected, slackui.RejectedBy(d.User))
 		}
 	}
 	r.approvedAt = workflow.Now(ctx)
@@ -127,7 +126,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 		statusPosted := r.postStatus(ctx)
 		outcome, msg := r.changeAutoSync(ctx, prep)
 		r.awaitStatusPost(ctx, statusPosted)
-		r.await(ctx, requestUpdated, "update the approval request")
+		r.awaitRequestEdit(ctx, requestUpdated)
 		return r.end(ctx, outcome, msg)
 	}
 	// Argo CD first: the Slack edits run alongside the call, so approving
@@ -138,7 +137,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 		r.requestUpdated = requestUpdated // Slack never holds up Argo CD
 	} else {
 		r.awaitStatusPost(ctx, statusPosted)
-		r.await(ctx, requestUpdated, "update the approval request")
+		r.awaitRequestEdit(ctx, requestUpdated)
 	}
 
 	if outcome, msg := r.startOperation(ctx, prep, startErr); outcome != "" {
@@ -164,7 +163,7 @@ func (r *deployRun) checkFreezes(ctx workflow.Context, project string) (*contrac
 	if err := workflow.ExecuteActivity(actx, temporalActivities.ActiveFreezes, activities.ActiveFreezesInput{
 		Targets: contract.FreezeTargets(r.in.Request.App, project),
 	}).Get(ctx, &fs); err != nil {
-		return nil, fmt.Errorf("could not check for freezes, so nothing was asked: %s", errMessage(err))
+		return nil, errors.New(slackui.FreezesUnreadable(errMessage(err)))
 	}
 	if len(fs) == 0 {
 		return nil, nil
@@ -245,8 +244,7 @@ func (r *deployRun) followRule(ctx workflow.Context, project string) string {
 	rules := deployRules(r.in, project)
 	r.approval.follow(rules)
 	r.status.Rule = rules.rule.Name
-	req := r.in.Request
-	return r.approval.mayRequest(ctx, fmt.Sprintf("%s %s", req.Action, req.App), req.App)
+	return r.approval.mayRequest(ctx, r.requestText(), r.in.Request.App)
 }
 
 func newDeployRun(ctx workflow.Context, in contract.DeployInput) *deployRun {
@@ -303,7 +301,8 @@ func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResul
 // refuse ends a run that Argo CD refused before anyone was asked (unknown
 // app, unknown history id, no permission): the requester is told why.
 func (r *deployRun) refuse(ctx workflow.Context, err error) (contract.DeployResult, error) {
-	msg := fmt.Sprintf(":x: %s: cannot %s %s: %s", r.in.Request.RequestedBy.Mention(), slackui.Verb(r.in.Request.Action), r.in.Request.App, slackui.Escape(errMessage(err)))
+	req := r.in.Request
+	msg := slackui.RefusedBeforeAsking(req.RequestedBy, req.Action, req.App, errMessage(err))
 	if _, postErr := r.post(ctx, r.in.Request.ThreadTS, slackui.Message{Text: msg}, "refused"); postErr != nil {
 		workflow.GetLogger(ctx).Error("could not tell the requester why the request was refused", "error", postErr)
 	}
@@ -356,9 +355,9 @@ func (r *deployRun) askForApproval(ctx workflow.Context, prep activities.Prepare
 		},
 		closed: func(o contract.Outcome) string {
 			if o == contract.OutcomeExpired {
-				return fmt.Sprintf("Nobody decided within %s; the request expired. Ask again if it is still needed.", r.approval.rules.rule.Timeout)
+				return slackui.DeployExpired(r.approval.rules.rule.Timeout)
 			}
-			return "The run was cancelled in Temporal before anyone decided."
+			return slackui.CancelledBeforeDecision()
 		},
 	})
 	r.status.ExpiresAt = r.approval.view.ExpiresAt
@@ -375,10 +374,11 @@ func (r *deployRun) thread() string { return r.approval.thread() }
 
 // deployDecisionResult answers an accepted UpdateDecide on a deploy run.
 func deployDecisionResult(d contract.Decision) contract.DecisionResult {
+	outcome := contract.OutcomeRejected
 	if d.Approve {
-		return contract.DecisionResult{Outcome: contract.OutcomeApproved, Message: "Approved; the operation starts now."}
+		outcome = contract.OutcomeApproved
 	}
-	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; nothing was changed in Argo CD."}
+	return contract.DecisionResult{Outcome: outcome, Message: slackui.DeployDecisionAnswer(d.Approve)}
 }
 
 // deployRules are the approval rule of a deploy run (the matched rule of
@@ -388,16 +388,16 @@ func deployRules(in contract.DeployInput, project string) approvalRules {
 	rs := approvalRules{requester: req.RequestedBy}
 	if rule, ok := in.Rules.For(project); ok && !isEnvRule(rule) {
 		rs.rule, rs.fromPolicy = rule, true
-		rs.notApprover = slackui.NotAnApproverOfRule(rs.rule, fmt.Sprintf("the %s of %s", req.Action, req.App))
-		rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (rule %q does not allow self-approval).", req.Action, req.App, rs.rule.Name)
+		rs.notApprover = slackui.NotAnApproverOfRule(rs.rule, slackui.ActionOf(req.Action, req.App))
+		rs.selfApproval = slackui.SelfApprovalRefused(req.Action, req.App, &rs.rule)
 		return rs
 	}
 	rs.rule = contract.DefaultDeployRule(in.Policy, nil)
 	if rule, ok := in.Rules.For(project); ok {
 		rs.rule, rs.fromPolicy = rule, true
 	}
-	rs.notApprover = fmt.Sprintf("You are not an approver for deploybot, so your decision on %s %s was not counted. Approvers are set in APPROVERS.", req.Action, req.App)
-	rs.selfApproval = fmt.Sprintf("You requested this %s of %s, so someone else must approve it (self-approval is off: ALLOW_SELF_APPROVAL=false).", req.Action, req.App)
+	rs.notApprover = slackui.NotAnApprover(req.Action, req.App)
+	rs.selfApproval = slackui.SelfApprovalRefused(req.Action, req.App, nil)
 	return rs
 }
 
@@ -415,25 +415,22 @@ func (r *deployRun) startOperation(ctx workflow.Context, prep activities.Prepare
 	if err != nil && r.in.Request.Action == contract.ActionRollback && errType(err) == string(argocd.KindAutoSyncEnabled) {
 		app := r.in.Request.App
 		if !r.in.Policy.AutoDisableSyncOnRollback {
-			return contract.OutcomeFailed, fmt.Sprintf(
-				"Argo CD refuses to roll back %s while auto-sync is on (it would sync straight back). "+
-					"Turn auto-sync off first with `autosync %s off`, or have an admin set AUTO_DISABLE_SYNC_ON_ROLLBACK=true so deploybot does it.", app, app)
+			return contract.OutcomeFailed, slackui.AutoSyncBlocksRollback(app)
 		}
 		off, derr := r.disableAutoSync(ctx, prep)
 		if derr != nil {
-			return contract.OutcomeFailed, "could not turn auto-sync off: " + errMessage(derr)
+			return contract.OutcomeFailed, slackui.AutoSyncChangeFailed(false, errMessage(derr))
 		}
 		r.status.RemovedAutoSync = off.Removed
-		r.note(ctx, fmt.Sprintf(":pause_button: Auto-sync is now *off* for %s (it was %s) so the rollback can stay: %s. "+
-			"Restore it with `autosync %s on` when you are done.", app, describePolicy(off.Removed), howAutoSyncOff(off), app), "autosync-off")
+		r.note(ctx, slackui.AutoSyncOffForRollback(app, autoSyncOff(off)), "autosync-off")
 		r.at(ctx, contract.StepStarting)
 		err = r.callStart(ctx)
 	}
 	if err != nil {
 		if errType(err) == string(argocd.KindOperationInProgress) {
-			return contract.OutcomeFailed, fmt.Sprintf("Argo CD is already running an operation on %s; wait for it to end (see `status %s`) and ask again.", r.in.Request.App, r.in.Request.App)
+			return contract.OutcomeFailed, slackui.OperationInProgress(r.in.Request.App)
 		}
-		return contract.OutcomeFailed, fmt.Sprintf("Argo CD did not start the %s: %s", slackui.ActionName(r.in.Request.Action), errMessage(err))
+		return contract.OutcomeFailed, slackui.OperationNotStarted(r.in.Request.Action, errMessage(err))
 	}
 	return "", ""
 }
@@ -501,8 +498,7 @@ func (r *deployRun) outlast(ctx workflow.Context, opts workflow.ActivityOptions,
 	if remaining <= 0 {
 		return err
 	}
-	r.view.Message = fmt.Sprintf("Waiting for Argo CD, which does not answer (%s); deploybot keeps trying until %s (HEALTH_TIMEOUT).",
-		errMessage(err), deadline.UTC().Format("15:04 UTC"))
+	r.view.Message = slackui.WaitingForArgoCD(errMessage(err), deadline)
 	r.updateStatus(ctx)
 	long := opts
 	long.ScheduleToCloseTimeout = remaining
@@ -524,7 +520,7 @@ func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.Prepar
 	r.at(ctx, contract.StepDisablingAutoSync)
 	r.view.Step = contract.StepDisablingAutoSync
 	if r.in.Request.Action == contract.ActionRollback {
-		r.view.Message = "Auto-sync is on, so Argo CD refused the rollback; turning auto-sync off (AUTO_DISABLE_SYNC_ON_ROLLBACK=true)."
+		r.view.Message = slackui.TurningAutoSyncOffForRollback()
 	}
 	r.updateStatus(ctx)
 	actx := workflow.WithActivityOptions(ctx, summarized(startOperationOptions, slackui.AutoSyncSummary(false, r.in.Request.App)))
@@ -550,7 +546,7 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 	for {
 		remaining := deadline.Sub(workflow.Now(ctx))
 		if remaining <= 0 {
-			return contract.OutcomeTimedOut, r.timeoutMessage()
+			return contract.OutcomeTimedOut, r.timeoutMessage("")
 		}
 		var st activities.AppStateResult
 		pctx := workflow.WithActivityOptions(ctx, summarized(pollOptions(remaining), slackui.LookSummary(r.in.Request.App)))
@@ -558,9 +554,9 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 		var timeoutErr *temporal.TimeoutError
 		switch {
 		case errors.As(err, &timeoutErr):
-			return contract.OutcomeTimedOut, r.timeoutMessage() + " Argo CD did not answer in time: " + errMessage(err)
+			return contract.OutcomeTimedOut, r.timeoutMessage(errMessage(err))
 		case err != nil:
-			return contract.OutcomeFailed, "could not read the app from Argo CD: " + errMessage(err)
+			return contract.OutcomeFailed, slackui.AppUnreadable(errMessage(err))
 		}
 		ours := !st.OperationPending && st.OperationStartedAt.After(r.baseline)
 		r.observe(st, ours)
@@ -568,7 +564,7 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 		if ours {
 			switch st.Phase {
 			case "Failed", "Error":
-				return contract.OutcomeFailed, fmt.Sprintf("The Argo CD operation ended %s: %s", st.Phase, st.OperationMessage)
+				return contract.OutcomeFailed, slackui.OperationEnded(st.Phase, st.OperationMessage)
 			case "Succeeded":
 				// Health assessed before the operation ended may be the old one.
 				fresh := st.ReconciledAt.IsZero() || !st.ReconciledAt.Before(st.OperationFinishedAt)
@@ -577,12 +573,12 @@ func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
 				case st.Health == "Healthy":
 					return contract.OutcomeSucceeded, ""
 				case st.Health == "Degraded":
-					return contract.OutcomeDegraded, fmt.Sprintf("The %s ran, but %s is Degraded.", slackui.ActionName(r.in.Request.Action), r.in.Request.App)
+					return contract.OutcomeDegraded, slackui.DegradedAfter(r.in.Request.Action, r.in.Request.App)
 				}
 			}
 		}
 		if err := workflow.Sleep(ctx, minDuration(r.in.Policy.PollInterval, remaining)); err != nil {
-			return contract.OutcomeCancelled, "The run was cancelled in Temporal while following the operation."
+			return contract.OutcomeCancelled, slackui.CancelledWhileFollowing()
 		}
 	}
 }
@@ -601,8 +597,10 @@ func (r *deployRun) observe(st activities.AppStateResult, ours bool) {
 	}
 }
 
-func (r *deployRun) timeoutMessage() string {
-	return fmt.Sprintf("%s was not Synced and Healthy within %s (HEALTH_TIMEOUT).", r.in.Request.App, r.in.Policy.HealthTimeout)
+// timeoutMessage ends a run past HEALTH_TIMEOUT; lastErr is Argo CD's
+// failure if it stopped answering.
+func (r *deployRun) timeoutMessage(lastErr string) string {
+	return slackui.NotHealthyInTime(r.in.Request.App, r.in.Policy.HealthTimeout, lastErr)
 }
 
 // end records the outcome, writes the final status message and returns the
@@ -648,7 +646,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 		}
 	}
 	if r.requestUpdated != nil {
-		r.await(ctx, r.requestUpdated, "update the approval request")
+		r.awaitRequestEdit(ctx, r.requestUpdated)
 	}
 	if r.in.Emergency != nil {
 		r.emailEmergency(ctx, &res)

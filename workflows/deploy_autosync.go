@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"fmt"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
@@ -27,27 +25,21 @@ func (r *deployRun) changeAutoSync(ctx workflow.Context, prep activities.Prepare
 	app := r.in.Request.App
 	if r.in.Request.Action == contract.ActionAutoSyncOff {
 		if !prep.AutoSync.On() {
-			if prep.AutoSync != nil {
-				return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync was already off for %s (its policy, %s, is kept with `enabled: false`); nothing changed.", app, describePolicy(prep.AutoSync))
-			}
-			return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync was already off for %s; nothing changed.", app)
+			return contract.OutcomeSucceeded, slackui.AutoSyncAlreadyOff(app, prep.AutoSync)
 		}
 		off, err := r.disableAutoSync(ctx, prep)
 		if err != nil {
-			return contract.OutcomeFailed, "could not turn auto-sync off: " + errMessage(err)
+			return contract.OutcomeFailed, slackui.AutoSyncChangeFailed(false, errMessage(err))
 		}
 		r.status.RemovedAutoSync = off.Removed
-		if off.Method == contract.AutoSyncByEnabled {
-			return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync is now off for %s (it was %s): %s. Turn it back on with `autosync %s on`.", app, describePolicy(off.Removed), howAutoSyncOff(off), app)
-		}
-		return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync is now off for %s (it was %s): %s. Turn it back on with `autosync %s on`; deploybot will restore exactly this policy.", app, describePolicy(off.Removed), howAutoSyncOff(off), app)
+		return contract.OutcomeSucceeded, slackui.AutoSyncNowOff(app, autoSyncOff(off))
 	}
 
 	if prep.AutoSync.On() {
-		return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync was already on for %s (%s); nothing changed.", app, describePolicy(prep.AutoSync))
+		return contract.OutcomeSucceeded, slackui.AutoSyncAlreadyOn(app, prep.AutoSync)
 	}
 	r.at(ctx, contract.StepStarting)
-	policy, source := argoDefaultAutoSync, ""
+	policy, change := argoDefaultAutoSync, slackui.AutoSyncChange{}
 	if prep.AutoSync != nil {
 		// Argo CD 3.1+ kept the policy with enabled: false: nothing to look up.
 		policy = *prep.AutoSync
@@ -57,34 +49,31 @@ func (r *deployRun) changeAutoSync(ctx workflow.Context, prep activities.Prepare
 		if err := workflow.ExecuteActivity(lctx, temporalActivities.LastRemovedAutoSync, activities.LastRemovedAutoSyncInput{
 			App: app, Namespace: r.in.Policy.Namespace,
 		}).Get(ctx, &last); err != nil {
-			return contract.OutcomeFailed, "could not look up the auto-sync policy deploybot removed earlier: " + errMessage(err)
+			return contract.OutcomeFailed, slackui.LastRemovedUnreadable(errMessage(err))
 		}
-		source = "no earlier policy removed by deploybot was found, so Argo CD's default automated policy was set"
+		change.Default = last.Policy == nil
 		if last.Policy != nil {
 			policy = *last.Policy
-			source = fmt.Sprintf("restored the policy removed by run %s", last.WorkflowID)
-			// A bare URL: status messages are plain text, and Slack links it.
-			if link := contract.RunURL(r.in.Policy.TemporalUIURL, r.in.Policy.Namespace, last.WorkflowID, last.RunID); link != "" {
-				source += " " + link
-			}
+			change.RestoredRun = last.WorkflowID
+			change.RestoredURL = contract.RunURL(r.in.Policy.TemporalUIURL, r.in.Policy.Namespace, last.WorkflowID, last.RunID)
 		}
 	}
 	actx := workflow.WithActivityOptions(ctx, summarized(startOperationOptions, slackui.AutoSyncSummary(true, app)))
 	var on activities.EnableAutoSyncResult
 	if err := workflow.ExecuteActivity(actx, argoActivities.EnableAutoSync, activities.EnableAutoSyncInput{App: app, Policy: policy}).Get(ctx, &on); err != nil {
-		return contract.OutcomeFailed, "could not turn auto-sync on: " + errMessage(err)
+		return contract.OutcomeFailed, slackui.AutoSyncChangeFailed(true, errMessage(err))
 	}
 	if on.AlreadyOn {
-		return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync was already on for %s when deploybot asked Argo CD; nothing changed.", app)
+		return contract.OutcomeSucceeded, slackui.AutoSyncAlreadyOn(app, nil)
 	}
 	if on.Policy != nil {
 		policy = *on.Policy
 	}
-	switch on.Method {
-	case contract.AutoSyncByEnabled:
-		source = fmt.Sprintf("deploybot set `enabled: true` on the policy Argo CD %s kept in the spec", on.ArgoCDVersion)
-	case contract.AutoSyncByAutomated:
-		source += fmt.Sprintf("; deploybot wrote spec.syncPolicy.automated, as Argo CD %s (before 3.1) has no `enabled` flag", on.ArgoCDVersion)
-	}
-	return contract.OutcomeSucceeded, fmt.Sprintf("Auto-sync is on again for %s: %s (%s). Argo CD will now sync it whenever it is OutOfSync.", app, describePolicy(&policy), source)
+	change.Policy, change.Method, change.ArgoCDVersion = &policy, on.Method, on.ArgoCDVersion
+	return contract.OutcomeSucceeded, slackui.AutoSyncNowOn(app, change)
+}
+
+// autoSyncOff is what turning auto-sync off did, for its words.
+func autoSyncOff(off activities.DisableAutoSyncResult) slackui.AutoSyncChange {
+	return slackui.AutoSyncChange{Policy: off.Removed, Method: off.Method, ArgoCDVersion: off.ArgoCDVersion}
 }

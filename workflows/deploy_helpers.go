@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"reflect"
 	"slices"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
-	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
@@ -101,13 +99,14 @@ func (r *deployRun) updateAsync(ctx workflow.Context, ts string, m slackui.Messa
 	return r.msg.updateAsync(ctx, ts, m)
 }
 
-// await waits for a best-effort side effect and logs its failure.
-func (r *deployRun) await(ctx workflow.Context, f workflow.Future, what string) {
+// awaitRequestEdit waits for the best-effort edit of the approval request
+// and logs its failure.
+func (r *deployRun) awaitRequestEdit(ctx workflow.Context, f workflow.Future) {
 	if f == nil {
 		return // nothing was started (a rule without approval edits nothing)
 	}
 	if err := f.Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Error("could not "+what, "error", err)
+		workflow.GetLogger(ctx).Error("could not update the approval request", "error", err)
 	}
 }
 
@@ -139,10 +138,11 @@ func errMessage(err error) string {
 	}
 	var timeoutErr *temporal.TimeoutError
 	if errors.As(err, &timeoutErr) {
+		last := ""
 		if cause := timeoutErr.Unwrap(); cause != nil {
-			return fmt.Sprintf("timed out (%s); last error: %s", timeoutErr.TimeoutType(), errMessage(cause))
+			last = errMessage(cause)
 		}
-		return fmt.Sprintf("timed out (%s)", timeoutErr.TimeoutType())
+		return slackui.TimedOut(timeoutErr.TimeoutType().String(), last)
 	}
 	return err.Error()
 }
@@ -154,25 +154,6 @@ func minDuration(a, b time.Duration) time.Duration {
 		return a
 	}
 	return b
-}
-
-// describePolicy says what an automated policy was, for the thread.
-func describePolicy(p *contract.AutoSyncPolicy) string {
-	if p == nil {
-		return "automated"
-	}
-	return fmt.Sprintf("automated with prune=%t, selfHeal=%t, allowEmpty=%t", p.Prune, p.SelfHeal, p.AllowEmpty)
-}
-
-// howAutoSyncOff says which of Argo CD's two ways turned auto-sync off.
-func howAutoSyncOff(res activities.DisableAutoSyncResult) string {
-	switch res.Method {
-	case contract.AutoSyncByEnabled:
-		return fmt.Sprintf("deploybot set `enabled: false` on the automated policy, which Argo CD %s keeps in the spec", res.ArgoCDVersion)
-	case contract.AutoSyncByAutomated:
-		return fmt.Sprintf("deploybot removed spec.syncPolicy.automated, as Argo CD %s (before 3.1) has no `enabled` flag", res.ArgoCDVersion)
-	}
-	return "deploybot removed spec.syncPolicy.automated"
 }
 
 // sameStatus reports whether two status views render the same, ignoring the

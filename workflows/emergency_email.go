@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"fmt"
-	"strings"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/deploybot/deploybot/activities"
@@ -23,8 +20,7 @@ func (r *deployRun) emailEmergency(ctx workflow.Context, res *contract.DeployRes
 		return
 	}
 	res.EmergencyEmailError = errMessage(err)
-	r.note(ctx, fmt.Sprintf(":x: The break-glass email to %s could not be sent: %s. Tell them yourself, and ask an admin to check the SMTP_* settings of the worker.",
-		slackui.Escape(strings.Join(r.in.Emergency.EmailTo, ", ")), slackui.Escape(res.EmergencyEmailError)), "emergency-email-failed")
+	r.note(ctx, slackui.EmailNotSent(slackui.BreakGlassEmail, r.in.Emergency.EmailTo, res.EmergencyEmailError), "emergency-email-failed")
 }
 
 // emergencyEmail is the audit email of a break-glass sync (emailview

@@ -1,9 +1,7 @@
 package workflows
 
 import (
-	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -84,7 +82,7 @@ func QualityGateWorkflow(ctx workflow.Context, in contract.QualityGateInput) (co
 		return r.end(ctx, contract.OutcomePassed, slackui.GatePassed(len(r.result.Superseded)))
 	}
 	if err := r.askForDecision(ctx); err != nil {
-		return r.end(ctx, contract.OutcomeFailed, "could not post the quality-gate request in Slack: "+errMessage(err))
+		return r.end(ctx, contract.OutcomeFailed, slackui.GateRequestNotPosted(errMessage(err)))
 	}
 	ended := r.approval.await(ctx)
 	switch {
@@ -181,9 +179,9 @@ func (r *gateRun) askForDecision(ctx workflow.Context) error {
 		remind: r.reminder,
 		closed: func(o contract.Outcome) string {
 			if o == contract.OutcomeExpired {
-				return fmt.Sprintf("No security approver decided within %s; the exception expired. The quality gate still fails.", timeout)
+				return slackui.GateExpired(timeout)
 			}
-			return "The run was cancelled in Temporal before anyone decided."
+			return slackui.CancelledBeforeDecision()
 		},
 		interrupts: r.interrupts(ctx),
 	})
@@ -243,11 +241,11 @@ func (r *gateRun) takeSupersede(ctx workflow.Context, c workflow.ReceiveChannel)
 // and its refusals' words.
 func gateRules(in contract.QualityGateInput) approvalRules {
 	if in.Rule != nil && !isEnvRule(*in.Rule) {
-		return approvalRules{rule: *in.Rule, fromPolicy: true, notApprover: slackui.NotAnApproverOfRule(*in.Rule, "the quality gate of "+in.Analysis.ProjectKey)}
+		return approvalRules{rule: *in.Rule, fromPolicy: true, notApprover: slackui.NotAnApproverOfRule(*in.Rule, slackui.TheGateOf(in.Analysis.ProjectKey))}
 	}
 	rs := approvalRules{
 		rule:        contract.DefaultGateRule(in.Policy),
-		notApprover: fmt.Sprintf("You are not a security approver, so your decision on the quality gate of %s was not counted. Security approvers are set in SAST_APPROVERS.", in.Analysis.ProjectKey),
+		notApprover: slackui.NotASecurityApprover(in.Analysis.ProjectKey),
 	}
 	if in.Rule != nil {
 		rs.rule, rs.fromPolicy = *in.Rule, true
@@ -263,27 +261,16 @@ func QualityGateMayNotDecide(in contract.QualityGateInput, d contract.Decision) 
 
 // sastDecisionResult answers an accepted UpdateDecide on a quality-gate run.
 func sastDecisionResult(d contract.Decision) contract.DecisionResult {
+	outcome := contract.OutcomeRejected
 	if d.Approve {
-		return contract.DecisionResult{Outcome: contract.OutcomeAccepted, Message: "Risk accepted; the decision is being emailed."}
+		outcome = contract.OutcomeAccepted
 	}
-	return contract.DecisionResult{Outcome: contract.OutcomeRejected, Message: "Rejected; the decision is being emailed."}
+	return contract.DecisionResult{Outcome: outcome, Message: slackui.GateDecisionAnswer(d.Approve)}
 }
 
 // reminder nudges the approvers in the thread.
 func (r *gateRun) reminder(v approvalView) string {
-	var approvers []string
-	for _, q := range r.approval.rules.rule.Requires {
-		approvers = append(approvers, q.From.Handles()...)
-		for _, id := range q.From.Users {
-			approvers = append(approvers, contract.User{ID: id}.Mention())
-		}
-	}
-	who := "Nobody is set in SAST_APPROVERS, so nobody can decide it."
-	if len(approvers) > 0 {
-		who = "Security approvers: " + strings.Join(approvers, ", ") + "."
-	}
-	return fmt.Sprintf(":alarm_clock: Reminder: this quality-gate exception still waits for a decision and expires <!date^%d^{date_short_pretty} {time}|%s>. %s",
-		v.ExpiresAt.Unix(), v.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"), who)
+	return slackui.GateReminder(v.ExpiresAt, r.approval.rules.rule)
 }
 
 // decided records the decision on the message and emails it.
@@ -293,19 +280,12 @@ func (r *gateRun) decided(ctx workflow.Context, d contract.Decision, outcome con
 	r.result.DecidedBy, r.result.DecidedAt = &user, v.DecidedAt
 	r.status.Approvals, r.result.Approvals = r.approval.approved, r.approval.approved
 	r.request.State, r.request.DecidedBy, r.request.DecidedAt = v.State, v.DecidedBy, v.DecidedAt
-	msg := slackui.SASTOutcomeText(v.State, &user)
-	msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
 	if len(r.in.Policy.EmailTo) > 0 {
 		r.status.Step = contract.SASTStepEmailing
 		workflow.SetCurrentDetails(ctx, slackui.GateStepDetails(r.status.Step, ""))
 		r.email(ctx)
-		to := strings.Join(r.in.Policy.EmailTo, ", ")
-		if r.status.EmailSent {
-			msg += " Emailed to " + to + "."
-		} else {
-			msg += " The email to " + to + " could not be sent: " + r.status.EmailError
-		}
 	}
+	msg := slackui.GateDecided(v.State, user, slackui.GateEmail{To: r.in.Policy.EmailTo, Sent: r.status.EmailSent, Error: r.status.EmailError})
 	if err := updated.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not update the quality-gate request message", "error", err)
 	}
@@ -320,18 +300,16 @@ func (r *gateRun) email(ctx workflow.Context) {
 	var res activities.SendEmailResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, emailFirstOptions), emailActivities.SendEmail, in).Get(ctx, &res)
 	if err != nil && errType(err) != activities.EmailRejectedErrorType && errType(err) != activities.EmailBadMessageErrorType {
-		r.msg.note(ctx, r.status.RequestTS, fmt.Sprintf(":warning: The decision email to %s has not gone out yet: %s. deploybot keeps trying for %s.",
-			slackui.Escape(strings.Join(r.in.Policy.EmailTo, ", ")), slackui.Escape(errMessage(err)), emailRetryFor), "email-late")
+		r.msg.note(ctx, r.status.RequestTS, slackui.EmailLate(r.in.Policy.EmailTo, errMessage(err), emailRetryFor), "email-late")
 		err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, emailRetryOptions), emailActivities.SendEmail, in).Get(ctx, &res)
 		if err == nil {
-			r.msg.note(ctx, r.status.RequestTS, ":email: The decision email went out after all.", "email-sent-late")
+			r.msg.note(ctx, r.status.RequestTS, slackui.EmailSentLate(), "email-sent-late")
 		}
 	}
 	if err != nil {
 		r.status.EmailError = errMessage(err)
 		r.result.EmailError = r.status.EmailError
-		r.msg.note(ctx, r.status.RequestTS, fmt.Sprintf(":x: The decision email to %s could not be sent: %s. Tell them yourself, and ask an admin to check the SMTP_* settings of the worker.",
-			slackui.Escape(strings.Join(r.in.Policy.EmailTo, ", ")), slackui.Escape(r.status.EmailError)), "email-failed")
+		r.msg.note(ctx, r.status.RequestTS, slackui.EmailNotSent(slackui.DecisionEmail, r.in.Policy.EmailTo, r.status.EmailError), "email-failed")
 		return
 	}
 	r.status.EmailSent = true
@@ -341,14 +319,7 @@ func (r *gateRun) email(ctx workflow.Context) {
 // supersededBy closes the request because a newer analysis arrived.
 func (r *gateRun) supersededBy(ctx workflow.Context, s contract.Supersede) (contract.QualityGateResult, error) {
 	r.status.SupersededBy, r.result.SupersededBy = s.WorkflowID, s.WorkflowID
-	rev := "a newer revision"
-	if s.Revision != "" {
-		rev = "revision " + slackui.ShortRev(s.Revision)
-	}
-	note := fmt.Sprintf("A newer analysis of %s failed the gate again; it has its own request.", rev)
-	if s.GatePassed {
-		note = fmt.Sprintf("A newer analysis of %s passed the quality gate, so this exception is no longer needed.", rev)
-	}
+	note := slackui.Superseded(s)
 	r.approval.show(ctx, slackui.RequestSuperseded, note)
 	return r.end(ctx, contract.OutcomeSuperseded, note)
 }

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -85,7 +84,7 @@ func (c *commandRun) reply(ctx workflow.Context, m slackui.Message, part string)
 	}
 	if c.viaURL >= maxResponsePosts {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the answer needs more than the %d messages Slack takes on a response_url", maxResponsePosts), activities.SlackErrorType, nil)
+			slackui.AnswerTooLong(maxResponsePosts), activities.SlackErrorType, nil)
 	}
 	err := workflow.ExecuteActivity(actx, slackActivities.PostResponse, activities.PostResponseInput{
 		ResponseURL: c.in.Reply.ResponseURL, Message: m,

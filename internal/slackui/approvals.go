@@ -221,3 +221,28 @@ func requesters(p contract.Principals) string {
 func GroupsUnreadable(err string) string {
 	return "Your decision was not counted: deploybot could not read the members of the approving Slack user groups (" + Escape(err) + "). Try again in a minute; if it keeps failing, ask an admin to check the bot's usergroups:read scope."
 }
+
+// DecisionNamesNoUser refuses a decision (from the runs API) that says
+// nobody made it.
+func DecisionNamesNoUser() string {
+	return "the decision names no user: pass the Slack user id it is made on behalf of, e.g. U0BOB"
+}
+
+// NotWaitingForDecision refuses a decision on a run that no longer waits
+// for one; decidedBy is who decided it, if anyone.
+func NotWaitingForDecision(decidedBy *contract.User) string {
+	msg := "this run is not waiting for a decision"
+	if decidedBy != nil {
+		msg += ": it was already decided by " + PlainWho(*decidedBy)
+	}
+	return msg
+}
+
+// TooManyDecisions refuses a decision that found the run's queue full.
+func TooManyDecisions() string { return "too many decisions arrived at once; send it again" }
+
+// NotThisRequest is why a click on another message does not count: a
+// button decides the run of the request it is on, whatever its value says.
+func NotThisRequest() string {
+	return "That button is not on this run's request message, so your click was not counted: click the buttons of the request itself."
+}

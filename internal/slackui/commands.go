@@ -738,3 +738,9 @@ func historyWho(u *runsapi.User) string {
 	}
 	return s
 }
+
+// AnswerTooLong: an answer needs more messages than a response_url takes
+// (and the bot may not post in the channel).
+func AnswerTooLong(maxPosts int) string {
+	return fmt.Sprintf("the answer needs more than the %d messages Slack takes on a response_url", maxPosts)
+}

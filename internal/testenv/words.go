@@ -16,7 +16,7 @@ import (
 // twoWords is what makes a string literal read as words for a person: two
 // words of two or more letters in a row ("could not", "Auto-sync is"), as
 // opposed to ids, keys, formats and separators ("deploy-", "%s %s", " ").
-var twoWords = regexp.MustCompile(`[A-Za-z]{2,}[ ,;:.]+[A-Za-z]{2,}`)
+var twoWords = regexp.MustCompile(`[A-Za-z]{2,}[,;:.]?\s+[A-Za-z]{2,}`)
 
 // logMethods are slog's and Temporal's logger methods: their messages are for
 // operators reading logs, not for users reading Slack.
