@@ -158,6 +158,8 @@ func toPolicy(p *v1alpha1.SyncPolicyAutomated) *contract.AutoSyncPolicy {
 // Helm parameters; a failed lookup only sets ParamsNote, because the request
 // is still worth deciding without them.
 func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (PrepareDeployResult, error) {
+	// The commit and sync window reads check the project GetApp just read.
+	ctx = argocd.WithAppProjects(ctx)
 	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return PrepareDeployResult{}, asActivityError(err)
@@ -197,6 +199,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 	}
 	res.TargetRevision = historyRevision(h)
 	res.TargetDeployedAt = h.DeployedAt.Time
+	res.RollbackTarget = rollbackTarget(app, h)
 	res.FromCommit, res.ToCommit = a.commit(ctx, in.App, res.CurrentRevision), a.commit(ctx, in.App, res.TargetRevision)
 	res.SyncWindowBlock = a.syncWindowBlock(ctx, in.App)
 
@@ -238,6 +241,10 @@ type SyncPreviewInput struct {
 	// a sync to the app's target.
 	Rollback  bool
 	HistoryID int64
+	// Target is entry HistoryID as PrepareDeploy read it, so a request's
+	// preview does not read the app again; nil (`diff APP ID`, inputs of
+	// runs started before it existed) reads the app.
+	Target *RollbackTarget `json:",omitempty"`
 }
 
 // SyncPreview is what syncing the app (or rolling it back) would change:
@@ -248,6 +255,8 @@ type SyncPreviewInput struct {
 // live state, as Argo CD computes managed resources against the current
 // target only.
 func (a *ArgoCD) SyncPreview(ctx context.Context, in SyncPreviewInput) (contract.Preview, error) {
+	// One project check (a read of the app) serves all of its calls.
+	ctx = argocd.WithAppProjects(ctx)
 	mc, ok := a.Client.(ManagedResourcesClient)
 	if !ok {
 		return contract.Preview{}, temporal.NewNonRetryableApplicationError("this Argo CD client cannot read managed resources", string(argocd.KindInvalidArgument), nil)
@@ -267,18 +276,22 @@ func (a *ArgoCD) rollbackPreview(ctx context.Context, mc ManagedResourcesClient,
 	if !ok {
 		return contract.Preview{}, temporal.NewNonRetryableApplicationError("this Argo CD client cannot render manifests", string(argocd.KindInvalidArgument), nil)
 	}
-	got, err := a.Client.GetApp(ctx, in.App)
-	if err != nil {
-		return contract.Preview{}, asActivityError(err)
+	t := in.Target
+	if t == nil || t.HistoryID != in.HistoryID {
+		got, err := a.Client.GetApp(ctx, in.App)
+		if err != nil {
+			return contract.Preview{}, asActivityError(err)
+		}
+		h := historyEntry(got.Application, in.HistoryID)
+		if h == nil {
+			return contract.Preview{}, asActivityError(&argocd.Error{
+				Kind: argocd.KindUnknownHistoryID, Op: "rollback preview", App: in.App, Code: codes.InvalidArgument,
+				Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
+			})
+		}
+		t = rollbackTarget(got.Application, h)
 	}
-	h := historyEntry(got.Application, in.HistoryID)
-	if h == nil {
-		return contract.Preview{}, asActivityError(&argocd.Error{
-			Kind: argocd.KindUnknownHistoryID, Op: "rollback preview", App: in.App, Code: codes.InvalidArgument,
-			Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
-		})
-	}
-	manifests, err := rc.Manifests(ctx, in.App, h.Revision, h.Revisions)
+	manifests, err := rc.Manifests(ctx, in.App, t.Revision, t.Revisions)
 	if err != nil {
 		return contract.Preview{}, asActivityError(err)
 	}
@@ -286,9 +299,18 @@ func (a *ArgoCD) rollbackPreview(ctx context.Context, mc ManagedResourcesClient,
 	if err != nil {
 		return contract.Preview{}, asActivityError(err)
 	}
-	p := preview.Against(manifests, live, got.Spec.Destination.Namespace)
-	p.Rollback = &contract.PreviewedRollback{HistoryID: h.ID, Revision: historyRevision(h), SourceDiffers: sourceDiffers(got.Application, h)}
+	p := preview.Against(manifests, live, t.Namespace)
+	p.Rollback = &contract.PreviewedRollback{HistoryID: t.HistoryID, Revision: joinRevisions(t.Revision, t.Revisions), SourceDiffers: t.SourceDiffers}
 	return p, nil
+}
+
+// rollbackTarget is what a rollback preview needs of app and its history
+// entry h.
+func rollbackTarget(app *v1alpha1.Application, h *v1alpha1.RevisionHistory) *RollbackTarget {
+	return &RollbackTarget{
+		HistoryID: h.ID, Revision: h.Revision, Revisions: append([]string(nil), h.Revisions...),
+		SourceDiffers: sourceDiffers(app, h), Namespace: app.Spec.Destination.Namespace,
+	}
 }
 
 // sourceDiffers says whether history entry h deployed a source other than
@@ -390,10 +412,15 @@ func historyEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory
 // historyRevision is the revision a history entry deployed (its sources'
 // revisions, comma-separated, for a multi-source app).
 func historyRevision(h *v1alpha1.RevisionHistory) string {
-	if h.Revision != "" {
-		return h.Revision
+	return joinRevisions(h.Revision, h.Revisions)
+}
+
+// joinRevisions is revision, or the per-source revisions comma-separated.
+func joinRevisions(revision string, revisions []string) string {
+	if revision != "" {
+		return revision
 	}
-	return strings.Join(h.Revisions, ",")
+	return strings.Join(revisions, ",")
 }
 
 // selectParams sorts the parameters by name, keeping only names if any are given.
@@ -424,6 +451,8 @@ const maxUnhealthy = 20
 // messages are) merged with status.resources; a failed tree lookup falls
 // back to status.resources and never fails the activity.
 func (a *ArgoCD) GetAppState(ctx context.Context, in AppStateInput) (AppStateResult, error) {
+	// The resource tree read checks the project GetApp just read.
+	ctx = argocd.WithAppProjects(ctx)
 	got, err := a.Client.GetApp(ctx, in.App)
 	if err != nil {
 		return AppStateResult{}, asActivityError(err)
@@ -510,6 +539,8 @@ func unhealthyResources(app *v1alpha1.Application, tree *v1alpha1.ApplicationTre
 // AlreadyStarted instead of starting a second operation.
 func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (StartOperationResult, error) {
 	retry := activity.GetInfo(ctx).Attempt > 1
+	// A retry's Sync or Rollback checks the project its GetApp just read.
+	ctx = argocd.WithAppProjects(ctx)
 	if retry {
 		app, err := a.Client.GetApp(ctx, in.App)
 		if err != nil {

@@ -42,6 +42,25 @@ type PrepareDeployResult struct {
 	// SyncWindowBlock names the Argo CD sync windows that stop a sync or
 	// rollback now ("" when none does).
 	SyncWindowBlock string `json:",omitempty"`
+	// RollbackTarget is a rollback's history entry, for its preview
+	// (SyncPreviewInput.Target); nil for other actions.
+	RollbackTarget *RollbackTarget `json:",omitempty"`
+}
+
+// RollbackTarget is a status.history entry as a rollback preview needs it,
+// read with the app by PrepareDeploy.
+type RollbackTarget struct {
+	HistoryID int64
+	// Revision is the entry's revision; a multi-source entry has one per
+	// source in Revisions instead.
+	Revision  string
+	Revisions []string `json:",omitempty"`
+	// SourceDiffers says the entry deployed a source other than the app's
+	// current one, besides its revision.
+	SourceDiffers bool
+	// Namespace is the app's destination namespace, where manifests
+	// without one go.
+	Namespace string
 }
 
 // AppStateInput is the input of ArgoCD.GetAppState.

@@ -92,7 +92,7 @@ func DeployWorkflow(ctx workflow.Context, in contract.DeployInput) (contract.Dep
 	if freeze != nil && r.in.Emergency == nil {
 		return r.refuseRequester(ctx, slackui.FrozenRefusal(r.in.Request.RequestedBy, r.requestText(), r.in.Request.App, *freeze))
 	}
-	preview := r.previewSync(ctx)
+	preview := r.previewSync(ctx, prep)
 	if err := r.askForApproval(ctx, prep, preview); err != nil {
 		return r.end(ctx, contract.OutcomeFailed, slackui.RequestNotPosted(errMessage(err)))
 	}
@@ -194,14 +194,15 @@ const rollbackPreviewVersion = "rollback-preview"
 
 // previewSync asks Argo CD what the sync or rollback would change, for the
 // approvers; nil for auto-sync changes and older runs. A failed preview is
-// said in the request, never a reason to refuse it.
-func (r *deployRun) previewSync(ctx workflow.Context) *contract.Preview {
+// said in the request, never a reason to refuse it. A rollback's takes the
+// history entry prep read, so the activity need not read the app again.
+func (r *deployRun) previewSync(ctx workflow.Context, prep activities.PrepareDeployResult) *contract.Preview {
 	req := r.in.Request
 	in := activities.SyncPreviewInput{App: req.App}
 	switch {
 	case req.Action == contract.ActionSync && workflow.GetVersion(ctx, syncPreviewVersion, workflow.DefaultVersion, 1) == 1:
 	case req.Action == contract.ActionRollback && workflow.GetVersion(ctx, rollbackPreviewVersion, workflow.DefaultVersion, 1) == 1:
-		in.Rollback, in.HistoryID = true, req.HistoryID
+		in.Rollback, in.HistoryID, in.Target = true, req.HistoryID, prep.RollbackTarget
 	default:
 		return nil
 	}

@@ -424,10 +424,14 @@ func TestRollbackRequestShowsTheConfiguredParams(t *testing.T) {
 }
 
 // A rollback's request previews the rollback to its history entry (the
-// entry's manifests against the live state) and shares it like a sync's.
+// entry's manifests against the live state, the entry as PrepareDeploy
+// read it) and shares it like a sync's.
 func TestRollbackRequestShowsThePreview(t *testing.T) {
 	h := newHarness(t)
 	h.states = healthyTimeline()
+	target := &activities.RollbackTarget{HistoryID: 3, Revision: "ccccccc3333", Namespace: "default"}
+	h.prepare = activities.PrepareDeployResult{Project: "default", CurrentRevision: "aaaaaaa1111", TargetRevision: "ccccccc3333",
+		SyncStatus: "Synced", Health: "Healthy", RollbackTarget: target}
 	h.preview = contract.Preview{Rollback: &contract.PreviewedRollback{HistoryID: 3, Revision: "ccccccc3333"}, Resources: []contract.ResourceChange{{
 		Group: "apps", Kind: "Deployment", Namespace: "default", Name: "payments", Change: contract.ChangeUpdate,
 		Fields: []contract.FieldChange{{Path: "spec.template.spec.containers[0].image", From: "pay:1.5", To: "pay:1.4"}},
@@ -436,8 +440,8 @@ func TestRollbackRequestShowsThePreview(t *testing.T) {
 	if res := h.run(input(contract.ActionRollback, 3)); res.Outcome != contract.OutcomeSucceeded {
 		t.Fatalf("result = %+v", res)
 	}
-	if len(h.previewed) != 1 || !h.previewed[0].Rollback || h.previewed[0].HistoryID != 3 {
-		t.Fatalf("SyncPreview inputs %+v, want the rollback to 3", h.previewed)
+	if len(h.previewed) != 1 || !h.previewed[0].Rollback || h.previewed[0].HistoryID != 3 || !reflect.DeepEqual(h.previewed[0].Target, target) {
+		t.Fatalf("SyncPreview inputs %+v, want the rollback to 3 with PrepareDeploy's entry %+v", h.previewed, target)
 	}
 	if req := h.lastRequest(); req.Preview == nil || req.Preview.Rollback == nil {
 		t.Fatalf("request preview = %+v", req.Preview)

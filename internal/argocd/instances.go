@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	"google.golang.org/grpc/codes"
@@ -112,17 +113,70 @@ func (inst *Instance) allowed(op, app, project string) error {
 }
 
 // check reads the app when the instance limits projects, so nothing is
-// done to an app of another project.
+// done to an app of another project. With a context from WithAppProjects
+// it reads the app only if no call with that context has read it yet.
 func (in *Instances) check(ctx context.Context, op, app string) (*Instance, string, error) {
 	inst, name, err := in.route(op, app)
 	if err != nil || len(inst.Projects) == 0 {
 		return inst, name, err
 	}
-	got, err := inst.Client.GetApp(ctx, name)
-	if err != nil {
-		return nil, "", err
+	seen := projectsSeen(ctx)
+	project, ok := seen.get(inst.Name, name)
+	if !ok {
+		got, err := inst.Client.GetApp(ctx, name)
+		if err != nil {
+			return nil, "", err
+		}
+		project = got.Spec.Project
+		seen.put(inst.Name, name, project)
 	}
-	return inst, name, inst.allowed(op, app, got.Spec.Project)
+	return inst, name, inst.allowed(op, app, project)
+}
+
+// appProjects are the projects of the apps read with one context.
+type appProjects struct {
+	mu sync.Mutex
+	m  map[[2]string]string // {instance, name} -> project
+}
+
+type appProjectsKey struct{}
+
+// WithAppProjects returns a context whose Instances calls remember the
+// project of each app they read (GetApp, or a call's own project check),
+// so the calls after it check the project without reading the app again.
+// Use it for one activity call only: an app moved to another project is
+// still refused, but only by calls with a context made after the move.
+func WithAppProjects(ctx context.Context) context.Context {
+	if projectsSeen(ctx) != nil {
+		return ctx
+	}
+	return context.WithValue(ctx, appProjectsKey{}, &appProjects{m: map[[2]string]string{}})
+}
+
+// projectsSeen is ctx's appProjects; nil (remembering nothing) without
+// WithAppProjects.
+func projectsSeen(ctx context.Context) *appProjects {
+	p, _ := ctx.Value(appProjectsKey{}).(*appProjects)
+	return p
+}
+
+func (p *appProjects) get(instance, name string) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	project, ok := p.m[[2]string{instance, name}]
+	return project, ok
+}
+
+func (p *appProjects) put(instance, name, project string) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[[2]string{instance, name}] = project
 }
 
 // ListApps lists the apps of every instance (allowed projects only), each
@@ -165,6 +219,7 @@ func (in *Instances) GetApp(ctx context.Context, app string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	projectsSeen(ctx).put(inst.Name, name, got.Spec.Project)
 	if err := inst.allowed(opGet, app, got.Spec.Project); err != nil {
 		return nil, err
 	}

@@ -66,3 +66,69 @@ func TestInstancesRouteAndKeepToTheirProjects(t *testing.T) {
 		t.Fatalf("list = %v: want staging's apps bare, prod's with @prod, and none of prod's payments project", refs)
 	}
 }
+
+// With WithAppProjects an instance kept to some projects checks each app's
+// project once per context, from the first read of the app, and still
+// refuses every call for an app of another project.
+func TestInstancesCheckTheProjectOncePerContext(t *testing.T) {
+	addr, sim := startSim(t)
+	in, err := argocd.NewInstances("prod", argocd.Instance{Name: "prod", Client: newClient(t, "http://"+addr, false), Projects: []string{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := func(app string) int { return sim.Calls("Get", app) }
+
+	// Without it, every call reads the app to check its project, as before.
+	if _, err := in.ManagedResources(ctxT(t), "guestbook"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := in.SyncWindows(ctxT(t), "guestbook"); err != nil {
+		t.Fatal(err)
+	}
+	if gets("guestbook") != 2 {
+		t.Fatalf("Get calls without WithAppProjects = %d, want 2 (one per call)", gets("guestbook"))
+	}
+
+	ctx := argocd.WithAppProjects(ctxT(t))
+	got, err := in.GetApp(ctx, "guestbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.ManagedResources(ctx, "guestbook"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Manifests(ctx, "guestbook", got.Status.History[0].Revision, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := in.SyncWindows(ctx, "guestbook"); err != nil {
+		t.Fatal(err)
+	}
+	if gets("guestbook") != 3 {
+		t.Fatalf("Get calls after GetApp and three calls with one context = %d, want 3 (2 before + 1)", gets("guestbook"))
+	}
+
+	// payments is in project payments, which prod does not allow: refused
+	// whether its project was read by GetApp, by the check itself, or is
+	// already remembered, and guestbook's remembered project does not let
+	// it through.
+	_, err = in.GetApp(ctx, "payments")
+	wantKind(t, err, argocd.ErrPermissionDenied)
+	_, err = in.ManagedResources(ctx, "payments")
+	wantKind(t, err, argocd.ErrPermissionDenied)
+	_, err = in.Manifests(ctx, "payments", "HEAD", nil)
+	wantKind(t, err, argocd.ErrPermissionDenied)
+	fresh := argocd.WithAppProjects(ctxT(t))
+	_, err = in.Sync(fresh, "payments", argocd.SyncOptions{})
+	wantKind(t, err, argocd.ErrPermissionDenied)
+	_, err = in.Rollback(fresh, "payments", 1)
+	wantKind(t, err, argocd.ErrPermissionDenied)
+	if !strings.Contains(err.Error(), `project "payments" is not among the projects deploybot may use on Argo CD instance "prod" (default)`) {
+		t.Fatalf("refusal does not say why: %v", err)
+	}
+	if n := sim.Calls("ManagedResources", "payments") + sim.Calls("GetManifests", "payments") + sim.Calls("Sync", "payments") + sim.Calls("Rollback", "payments"); n != 0 {
+		t.Fatalf("%d calls reached Argo CD for an app of a project prod does not allow (%+v)", n, sim.Stats())
+	}
+	if gets("payments") != 2 {
+		t.Fatalf("Get calls of payments = %d, want 2 (one per context)", gets("payments"))
+	}
+}
