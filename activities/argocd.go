@@ -579,38 +579,17 @@ func (a *ArgoCD) StartOperation(ctx context.Context, in StartOperationInput) (St
 // infos (v2.14 and v3.x alike), so a rollback shows only deploybot's account
 // in Argo CD; its thread and run record who asked and who approved.
 func operationInfos(in StartOperationInput) []*v1alpha1.Info {
-	who := func(u contract.User) string {
-		s := u.ID
-		if u.Name != "" {
-			s = u.Name + " (" + u.ID + ")"
-		}
-		if u.Via != "" {
-			s += " via " + u.Via
-		}
-		return s
+	approvers := make([]contract.User, 0, len(in.Approvals))
+	for _, a := range in.Approvals {
+		approvers = append(approvers, a.User)
+	}
+	if len(approvers) <= 1 && in.ApprovedBy != nil {
+		approvers = []contract.User{*in.ApprovedBy}
 	}
 	var infos []*v1alpha1.Info
-	add := func(name, value string) {
-		if value != "" {
-			infos = append(infos, &v1alpha1.Info{Name: name, Value: value})
-		}
+	for _, f := range slackui.OperationInfo(in.RequestedBy, approvers, in.NoApprovalRule, in.Run) {
+		infos = append(infos, &v1alpha1.Info{Name: f.Name, Value: f.Value})
 	}
-	if in.RequestedBy.ID != "" {
-		add("Requested by", who(in.RequestedBy))
-	}
-	switch {
-	case len(in.Approvals) > 1:
-		names := make([]string, len(in.Approvals))
-		for i, a := range in.Approvals {
-			names[i] = who(a.User)
-		}
-		add("Approved by", strings.Join(names, ", "))
-	case in.ApprovedBy != nil:
-		add("Approved by", who(*in.ApprovedBy))
-	case in.NoApprovalRule != "":
-		add("Approved by", "nobody: approval rule "+in.NoApprovalRule+" needs none")
-	}
-	add("deploybot run", in.Run)
 	return infos
 }
 

@@ -173,3 +173,32 @@ func MembersSummary(rule contract.ApprovalRule) string {
 	}
 	return "read the members of " + strings.Join(handles, ", ") + " from Slack"
 }
+
+// InfoField is one of the name/value pairs Argo CD shows with an operation.
+type InfoField struct{ Name, Value string }
+
+// OperationInfo is what Argo CD shows with a sync deploybot started: who
+// asked, who approved (or the rule that needs no approval), and the run.
+func OperationInfo(requestedBy contract.User, approvers []contract.User, noApprovalRule, run string) []InfoField {
+	var fields []InfoField
+	add := func(name, value string) {
+		if value != "" {
+			fields = append(fields, InfoField{Name: name, Value: value})
+		}
+	}
+	if requestedBy.ID != "" {
+		add("Requested by", PlainWho(requestedBy))
+	}
+	names := make([]string, len(approvers))
+	for i, u := range approvers {
+		names[i] = PlainWho(u)
+	}
+	switch {
+	case len(names) > 0:
+		add("Approved by", strings.Join(names, ", "))
+	case noApprovalRule != "":
+		add("Approved by", "nobody: approval rule "+noApprovalRule+" needs none")
+	}
+	add("deploybot run", run)
+	return fields
+}
