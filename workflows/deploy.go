@@ -285,6 +285,13 @@ func (r *deployRun) at(ctx workflow.Context, step contract.Step) {
 	workflow.SetCurrentDetails(ctx, slackui.DeployStepDetails(r.status))
 }
 
+// atShown moves the run to step and says so in the status message (steps
+// before approval are not shown there: the request message tells them).
+func (r *deployRun) atShown(ctx workflow.Context, step contract.Step) {
+	r.at(ctx, step)
+	r.view.Step = step
+}
+
 // prepare reads the app and, for a rollback, the target history entry.
 func (r *deployRun) prepare(ctx workflow.Context) (activities.PrepareDeployResult, error) {
 	var prep activities.PrepareDeployResult
@@ -518,8 +525,7 @@ func (r *deployRun) outlast(ctx workflow.Context, opts workflow.ActivityOptions,
 // reports nothing turned off (a retried attempt), Removed is the policy seen
 // before asking.
 func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.PrepareDeployResult) (activities.DisableAutoSyncResult, error) {
-	r.at(ctx, contract.StepDisablingAutoSync)
-	r.view.Step = contract.StepDisablingAutoSync
+	r.atShown(ctx, contract.StepDisablingAutoSync)
 	if r.in.Request.Action == contract.ActionRollback {
 		r.view.Message = slackui.TurningAutoSyncOffForRollback()
 	}
@@ -540,8 +546,7 @@ func (r *deployRun) disableAutoSync(ctx workflow.Context, prep activities.Prepar
 // Degraded, failed, or the health timeout passes. The status message is
 // edited only when what it shows changes.
 func (r *deployRun) follow(ctx workflow.Context) (contract.Outcome, string) {
-	r.at(ctx, contract.StepFollowing)
-	r.view.Step = contract.StepFollowing
+	r.atShown(ctx, contract.StepFollowing)
 	r.updateStatus(ctx)
 	deadline := r.approvedAt.Add(r.in.Policy.HealthTimeout)
 	for {
@@ -661,8 +666,7 @@ func (r *deployRun) end(ctx workflow.Context, outcome contract.Outcome, msg stri
 // from then on. awaitStatusPost collects its timestamp.
 func (r *deployRun) postStatus(ctx workflow.Context) workflow.Future {
 	r.edits.async = workflow.GetVersion(ctx, asyncStatusVersion, workflow.DefaultVersion, 1) == 1
-	r.at(ctx, contract.StepStarting)
-	r.view.Step = contract.StepStarting
+	r.atShown(ctx, contract.StepStarting)
 	v := r.view
 	r.shown = v
 	posted := r.msg.postAsync(ctx, slackActivityOptions, r.thread(), slackui.Message{DeployStatus: &v}, "status")
