@@ -59,6 +59,10 @@ const (
 	maxRepliesInFlight = 256
 )
 
+// errBody is the JSON body of an HTTP error answer, for Slack's or an
+// operator's HTTP client: Slack never shows it to anyone.
+func errBody(msg string) gin.H { return gin.H{"error": msg} }
+
 // Options configures the gateway.
 type Options struct {
 	// Temporal is the client used to answer /readyz and, unless Starter is
