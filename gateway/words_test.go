@@ -30,3 +30,11 @@ var gatewayTextCalls = []string{
 func TestGatewayWritesNoSlackSentences(t *testing.T) {
 	testenv.NoSentences(t, "gateway", gatewayTextCalls...)
 }
+
+// TestGatewayAllowListCatchesSlackReplies: none of the ways a handler could
+// write a Slack reply (testdata/slackreply) gets past the allowlist.
+func TestGatewayAllowListCatchesSlackReplies(t *testing.T) {
+	if got := testenv.Sentences(t, "gateway/testdata/slackreply", gatewayTextCalls...); len(got) != 5 {
+		t.Errorf("found %d sentences in testdata/slackreply, want its 5 Slack replies: %+v", len(got), got)
+	}
+}
