@@ -24,10 +24,6 @@ import (
 // the run itself to accept or refuse it, which needs a worker.
 const DefaultDecisionTimeout = 5 * time.Second
 
-// ctxTokenIndex is the gin context key of the index, in API_TOKENS, of the
-// token that authenticated a runs API request (never the token itself).
-const ctxTokenIndex = "deploybot.apiToken"
-
 // apiToken is one of API_TOKENS: the SHA-256 of its secret, its name, and
 // the Slack user it decides as ("" = it only reads).
 type apiToken struct {
@@ -67,28 +63,28 @@ func apiFail(c *gin.Context, err error) {
 // says nothing about which token, or how much of one, matched. Refusals
 // are logged and counted; the token is never logged.
 func (s *Server) authAPI(c *gin.Context) {
-	refuse := func(reason, challenge, msg string) {
+	// params are the challenge's after its realm (RFC 6750).
+	refuse := func(reason, params, msg string) {
 		s.metrics.apiRefusals.WithLabelValues(reason).Inc()
 		s.log.Warn("runs API request refused", "reason", reason, "method", c.Request.Method, "path", c.FullPath(),
 			"remote", c.Request.RemoteAddr, "forwardedFor", c.GetHeader("X-Forwarded-For"), "userAgent", c.Request.UserAgent())
-		c.Header("WWW-Authenticate", challenge)
+		c.Header("WWW-Authenticate", `Bearer realm="deploybot"`+params)
 		c.Set(ctxOutcome, outcomeAPIUnauthorized)
 		c.AbortWithStatusJSON(http.StatusUnauthorized, runsapi.Error{Error: msg})
 	}
-	const challenge = `Bearer realm="deploybot"`
 	if len(s.apiTokens) == 0 {
-		refuse(apiNoTokens, challenge, "the runs API is off: set API_TOKENS to one or more bearer tokens")
+		refuse(apiNoTokens, "", "the runs API is off: set API_TOKENS to one or more bearer tokens")
 		return
 	}
 	scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		refuse(apiMissing, challenge, "missing bearer token: send Authorization: Bearer <one of API_TOKENS>")
+		refuse(apiMissing, "", "missing bearer token: send Authorization: Bearer <one of API_TOKENS>")
 		return
 	}
 	idx := s.tokenIndex(token)
 	if idx < 0 {
-		refuse(apiWrong, challenge+`, error="invalid_token"`, "wrong bearer token: it is not one of API_TOKENS")
+		refuse(apiWrong, `, error="invalid_token"`, "wrong bearer token: it is not one of API_TOKENS")
 		return
 	}
 	c.Set(ctxTokenIndex, idx)
@@ -109,14 +105,13 @@ func (s *Server) tokenIndex(token string) int {
 }
 
 // noRoute answers unknown paths: JSON under the runs API, whose callers
-// are programs, gin's plain 404 elsewhere.
+// are programs; elsewhere it writes nothing, and gin answers with its own
+// plain "404 page not found".
 func (s *Server) noRoute(c *gin.Context) {
 	if strings.HasPrefix(c.Request.URL.Path, runsapi.BasePath) {
 		apiFail(c, apiErr(http.StatusNotFound, outcomeNotFound, "no such runs API route: %s %s (see GET %s, GET %s/{id}, POST %s/{id}/decision)",
 			c.Request.Method, c.Request.URL.Path, runsapi.BasePath, runsapi.BasePath, runsapi.BasePath))
-		return
 	}
-	c.String(http.StatusNotFound, "404 page not found")
 }
 
 // apiDecisions maps the words POST .../decision accepts to approve or not.
@@ -194,7 +189,7 @@ func (s *Server) apiDecide(c *gin.Context) {
 	if resp.Run, err = s.apiRun(ctx, info.WorkflowID, info.RunID); err != nil {
 		// The decision stands; only the fresh look failed.
 		resp.Run = s.baseRun(info)
-		resp.Run.Message = "the decision was taken, but the run could not be read afterwards: " + err.Error()
+		resp.Run.Message = runMessage("the decision was taken, but the run could not be read afterwards: %v", err)
 	}
 	c.JSON(http.StatusOK, resp)
 }

@@ -54,14 +54,14 @@ func (s *Server) handleCommand(ctx context.Context, r request) string {
 		log.Info("command not understood", "error", err)
 		// The explanation quotes what was typed: escaped, so a typed
 		// <!channel> is shown, not sent as a ping.
-		s.replyTo(r, fmt.Sprintf(":thinking_face: %s\n\n%s", slackui.Escape(err.Error()), s.help()))
+		s.replyTo(r, slackui.NotUnderstood(err.Error(), s.help()))
 		return outcomeParseError
 	}
 	if cmd.App != "" {
-		app, err := s.canonicalApp(cmd.App)
-		if err != nil {
-			log.Info("command names an unknown Argo CD instance", "error", err)
-			s.replyTo(r, ":thinking_face: "+slackui.Escape(err.Error()))
+		app, ok := s.canonicalApp(cmd.App)
+		if !ok {
+			log.Info("command names an unknown Argo CD instance", "app", cmd.App, "instances", strings.Join(s.instances.Names(), ","))
+			s.replyTo(r, s.unknownInstance(cmd.App))
 			return outcomeParseError
 		}
 		cmd.App = app
@@ -108,7 +108,7 @@ func (s *Server) answer(ctx context.Context, r request, cmd command.Command) str
 	// Only a command added to the table without its answer gets here; the
 	// gateway's table test fails first.
 	s.log.Error("no answer for an answered command", "command", cmd.String())
-	s.replyTo(r, fmt.Sprintf(":x: I have no answer for `%s`. Tell your deploybot admins.", cmd.String()))
+	s.replyTo(r, slackui.NoAnswer(cmd.String()))
 	return outcomeError
 }
 
@@ -163,7 +163,7 @@ func (s *Server) startDeploy(ctx context.Context, log *slog.Logger, r request, c
 		return s.temporalDown(log, r, cmd, err)
 	default:
 		log.Error("could not start the deploy workflow", "command", cmd.String(), "error", err)
-		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
+		s.replyTo(r, slackui.StartRefused(cmd.String(), err.Error()))
 		return outcomeError
 	}
 }
@@ -192,7 +192,7 @@ func (s *Server) requestHandled(ctx context.Context, workflowID, requestID strin
 	}
 	since := time.Now().Add(-replayWindow).UTC().Format(time.RFC3339)
 	// workflowID is deploy-<app> of a validated app name: nothing to escape.
-	runs, err := s.starter.ListRuns(ctx, fmt.Sprintf("WorkflowId = '%s' AND StartTime > '%s'", workflowID, since), 50)
+	runs, err := s.starter.ListRuns(ctx, and(fmt.Sprintf("WorkflowId = '%s'", workflowID), fmt.Sprintf("StartTime > '%s'", since)), 50)
 	if err != nil {
 		return nil, err
 	}
@@ -230,7 +230,7 @@ func (s *Server) startCommand(ctx context.Context, log *slog.Logger, r request, 
 		return s.temporalDown(log, r, cmd, err)
 	default:
 		log.Error("could not start the command workflow", "command", cmd.String(), "error", err)
-		s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
+		s.replyTo(r, slackui.StartRefused(cmd.String(), err.Error()))
 		return outcomeError
 	}
 }
@@ -252,7 +252,7 @@ func (s *Server) history(ctx context.Context, r request, cmd command.Command) st
 		if temporalUnavailable(err) {
 			return s.temporalDown(s.log, r, cmd, err)
 		}
-		s.replyTo(r, fmt.Sprintf(":x: I could not read the history of `%s`: Temporal refused the list (%s). Tell your deploybot admins.", cmd.App, slackui.Escape(err.Error())))
+		s.replyTo(r, slackui.HistoryRefused(cmd.App, err.Error()))
 		return outcomeError
 	}
 	s.replyTo(r, slackui.HistoryText(cmd.App, runs, time.Now()))
@@ -281,20 +281,10 @@ func (s *Server) audit(log *slog.Logger, cmd command.Command, result string, run
 }
 
 func (s *Server) alreadyRunning(cmd command.Command, info RunInfo) string {
-	what := "A deploybot run"
-	if info.Action != "" {
-		what = fmt.Sprintf("A `%s`", info.Action)
-	}
-	by := ""
-	if info.RequestedBy != "" {
-		by = fmt.Sprintf(" requested by <@%s>", info.RequestedBy)
-	}
-	where := fmt.Sprintf("workflow `%s`", info.WorkflowID)
-	if u := contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID); u != "" {
-		where = fmt.Sprintf("<%s|%s>", u, info.WorkflowID)
-	}
-	return fmt.Sprintf(":hourglass_flowing_sand: %s of *%s*%s is already in progress (%s), so `%s` was not started: one change per app at a time. Wait for it to finish, or reject it, then ask again.",
-		what, cmd.App, by, where, cmd.String())
+	return slackui.AlreadyInProgress(cmd.String(), cmd.App, slackui.ActiveRun{
+		Action: info.Action, RequestedBy: info.RequestedBy, WorkflowID: info.WorkflowID,
+		URL: contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID),
+	})
 }
 
 // slackMaxRetries is how often Slack redelivers an event that was not
@@ -312,11 +302,11 @@ func (s *Server) temporalDown(log *slog.Logger, r request, cmd command.Command, 
 			return outcomeRedeliver
 		}
 		log.Warn("Temporal did not answer in time; request not started", "command", cmd.String(), "error", err)
-		s.replyTo(r, fmt.Sprintf(":hourglass: Temporal, deploybot's workflow engine, did not answer within %s (it is overloaded or hard to reach), so `%s` was not started. Nothing happened; please try again in a moment.", s.opts.TemporalTimeout, cmd.String()))
+		s.replyTo(r, slackui.TemporalBusy(cmd.String(), s.opts.TemporalTimeout))
 		return outcomeBusy
 	}
 	log.Error("Temporal is unreachable; request not started", "command", cmd.String(), "error", err)
-	s.replyTo(r, fmt.Sprintf(":warning: I could not reach Temporal, deploybot's workflow engine, so `%s` was not started. Nothing happened; please try again in a minute, and tell your deploybot admins if it keeps failing.", cmd.String()))
+	s.replyTo(r, slackui.TemporalUnreachable(cmd.String()))
 	return outcomeUnavailable
 }
 
@@ -350,21 +340,29 @@ func safeID(id string) string {
 // canonicalApp is app as its run is keyed: the instance named only when it
 // is not the default, the namespace only when it is not the instance's
 // Argo CD namespace, so "argocd/guestbook@<default>" and "guestbook" are
-// one app with one run id.
-func (s *Server) canonicalApp(app string) (string, error) {
+// one app with one run id. It is false when app names an Argo CD instance
+// this deploybot does not have.
+func (s *Server) canonicalApp(app string) (string, bool) {
 	rest, name := contract.SplitInstance(app)
 	inst, ok := s.instances.Get(name)
 	if !ok {
-		if len(s.instances.Instances) == 1 && s.instances.Instances[0].Name == "" {
-			return "", fmt.Errorf("%q names the Argo CD instance %q, but this deploybot has one Argo CD (ARGOCD_URL); drop @%s, or name instances in ARGOCD_INSTANCES_FILE", app, name, name)
-		}
-		return "", fmt.Errorf("%q names the Argo CD instance %q, which deploybot does not know: use one of %s, e.g. %s@%s (none means %s)",
-			app, name, strings.Join(s.instances.Names(), ", "), rest, s.instances.Instances[0].Name, s.instances.Default)
+		return "", false
 	}
 	ns, n := contract.SplitApp(rest)
 	canonical := contract.QualifiedApp(ns, n, inst.Namespace)
 	if inst.Name != s.instances.Default {
 		canonical = contract.WithInstance(canonical, inst.Name)
 	}
-	return canonical, nil
+	return canonical, true
 }
+
+// unknownInstance is the reply to a command whose app names an Argo CD
+// instance that canonicalApp does not know.
+func (s *Server) unknownInstance(app string) string {
+	rest, name := contract.SplitInstance(app)
+	return slackui.UnknownInstance(app, name, s.instances.Names(), rest, s.instances.Default)
+}
+
+// and and or join Temporal visibility query clauses.
+func and(clauses ...string) string { return strings.Join(clauses, " AND ") }
+func or(clauses ...string) string  { return strings.Join(clauses, " OR ") }

@@ -46,7 +46,7 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 	var env eventEnvelope
 	if err := json.Unmarshal(payload, &env); err != nil {
 		s.log.Warn("unreadable Slack event", "error", err)
-		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "not an Events API payload"}, outcome: outcomeBadRequest}
+		return eventResult{status: http.StatusBadRequest, body: errBody("not an Events API payload"), outcome: outcomeBadRequest}
 	}
 	switch env.Type {
 	case "url_verification":
@@ -59,7 +59,7 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 	var ev mentionEvent
 	if err := json.Unmarshal(env.Event, &ev); err != nil {
 		s.log.Warn("unreadable Slack event", "eventId", env.EventID, "error", err)
-		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "unreadable event"}, outcome: outcomeBadRequest}
+		return eventResult{status: http.StatusBadRequest, body: errBody("unreadable event"), outcome: outcomeBadRequest}
 	}
 	switch {
 	case ev.Type != "app_mention":
@@ -76,11 +76,11 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 		return eventResult{status: http.StatusOK, outcome: outcomeIgnored}
 	case env.EventID == "" || ev.Channel == "" || ev.TS == "":
 		s.log.Warn("mention without event_id, channel or ts ignored", "eventId", env.EventID)
-		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "event_id, channel and ts are required"}, outcome: outcomeBadRequest}
+		return eventResult{status: http.StatusBadRequest, body: errBody("event_id, channel and ts are required"), outcome: outcomeBadRequest}
 	case !contract.IsSlackUserID(ev.User):
 		// Slack sends member ids only; anything else is not to be echoed.
 		s.log.Warn("mention whose user is not a Slack user id ignored", "eventId", env.EventID, "user", fmt.Sprintf("%q", ev.User))
-		return eventResult{status: http.StatusBadRequest, body: gin.H{"error": "event.user is not a Slack user id"}, outcome: outcomeBadRequest}
+		return eventResult{status: http.StatusBadRequest, body: errBody("event.user is not a Slack user id"), outcome: outcomeBadRequest}
 	}
 	thread := ev.ThreadTS
 	if thread == "" {
@@ -94,7 +94,7 @@ func (s *Server) handleEvent(ctx context.Context, payload []byte, retry int) eve
 	if outcome == outcomeRedeliver {
 		// Not a 2xx: Slack delivers the event again, and its event id
 		// keeps a delivery that did get through from starting twice.
-		return eventResult{status: http.StatusServiceUnavailable, body: gin.H{"error": "Temporal is busy; deliver this event again"}, outcome: outcome}
+		return eventResult{status: http.StatusServiceUnavailable, body: errBody("Temporal is busy; deliver this event again"), outcome: outcome}
 	}
 	return eventResult{status: http.StatusOK, outcome: outcome}
 }

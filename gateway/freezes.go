@@ -20,12 +20,12 @@ func (s *Server) freeze(ctx context.Context, r request, cmd command.Command) str
 		until = now.Add(cmd.For).Truncate(time.Minute)
 	}
 	if !until.After(now) || until.Sub(now) > contract.MaxFreeze {
-		s.replyTo(r, fmt.Sprintf(":thinking_face: A freeze must end in the future and within %s; `%s` ends %s.", contract.FormatDuration(contract.MaxFreeze), cmd.String(), until.Format(time.RFC3339)))
+		s.replyTo(r, slackui.FreezeOutOfRange(cmd.String(), until, contract.MaxFreeze))
 		return outcomeParseError
 	}
 	in := contract.FreezeInput{Target: cmd.FreezeTarget(), Until: until, Reason: cmd.Reason, By: r.user, Channel: r.channel}
 	if err := in.Validate(); err != nil {
-		s.replyTo(r, ":thinking_face: "+slackui.Escape(err.Error()))
+		s.replyTo(r, slackui.Invalid(err.Error()))
 		return outcomeParseError
 	}
 	log := s.log.With("request", r.id, "user", r.user.ID)
@@ -50,7 +50,7 @@ func (s *Server) freeze(ctx context.Context, r request, cmd command.Command) str
 		return s.temporalDown(log, r, cmd, err)
 	}
 	log.Error("could not start the freeze", "command", cmd.String(), "error", err)
-	s.replyTo(r, fmt.Sprintf(":x: I could not start `%s`: Temporal refused it (%s). Tell your deploybot admins.", cmd.String(), slackui.Escape(err.Error())))
+	s.replyTo(r, slackui.StartRefused(cmd.String(), err.Error()))
 	return outcomeError
 }
 
@@ -68,7 +68,7 @@ func (s *Server) unfreeze(ctx context.Context, r request, cmd command.Command) s
 	case err != nil && temporalUnavailable(err):
 		return s.temporalDown(s.log, r, cmd, err)
 	case err != nil:
-		s.replyTo(r, fmt.Sprintf(":x: I could not lift the freeze of `%s`: %s. Tell your deploybot admins.", target, slackui.Escape(err.Error())))
+		s.replyTo(r, slackui.UnfreezeFailed(target, err.Error()))
 		return outcomeError
 	}
 	f := contract.Freeze{Target: target}
@@ -82,12 +82,12 @@ func (s *Server) unfreeze(ctx context.Context, r request, cmd command.Command) s
 
 // freezes answers `freezes`: the freezes in force, from visibility.
 func (s *Server) freezes(ctx context.Context, r request, cmd command.Command) string {
-	infos, err := s.starter.ListRuns(ctx, fmt.Sprintf("WorkflowType = '%s' AND ExecutionStatus = 'Running'", contract.WorkflowFreeze), 100)
+	infos, err := s.starter.ListRuns(ctx, and(fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowFreeze), "ExecutionStatus = 'Running'"), 100)
 	if err != nil {
 		if temporalUnavailable(err) {
 			return s.temporalDown(s.log, r, cmd, err)
 		}
-		s.replyTo(r, fmt.Sprintf(":x: I could not list the freezes: Temporal refused the list (%s). Tell your deploybot admins.", slackui.Escape(err.Error())))
+		s.replyTo(r, slackui.FreezesRefused(err.Error()))
 		return outcomeError
 	}
 	var fs []contract.Freeze

@@ -93,24 +93,20 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 	info, err := s.starter.DescribeRun(ctx, workflowID, runID)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return s.notWaiting(log, click, "this request no longer exists in Temporal")
+		return s.notWaiting(log, click, slackui.RunGone())
 	case temporalUnavailable(err):
 		return s.clickTemporalDown(log, click, err)
 	case err != nil:
 		log.Warn("could not describe the run; signalling anyway", "error", err)
 		info = RunInfo{Run: Run{WorkflowID: workflowID}, Running: true}
 	case !info.Running:
-		return s.notWaiting(log, click, "it ended: "+info.Ended())
+		return s.notWaiting(log, click, slackui.RunEnded(info.Ended()))
 	case runID == "" && !button.sast && !info.StartTime.IsZero() && click.postedBefore(info.StartTime.Add(-staleMessageSlack)):
 		// A deploy id is per app, so an old message's buttons name the
 		// app's current run; the message predates that run, so it is not
 		// the request this run waits on. (A quality-gate id is per
 		// analysis: its buttons can only name their own run.)
-		link := ""
-		if u := contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID); u != "" {
-			link = fmt.Sprintf(" (<%s|the current run>)", u)
-		}
-		return s.notWaiting(log, click, "a newer request for "+app+" is in progress"+link)
+		return s.notWaiting(log, click, slackui.NewerRun(app, contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, info.WorkflowID, info.RunID)))
 	}
 	err = s.starter.SignalDecision(ctx, workflowID, info.RunID, d)
 	switch {
@@ -120,17 +116,17 @@ func (s *Server) handleInteraction(ctx context.Context, cb slack.InteractionCall
 			"at", time.Now().UTC().Format(time.RFC3339))
 		return outcomeSignalled
 	case errors.Is(err, ErrNotFound):
-		ended := "it ended"
+		how := "" // unknown
 		if after, derr := s.starter.DescribeRun(ctx, workflowID, info.RunID); derr == nil {
-			ended += ": " + after.Ended()
+			how = after.Ended()
 		}
-		return s.notWaiting(log, click, ended)
+		return s.notWaiting(log, click, slackui.RunEnded(how))
 	case temporalUnavailable(err):
 		return s.clickTemporalDown(log, click, err)
 	default:
 		log.Error("could not deliver the decision", "error", err)
 		s.send(Reply{Channel: click.channel, ThreadTS: click.threadTS, User: user.ID,
-			Text: fmt.Sprintf(":x: Your click was not recorded: Temporal refused it (%s). Please try again.", slackui.Escape(err.Error()))}, false)
+			Text: slackui.ClickRefused(err.Error())}, false)
 		return outcomeError
 	}
 }
@@ -188,10 +184,9 @@ func (c click) postedBefore(t time.Time) bool {
 // notWaiting answers a click on a request that no longer waits: the clicker
 // is told why. The message itself is the run's to edit: the gateway never
 // rewrites it from the click payload's copy, which the clicker controls.
-func (s *Server) notWaiting(log *slog.Logger, c click, why string) string {
-	log.Info("click on a request that is no longer waiting", "why", why)
-	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
-		Text: fmt.Sprintf(":information_source: This request is no longer waiting (%s), so your click changed nothing.", why)}, false)
+func (s *Server) notWaiting(log *slog.Logger, c click, why slackui.StaleClick) string {
+	log.Info("click on a request that is no longer waiting", "why", why.String())
+	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user, Text: slackui.ClickChangedNothing(why)}, false)
 	return outcomeNotWaiting
 }
 
@@ -199,12 +194,12 @@ func (s *Server) clickTemporalDown(log *slog.Logger, c click, err error) string 
 	if temporalBusy(err) {
 		log.Warn("Temporal did not answer in time; click not delivered", "error", err)
 		s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
-			Text: fmt.Sprintf(":hourglass: Temporal, deploybot's workflow engine, did not answer within %s (it is overloaded or hard to reach), so your click was not recorded. Please click again in a moment.", s.opts.TemporalTimeout)}, false)
+			Text: slackui.ClickTemporalBusy(s.opts.TemporalTimeout)}, false)
 		return outcomeBusy
 	}
 	log.Error("Temporal is unreachable; click not delivered", "error", err)
 	s.send(Reply{Channel: c.channel, ThreadTS: c.threadTS, User: c.user,
-		Text: ":warning: I could not reach Temporal, deploybot's workflow engine, so your click was not recorded. Please click again in a minute."}, false)
+		Text: slackui.ClickTemporalUnreachable()}, false)
 	return outcomeUnavailable
 }
 
@@ -219,7 +214,7 @@ func (s *Server) httpInteractions(c *gin.Context) {
 	if err != nil {
 		s.log.Warn("unreadable interaction payload", "error", err)
 		c.Set(ctxOutcome, outcomeBadRequest)
-		c.JSON(http.StatusBadRequest, gin.H{"error": "no interaction payload"})
+		c.JSON(http.StatusBadRequest, errBody("no interaction payload"))
 		return
 	}
 	c.Set(ctxOutcome, s.handleInteraction(context.WithoutCancel(c.Request.Context()), cb))

@@ -147,9 +147,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// ctxOutcome is the gin context key handlers set their outcome under.
-const ctxOutcome = "deploybot.outcome"
-
 // observe records every HTTP request under its route template, never the
 // raw path, so user input cannot blow up label cardinality.
 func (s *Server) observe(c *gin.Context) {

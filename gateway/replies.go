@@ -15,7 +15,7 @@ var errSkipped = errors.New("already sent")
 // the reply is skipped if the thread already holds one with the same key: a
 // retried event whose first delivery was answered.
 func (s *Server) send(rep Reply, dedupe bool) {
-	s.async("reply in Slack", func(ctx context.Context) error {
+	s.async(func(ctx context.Context) error {
 		if dedupe && rep.Key != "" && rep.ThreadTS != "" {
 			done, err := s.replier.Replied(ctx, rep.Channel, rep.ThreadTS, rep.Key)
 			switch {
@@ -50,12 +50,12 @@ const (
 // budget, and what is finally lost is counted and logged. At most
 // maxRepliesInFlight run at once; beyond that f is dropped, logged and
 // counted rather than piling up goroutines. Wait waits for them.
-func (s *Server) async(what string, f func(ctx context.Context) error, logArgs ...any) {
+func (s *Server) async(f func(ctx context.Context) error, logArgs ...any) {
 	select {
 	case s.replySlots <- struct{}{}:
 	default:
 		s.metrics.replies.WithLabelValues("dropped").Inc()
-		s.log.Error("too many replies in flight; dropped one", append([]any{"what", what}, logArgs...)...)
+		s.log.Error("too many replies in flight; dropped one", logArgs...)
 		return
 	}
 	s.replies.Add(1)
@@ -82,18 +82,18 @@ func (s *Server) async(what string, f func(ctx context.Context) error, logArgs .
 			wait, retry := replyRetry(err, attempt)
 			if !retry || attempt == maxReplyAttempts || time.Now().Add(wait).After(deadline) {
 				s.metrics.replies.WithLabelValues("failed").Inc()
-				s.log.Error("could not "+what+"; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
+				s.log.Error("could not reply in Slack; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
 				return
 			}
 			s.metrics.replyRetries.Inc()
-			s.log.Warn("could not "+what+"; trying again", append([]any{"error", err, "attempt", attempt, "in", wait.String()}, logArgs...)...)
+			s.log.Warn("could not reply in Slack; trying again", append([]any{"error", err, "attempt", attempt, "in", wait.String()}, logArgs...)...)
 			select {
 			case <-time.After(wait):
 			case <-s.stopping:
 				// Shutting down: a reply waiting out a Retry-After is lost
 				// rather than holding the process past its grace period.
 				s.metrics.replies.WithLabelValues("failed").Inc()
-				s.log.Error("could not "+what+" before shutdown; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
+				s.log.Error("could not reply in Slack before shutdown; the reply is lost", append([]any{"error", err, "attempts", attempt}, logArgs...)...)
 				return
 			}
 		}

@@ -78,11 +78,9 @@ var deployActions = []contract.Action{contract.ActionSync, contract.ActionRollba
 // mayAsk says why user may not give cmd ("" = they may): a change needs a
 // requester of a rule it may get (the run checks again once the app's
 // project is known); a read-only command about an app, a requester of some
-// change of it; list_apps, a requester of any deploy rule; freeze and
-// unfreeze, what mayFreeze says.
-// Group members are read from Slack; when that fails, a change goes on to
-// the run, which reads them itself and fails closed, and a read-only
-// command is refused.
+// change of it; list_apps, a requester of a deploy rule some change may
+// get (a rule after one that takes every request never applies, so its
+// requesters may not read); freeze and unfreeze, what mayFreeze says.
 func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Command) string {
 	if cmd.Name == command.Freeze || cmd.Name == command.Unfreeze {
 		return s.mayFreeze(ctx, user, cmd)
@@ -100,33 +98,24 @@ func (s *Server) mayAsk(ctx context.Context, user contract.User, cmd command.Com
 			rules = append(rules, s.approvals.ForDeployAnyProject(policy.DeployRequest{App: cmd.App, Action: a}).Rules()...)
 		}
 	default:
-		rules = s.readRules()
+		rules = s.approvals.DeployRules()
 	}
-	var groups []string
-	for _, r := range rules {
-		if r.Requesters.Includes(user.ID, nil) {
+	allowed, _, unread, err := s.requesterOf(ctx, user, rules, false)
+	switch {
+	case allowed:
+		return ""
+	case err != nil:
+		// Not knowing lets a change go on: the run reads the groups
+		// itself, once the app's project is known and before anything
+		// happens, and fails closed there. A read-only command is not
+		// checked again, so it fails closed here; so does a break-glass
+		// sync, whose loud audit line the gateway writes before the run
+		// starts: it is started only for someone known to be allowed.
+		if cmd.Mutating() && cmd.Emergency == "" {
 			return ""
 		}
-		for _, g := range r.Requesters.Groups {
-			groups = append(groups, g.ID)
-		}
-	}
-	if len(groups) > 0 {
-		members, err := s.groups.GroupMembers(ctx, groups)
-		if err != nil {
-			s.log.Warn("could not read the requester groups of the approval policy", "error", err)
-			if cmd.Mutating() && cmd.Emergency == "" {
-				return "" // the run reads them and refuses if need be
-			}
-			return slackui.RequesterGroupsUnreadable(user, rules[0], cmd.String(), err.Error())
-		}
-		for _, r := range rules {
-			if r.Requesters.Includes(user.ID, members) {
-				return ""
-			}
-		}
-	}
-	if !cmd.Mutating() {
+		return slackui.RequesterGroupsUnreadable(user, unread, cmd.String(), err.Error())
+	case !cmd.Mutating():
 		return slackui.NotAllowedToRead(user, cmd.String())
 	}
 	return slackui.NotARequesterOfRule(user, rules[0], cmd.String(), cmd.App)
@@ -151,9 +140,23 @@ func (s *Server) mayFreeze(ctx context.Context, user contract.User, cmd command.
 	default:
 		rules = s.approvals.DeployRules()
 	}
-	// missing are the rules that do not let user ask, by id alone, then
-	// with the members of their groups.
-	var missing []contract.ApprovalRule
+	allowed, missing, unread, err := s.requesterOf(ctx, user, rules, every)
+	switch {
+	case allowed:
+		return ""
+	case err != nil:
+		return slackui.RequesterGroupsUnreadable(user, unread, cmd.String(), err.Error())
+	}
+	return slackui.NotAllowedToFreeze(user, cmd.String(), cmd.FreezeTarget(), missing)
+}
+
+// requesterOf says whether rules let user ask: every one of them with
+// every, else any one. missing are the rules that do not, by user's id,
+// then by the members of their Slack groups, which are read only when the
+// ids do not decide. When Slack cannot say who is in them, err is why and
+// unread the first missing rule with groups: whether not knowing refuses
+// is the caller's to decide.
+func (s *Server) requesterOf(ctx context.Context, user contract.User, rules []contract.ApprovalRule, every bool) (allowed bool, missing []contract.ApprovalRule, unread contract.ApprovalRule, err error) {
 	var groups []string
 	for _, r := range rules {
 		if r.Requesters.Includes(user.ID, nil) {
@@ -164,37 +167,21 @@ func (s *Server) mayFreeze(ctx context.Context, user contract.User, cmd command.
 			groups = append(groups, g.ID)
 		}
 	}
-	allowed := func() bool { return len(missing) == 0 || !every && len(missing) < len(rules) }
-	if allowed() {
-		return ""
+	allows := func() bool { return len(missing) == 0 || !every && len(missing) < len(rules) }
+	if allows() || len(groups) == 0 {
+		return allows(), missing, unread, nil
 	}
-	if len(groups) > 0 {
-		members, err := s.groups.GroupMembers(ctx, groups)
-		if err != nil {
-			s.log.Warn("could not read the requester groups of the approval policy", "error", err)
-			for _, r := range missing {
-				if len(r.Requesters.Groups) > 0 {
-					return slackui.RequesterGroupsUnreadable(user, r, cmd.String(), err.Error())
-				}
+	members, err := s.groups.GroupMembers(ctx, groups)
+	if err != nil {
+		s.log.Warn("could not read the requester groups of the approval policy", "user", user.ID, "error", err)
+		for _, r := range missing {
+			if len(r.Requesters.Groups) > 0 {
+				return false, missing, r, err
 			}
 		}
-		missing = slices.DeleteFunc(missing, func(r contract.ApprovalRule) bool { return r.Requesters.Includes(user.ID, members) })
-		if allowed() {
-			return ""
-		}
 	}
-	return slackui.NotAllowedToFreeze(user, cmd.String(), cmd.FreezeTarget(), missing)
-}
-
-// readRules are every deploy rule: their requesters may use read-only commands.
-func (s *Server) readRules() []contract.ApprovalRule {
-	var out []contract.ApprovalRule
-	for _, r := range s.approvals.Rules() {
-		if !r.Match.Gate() {
-			out = append(out, r.Rule)
-		}
-	}
-	return append(out, s.approvals.Defaults().Deploy)
+	missing = slices.DeleteFunc(missing, func(r contract.ApprovalRule) bool { return r.Requesters.Includes(user.ID, members) })
+	return allows(), missing, unread, nil
 }
 
 // policyAnswer is the reply to `policy APP`: each change's rules, actions

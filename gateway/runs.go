@@ -42,8 +42,9 @@ var runTypes = map[string]string{
 	contract.WorkflowQualityGate: runsapi.TypeSAST,
 }
 
-// noAnswer is a run's Message when it did not answer its status query.
-const noAnswer = "the worker did not answer the status query (is `deploybot worker` running?): this is what Temporal's search attributes say"
+// runMessage is a runs API run's Message, for the program or operator
+// reading the API (never shown in Slack).
+func runMessage(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 // apiGetRun serves GET /api/v1/runs/:id (?runId= picks a run; default the
 // latest).
@@ -124,7 +125,7 @@ func (s *Server) baseRun(info RunInfo) runsapi.Run {
 	if !info.Running {
 		r.State = runsapi.StateDone
 		if info.Status != "completed" {
-			r.Message = "the run ended " + info.Status + " in Temporal"
+			r.Message = runMessage("the run ended %s in Temporal", info.Status)
 		}
 	}
 	return r
@@ -165,7 +166,7 @@ func (s *Server) askStatus(ctx context.Context, info RunInfo, r *runsapi.Run) {
 	}
 	if err != nil {
 		s.log.Debug("run did not answer its status query", "workflowId", info.WorkflowID, "runId", info.RunID, "error", err)
-		r.Message = noAnswer
+		r.Message = runMessage("the worker did not answer the status query (is `deploybot worker` running?): this is what Temporal's search attributes say")
 	}
 }
 
@@ -199,7 +200,7 @@ func (s *Server) readResult(ctx context.Context, info RunInfo, r *runsapi.Run) {
 	}
 	if err != nil {
 		s.log.Warn("could not read a completed run's result", "workflowId", info.WorkflowID, "runId", info.RunID, "error", err)
-		r.Message = "could not read the run's result: " + err.Error()
+		r.Message = runMessage("could not read the run's result: %v", err)
 	}
 }
 
@@ -348,7 +349,7 @@ func listQuery(v url.Values) (string, int, error) {
 	var where []string
 	switch t := v.Get("type"); t {
 	case "":
-		where = append(where, fmt.Sprintf("(WorkflowType = '%s' OR WorkflowType = '%s')", contract.WorkflowDeploy, contract.WorkflowQualityGate))
+		where = append(where, "("+or(fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowDeploy), fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowQualityGate))+")")
 	case runsapi.TypeDeploy:
 		where = append(where, fmt.Sprintf("WorkflowType = '%s'", contract.WorkflowDeploy))
 	case runsapi.TypeSAST:
@@ -374,7 +375,7 @@ func listQuery(v url.Values) (string, int, error) {
 		}
 		limit = n
 	}
-	return strings.Join(where, " AND "), limit, nil
+	return and(where...), limit, nil
 }
 
 // maxWorkflowID is Temporal's default limit on a workflow id's length.

@@ -59,6 +59,24 @@ const (
 	maxRepliesInFlight = 256
 )
 
+// ctxKey is the type of the gateway's gin context keys, so no other code's
+// key can collide with them.
+type ctxKey int
+
+const (
+	// ctxBody is the verified request body.
+	ctxBody ctxKey = iota
+	// ctxOutcome is the outcome handlers set, for the metrics.
+	ctxOutcome
+	// ctxTokenIndex is the index, in API_TOKENS, of the token that
+	// authenticated a runs API request (never the token itself).
+	ctxTokenIndex
+)
+
+// errBody is the JSON body of an HTTP error answer, for Slack's or an
+// operator's HTTP client: Slack never shows it to anyone.
+func errBody(msg string) gin.H { return gin.H{"error": msg} }
+
 // Options configures the gateway.
 type Options struct {
 	// Temporal is the client used to answer /readyz and, unless Starter is

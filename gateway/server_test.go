@@ -77,3 +77,12 @@ func TestOldHealthPath(t *testing.T) {
 		t.Errorf("/health = %d %s, want 200 like /healthz", code, raw)
 	}
 }
+
+// TestUnknownPathIsPlain404: outside the runs API an unknown path gets
+// gin's own plain 404, the gateway writing nothing.
+func TestUnknownPathIsPlain404(t *testing.T) {
+	h := newHarness(t, temporalClient(t))
+	if code, _, body := get(t, h.url+"/no/such/path"); code != http.StatusNotFound || body != "404 page not found" {
+		t.Errorf("GET /no/such/path = %d %q, want 404 %q", code, body, "404 page not found")
+	}
+}

@@ -37,7 +37,7 @@ func (s *Server) httpCommands(c *gin.Context) {
 	form, err := url.ParseQuery(string(c.MustGet(ctxBody).([]byte)))
 	if err != nil {
 		c.Set(ctxOutcome, outcomeBadRequest)
-		c.JSON(http.StatusBadRequest, gin.H{"error": "not a form"})
+		c.JSON(http.StatusBadRequest, errBody("not a form"))
 		return
 	}
 	sc := slack.SlashCommand{
@@ -49,7 +49,7 @@ func (s *Server) httpCommands(c *gin.Context) {
 	outcome := s.handleSlash(context.WithoutCancel(c.Request.Context()), sc)
 	c.Set(ctxOutcome, outcome)
 	if outcome == outcomeBadRequest {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "trigger_id, user_id and channel_id are required"})
+		c.JSON(http.StatusBadRequest, errBody("trigger_id, user_id and channel_id are required"))
 		return
 	}
 	c.Status(http.StatusOK)

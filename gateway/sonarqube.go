@@ -28,7 +28,7 @@ const DefaultWebhookTimeout = 5 * time.Second
 func (s *Server) sonarQubeWebhook(c *gin.Context) {
 	log := s.log.With("via", "sonarqube", "remote", c.Request.RemoteAddr,
 		"projectHeader", c.GetHeader(sonarqube.ProjectHeader))
-	answer := func(code int, outcome string, body gin.H) {
+	answerSonarQube := func(code int, outcome string, body gin.H) {
 		s.metrics.webhooks.WithLabelValues(outcome).Inc()
 		c.Set(ctxOutcome, outcome)
 		c.JSON(code, body)
@@ -37,34 +37,34 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 	switch {
 	case errors.Is(err, errTooLarge):
 		log.Warn("SonarQube webhook refused: body too large", "detail", err.Error())
-		answer(http.StatusRequestEntityTooLarge, outcomeTooLarge, gin.H{"error": "the delivery is larger than SonarQube's webhooks ever are: " + err.Error()})
+		answerSonarQube(http.StatusRequestEntityTooLarge, outcomeTooLarge, gin.H{"error": "the delivery is larger than SonarQube's webhooks ever are: " + err.Error()})
 		return
 	case err != nil:
 		log.Warn("SonarQube webhook body unreadable", "error", err)
-		answer(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": "could not read the body"})
+		answerSonarQube(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": "could not read the body"})
 		return
 	}
 	switch {
 	case s.cfg.SonarQubeWebhookSecret != "":
 		if err := sonarqube.VerifySignature(s.cfg.SonarQubeWebhookSecret, body, c.GetHeader(sonarqube.SignatureHeader)); err != nil {
 			log.Warn("SonarQube webhook refused", "reason", err.Error(), "forwardedFor", c.GetHeader("X-Forwarded-For"), "userAgent", c.Request.UserAgent())
-			answer(http.StatusUnauthorized, outcomeRefusedSig, gin.H{"error": err.Error()})
+			answerSonarQube(http.StatusUnauthorized, outcomeRefusedSig, gin.H{"error": err.Error()})
 			return
 		}
 	case !s.cfg.SonarQubeAllowUnsigned:
 		log.Warn("SonarQube webhook refused: SONARQUBE_WEBHOOK_SECRET is not set")
-		answer(http.StatusServiceUnavailable, outcomeUnsignedRefused, gin.H{"error": "SonarQube webhooks are refused: SONARQUBE_WEBHOOK_SECRET is not set. Set it to the secret of the SonarQube webhook (or SONARQUBE_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned deliveries)."})
+		answerSonarQube(http.StatusServiceUnavailable, outcomeUnsignedRefused, gin.H{"error": "SonarQube webhooks are refused: SONARQUBE_WEBHOOK_SECRET is not set. Set it to the secret of the SonarQube webhook (or SONARQUBE_WEBHOOK_ALLOW_UNSIGNED=true to accept unsigned deliveries)."})
 		return
 	}
 	if s.cfg.SASTChannel == "" {
 		log.Warn("SonarQube webhook refused: SAST_CHANNEL is not set")
-		answer(http.StatusServiceUnavailable, outcomeSASTOff, gin.H{"error": "quality-gate approvals are off: set SAST_CHANNEL to the Slack channel id (C…) where failed quality gates are posted"})
+		answerSonarQube(http.StatusServiceUnavailable, outcomeSASTOff, gin.H{"error": "quality-gate approvals are off: set SAST_CHANNEL to the Slack channel id (C…) where failed quality gates are posted"})
 		return
 	}
 	p, err := sonarqube.Parse(body)
 	if err != nil {
 		log.Warn("SonarQube webhook unreadable", "error", err)
-		answer(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": err.Error()})
+		answerSonarQube(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": err.Error()})
 		return
 	}
 	a := p.Analysis()
@@ -73,7 +73,7 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 	if p.Gate == nil {
 		// The analysis task itself failed: there is no gate to decide on.
 		log.Info("SonarQube delivery without a quality gate ignored", "taskStatus", p.Status)
-		answer(http.StatusOK, outcomeIgnored, gin.H{"ignored": "the analysis task ended " + p.Status + " without a quality gate result: nothing to decide"})
+		answerSonarQube(http.StatusOK, outcomeIgnored, gin.H{"ignored": "the analysis task ended " + p.Status + " without a quality gate result: nothing to decide"})
 		return
 	}
 	log = log.With("gate", a.GateStatus)
@@ -81,7 +81,7 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 	in := contract.QualityGateInput{Analysis: a, Policy: s.sastPolicy(), Rule: &rule}
 	if err := in.Validate(); err != nil {
 		log.Warn("SonarQube delivery cannot start a run", "error", err)
-		answer(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": err.Error()})
+		answerSonarQube(http.StatusBadRequest, outcomeBadRequest, gin.H{"error": err.Error()})
 		return
 	}
 	// Not tied to the request: if SonarQube hangs up, the start still
@@ -95,18 +95,18 @@ func (s *Server) sonarQubeWebhook(c *gin.Context) {
 		s.metrics.started.WithLabelValues(contract.WorkflowQualityGate).Inc()
 		log.Info("audit: quality-gate run started", "audit", true, "workflowId", run.WorkflowID, "runId", run.RunID,
 			"at", time.Now().UTC().Format(time.RFC3339))
-		answer(http.StatusOK, outcomeStarted, gin.H{"workflowId": run.WorkflowID, "runId": run.RunID,
+		answerSonarQube(http.StatusOK, outcomeStarted, gin.H{"workflowId": run.WorkflowID, "runId": run.RunID,
 			"url": contract.RunURL(s.cfg.TemporalUIURL, s.cfg.TemporalNamespace, run.WorkflowID, run.RunID)})
 	case errors.As(err, &dup):
 		log.Info("SonarQube delivered an analysis already handled; nothing started", "workflowId", dup.WorkflowID, "runId", dup.RunID)
-		answer(http.StatusOK, outcomeDuplicate, gin.H{"workflowId": dup.WorkflowID, "duplicate": true})
+		answerSonarQube(http.StatusOK, outcomeDuplicate, gin.H{"workflowId": dup.WorkflowID, "duplicate": true})
 	case temporalUnavailable(err):
 		log.Error("Temporal is unreachable: SonarQube delivery LOST (SonarQube does not retry: re-run the analysis once Temporal answers)",
 			"error", err)
-		answer(http.StatusServiceUnavailable, outcomeUnavailable, gin.H{"error": "Temporal, deploybot's workflow engine, is unreachable, so the analysis was not recorded: " + err.Error()})
+		answerSonarQube(http.StatusServiceUnavailable, outcomeUnavailable, gin.H{"error": "Temporal, deploybot's workflow engine, is unreachable, so the analysis was not recorded: " + err.Error()})
 	default:
 		log.Error("Temporal refused the quality-gate run: SonarQube delivery LOST (SonarQube does not retry)", "error", err)
-		answer(http.StatusInternalServerError, outcomeError, gin.H{"error": "Temporal refused to start the quality-gate run: " + err.Error()})
+		answerSonarQube(http.StatusInternalServerError, outcomeError, gin.H{"error": "Temporal refused to start the quality-gate run: " + err.Error()})
 	}
 }
 

@@ -89,7 +89,7 @@ type AlreadyStartedError struct {
 
 // Error says which workflow id is taken and by which run.
 func (e *AlreadyStartedError) Error() string {
-	return fmt.Sprintf("workflow %s is already started (run %s)", e.WorkflowID, e.RunID)
+	return fmt.Errorf("workflow %s is already started (run %s)", e.WorkflowID, e.RunID).Error()
 }
 
 // ErrNotFound means the workflow (or the run) does not exist, or has

@@ -15,9 +15,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// ctxBody is the gin context key of the verified request body.
-const ctxBody = "deploybot.body"
-
 // Reasons a Slack request is refused, the "reason" label of
 // deploybot_gateway_signature_failures_total.
 const (
@@ -46,7 +43,7 @@ func (s *Server) verifySlack(c *gin.Context) {
 			outcome = outcomeTooLarge
 		}
 		c.Set(ctxOutcome, outcome)
-		c.AbortWithStatusJSON(code, gin.H{"error": http.StatusText(code)})
+		c.AbortWithStatusJSON(code, errBody(http.StatusText(code)))
 	}
 	if s.cfg.SigningSecret == "" {
 		refuse(http.StatusUnauthorized, reasonNoSecret, "SIGNING_SECRET is not set, so no request can be verified")
@@ -80,7 +77,7 @@ func (s *Server) verifySlack(c *gin.Context) {
 		return
 	case err != nil:
 		c.Set(ctxOutcome, outcomeBadRequest)
-		c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": "could not read the body"})
+		c.AbortWithStatusJSON(http.StatusBadRequest, errBody("could not read the body"))
 		return
 	}
 	mac := hmac.New(sha256.New, []byte(s.cfg.SigningSecret))

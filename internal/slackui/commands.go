@@ -517,7 +517,7 @@ func freezesLine(s *AppStatus) string {
 	}
 	var lines []string
 	for _, f := range s.Freezes {
-		lines = append(lines, fmt.Sprintf(":ice_cube: *Frozen* (%s) until %s by %s: %s", freezeTarget(f.Target), slackDate(f.Until), f.By.Mention(), Escape(f.Reason)))
+		lines = append(lines, fmt.Sprintf(":ice_cube: *Frozen* (%s) until %s by %s: %s", freezeTarget(f.Target, code), slackDate(f.Until), f.By.Mention(), Escape(f.Reason)))
 	}
 	return Truncate(strings.Join(lines, "\n"), maxSectionText)
 }

@@ -1,6 +1,7 @@
 package slackui_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/deploybot/deploybot/internal/contract"
@@ -32,6 +33,23 @@ func TestNotAllowedToFreeze(t *testing.T) {
 	} {
 		if got := slackui.NotAllowedToFreeze(mallory, tc.what, tc.target, tc.missing); got != tc.want {
 			t.Errorf("NotAllowedToFreeze(%q) =\n%s\nwant\n%s", tc.what, got, tc.want)
+		}
+	}
+}
+
+// TestFreezeTargetNamed: a target reads the same in Slack and in the
+// Temporal UI, its names in code font only in Slack.
+func TestFreezeTargetNamed(t *testing.T) {
+	for target, want := range map[string][2]string{
+		contract.FreezeAll:  {"every app", "every app"},
+		"project:payments":  {"the apps of project `payments`", "the apps of project payments"},
+		"guestbook@staging": {"`guestbook@staging`", "guestbook@staging"},
+	} {
+		if got := slackui.NotFrozen(target); got != ":information_source: "+want[0]+" is not frozen; `freezes` lists the freezes in force." {
+			t.Errorf("NotFrozen(%q) = %q", target, got)
+		}
+		if got := slackui.FreezeDetails(contract.Freeze{Target: target, Reason: "r"}); !strings.HasPrefix(got, "Freezing "+want[1]+" until ") {
+			t.Errorf("FreezeDetails(%q) = %q", target, got)
 		}
 	}
 }
