@@ -210,7 +210,7 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 		return PrepareDeployResult{}, asActivityError(err)
 	case err != nil:
 		activity.GetLogger(ctx).Warn("Helm parameters of the rollback target unavailable", "app", in.App, "historyID", in.HistoryID, "error", err)
-		res.ParamsNote = "Helm parameters unavailable: " + err.Error()
+		res.ParamsNote = slackui.ParamsUnavailable(err.Error())
 	default:
 		res.Params = selectParams(params, in.ParamNames)
 	}
@@ -361,14 +361,11 @@ func (a *ArgoCD) syncWindowBlock(ctx context.Context, app string) string {
 	if canSync {
 		return ""
 	}
-	var ws []string
-	for _, w := range active {
-		ws = append(ws, fmt.Sprintf("%s %q for %s", w.Kind, w.Schedule, w.Duration))
+	ws := make([]slackui.SyncWindow, len(active))
+	for i, w := range active {
+		ws[i] = slackui.SyncWindow{Kind: w.Kind, Schedule: w.Schedule, Duration: w.Duration}
 	}
-	if len(ws) == 0 {
-		return "a sync window of the app's project"
-	}
-	return strings.Join(ws, ", ")
+	return slackui.SyncWindowsBlocking(ws)
 }
 
 // RevisionMetadataClient reads the commit behind a revision; a client

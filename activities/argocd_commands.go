@@ -247,8 +247,7 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 		res.Rows[i].Params = vals
 	}
 	if firstErr != nil {
-		res.Note = fmt.Sprintf("%s: Helm parameters could not be read for %d of %d revisions (%s)",
-			NotAvailable, res.FailedLookups, res.Lookups, firstErr.Error())
+		res.Note = slackui.ParamsPartlyUnavailable(NotAvailable, res.FailedLookups, res.Lookups, firstErr.Error())
 	}
 	return res, nil
 }

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/deploybot/deploybot/internal/contract"
+	"github.com/deploybot/deploybot/internal/slackui"
 )
 
 // Error types of the Temporal activities.
@@ -172,7 +173,7 @@ func (t *Temporal) ActiveFreezes(ctx context.Context, in ActiveFreezesInput) ([]
 		if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &f) != nil {
 			// A run without the memo is not one the gateway started: say
 			// frozen anyway, rather than let a change through.
-			f = contract.Freeze{Target: target, Reason: "a freeze run without its details (" + id + ")"}
+			f = contract.Freeze{Target: target, Reason: slackui.FreezeWithoutDetails(id)}
 		}
 		f.WorkflowID, f.RunID = id, info.GetExecution().GetRunId()
 		if !f.Until.IsZero() && !f.Until.After(time.Now()) {

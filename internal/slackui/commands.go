@@ -744,3 +744,13 @@ func historyWho(u *runsapi.User) string {
 func AnswerTooLong(maxPosts int) string {
 	return fmt.Sprintf("the answer needs more than the %d messages Slack takes on a response_url", maxPosts)
 }
+
+// ParamsUnavailable notes that a rollback target's Helm parameters could
+// not be read (the request goes on without them).
+func ParamsUnavailable(err string) string { return "Helm parameters unavailable: " + err }
+
+// ParamsPartlyUnavailable notes, under rollback_revisions, that some
+// revisions' Helm parameters could not be read (shown as na).
+func ParamsPartlyUnavailable(na string, failed, lookups int, err string) string {
+	return fmt.Sprintf("%s: Helm parameters could not be read for %d of %d revisions (%s)", na, failed, lookups, err)
+}

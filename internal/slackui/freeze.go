@@ -139,3 +139,25 @@ func orList(items []string) string {
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
+
+// SyncWindow is one of Argo CD's active sync windows, as it names it.
+type SyncWindow struct{ Kind, Schedule, Duration string }
+
+// SyncWindowsBlocking names the sync windows that stop a sync now, for
+// SyncWindowRefusal; none named: Argo CD said no without saying which.
+func SyncWindowsBlocking(ws []SyncWindow) string {
+	if len(ws) == 0 {
+		return "a sync window of the app's project"
+	}
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = fmt.Sprintf("%s %q for %s", w.Kind, w.Schedule, w.Duration)
+	}
+	return strings.Join(names, ", ")
+}
+
+// FreezeWithoutDetails is the reason shown for a running freeze whose
+// details cannot be read: frozen anyway, rather than let a change through.
+func FreezeWithoutDetails(workflowID string) string {
+	return "a freeze run without its details (" + workflowID + ")"
+}
