@@ -73,7 +73,7 @@ func (d GateDecision) Email() Email {
 	} else {
 		t.row("Branch", a.Branch)
 	}
-	t.row("Revision", orUnknown(a.Revision))
+	t.row("Revision", slackui.OrUnknown(a.Revision))
 	if !a.AnalysedAt.IsZero() {
 		t.row("Analysed at", stamp(a.AnalysedAt))
 	}
@@ -102,7 +102,7 @@ func (d GateDecision) Email() Email {
 		}
 	}
 	b.WriteString("\n-- \nSent by deploybot. Reply to this email does not reach deploybot; the decision is recorded in the Temporal run above.\n")
-	return Email{Subject: fmt.Sprintf("[deploybot] %s: %s at %s", verb, where, orUnknown(slackui.ShortRev(a.Revision))), Text: b.String()}
+	return Email{Subject: fmt.Sprintf("[deploybot] %s: %s at %s", verb, where, slackui.OrUnknown(slackui.ShortRev(a.Revision))), Text: b.String()}
 }
 
 // BreakGlass is what the audit email of a break-glass sync records.
@@ -169,9 +169,3 @@ func approvers(ap []contract.Approval) string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-func orUnknown(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}

@@ -489,13 +489,13 @@ func renderAppStatus(s *AppStatus) (string, []slack.Block, error) {
 		blocks = append(blocks, linksBlock(s.Run.URL, s.Run.WorkflowID))
 	}
 
-	text := fmt.Sprintf("%s: %s, %s", Escape(s.App), Escape(orUnknown(s.SyncStatus)), Escape(orUnknown(s.Health)))
+	text := fmt.Sprintf("%s: %s, %s", Escape(s.App), Escape(OrUnknown(s.SyncStatus)), Escape(OrUnknown(s.Health)))
 	if op := s.Operation; op != nil {
 		switch {
 		case op.Pending:
 			text += ", an operation is pending"
 		default:
-			text += ", last operation " + Escape(orUnknown(op.Phase))
+			text += ", last operation " + Escape(OrUnknown(op.Phase))
 		}
 	}
 	switch {
@@ -522,7 +522,8 @@ func freezesLine(s *AppStatus) string {
 	return Truncate(strings.Join(lines, "\n"), maxSectionText)
 }
 
-func orUnknown(s string) string {
+// OrUnknown says "unknown" for a value Argo CD or Slack did not give.
+func OrUnknown(s string) string {
 	if s == "" {
 		return "unknown"
 	}
