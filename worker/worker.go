@@ -15,7 +15,6 @@ import (
 
 	"github.com/deploybot/deploybot/activities"
 	"github.com/deploybot/deploybot/internal/config"
-	"github.com/deploybot/deploybot/internal/contract"
 	"github.com/deploybot/deploybot/workflows"
 )
 
@@ -145,14 +144,9 @@ type WorkflowRegistry interface {
 // RegisterWorkflows registers every workflow under its contract name, so
 // replay tests register exactly what production runs.
 func RegisterWorkflows(r WorkflowRegistry) {
-	r.RegisterWorkflowWithOptions(workflows.ListAppsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowListApps})
-	r.RegisterWorkflowWithOptions(workflows.AppStatusWorkflow, workflow.RegisterOptions{Name: contract.WorkflowAppStatus})
-	r.RegisterWorkflowWithOptions(workflows.RollbackRevisionsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowRollbackRevisions})
-	r.RegisterWorkflowWithOptions(workflows.LogsWorkflow, workflow.RegisterOptions{Name: contract.WorkflowLogs})
-	r.RegisterWorkflowWithOptions(workflows.DiffWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDiff})
-	r.RegisterWorkflowWithOptions(workflows.DeployWorkflow, workflow.RegisterOptions{Name: contract.WorkflowDeploy})
-	r.RegisterWorkflowWithOptions(workflows.QualityGateWorkflow, workflow.RegisterOptions{Name: contract.WorkflowQualityGate})
-	r.RegisterWorkflowWithOptions(workflows.FreezeWorkflow, workflow.RegisterOptions{Name: contract.WorkflowFreeze})
+	for _, d := range workflows.Definitions() {
+		r.RegisterWorkflowWithOptions(d.Func, workflow.RegisterOptions{Name: d.Name})
+	}
 }
 
 // Run starts w and blocks until ctx ends, then stops it gracefully (running

@@ -46,6 +46,8 @@ type deployRun struct {
 	requestUpdated workflow.Future
 }
 
+var _ = define(contract.WorkflowDeploy, DeployWorkflow)
+
 // DeployWorkflow carries one sync or rollback request from "someone asked"
 // to "the app is Healthy again" (or a clear reason why not):
 //

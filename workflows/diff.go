@@ -20,6 +20,8 @@ type DiffResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
+var _ = define(contract.WorkflowDiff, DiffWorkflow)
+
 // DiffWorkflow answers `diff APP [ID]`, the preview an approver sees, on
 // demand:
 //

@@ -10,6 +10,8 @@ import (
 	"github.com/deploybot/deploybot/internal/slackui"
 )
 
+var _ = define(contract.WorkflowFreeze, FreezeWorkflow)
+
 // FreezeWorkflow is a freeze in force: it lasts until its end or until
 // `unfreeze` signals it. Changes check for it by id (contract.FreezeTargets,
 // activities.Temporal.ActiveFreezes) and read it from the memo the gateway

@@ -26,6 +26,8 @@ type ListAppsResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
+var _ = define(contract.WorkflowListApps, ListAppsWorkflow)
+
 // ListAppsWorkflow answers `list_apps`:
 //
 //  1. read the applications from Argo CD through an activity, so the read

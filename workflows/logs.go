@@ -45,6 +45,8 @@ type LogsResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
+var _ = define(contract.WorkflowLogs, LogsWorkflow)
+
 // LogsWorkflow answers `logs APP`:
 //
 //  1. check the app name;

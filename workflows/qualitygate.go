@@ -44,6 +44,8 @@ const lookAgainVersion = "sast-look-again"
 // server catching up after a restart, and short beside any approval timeout.
 const lookAgainAfter = 20 * time.Second
 
+var _ = define(contract.WorkflowQualityGate, QualityGateWorkflow)
+
 // QualityGateWorkflow carries one SonarQube analysis from the webhook to a
 // recorded decision:
 //

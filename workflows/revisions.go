@@ -33,6 +33,8 @@ type RollbackRevisionsResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
+var _ = define(contract.WorkflowRollbackRevisions, RollbackRevisionsWorkflow)
+
 // RollbackRevisionsWorkflow answers `rollback_revisions APP`:
 //
 //  1. check the app name;

@@ -21,6 +21,8 @@ type AppStatusResult struct {
 	ErrorType string `json:"errorType,omitempty"`
 }
 
+var _ = define(contract.WorkflowAppStatus, AppStatusWorkflow)
+
 // AppStatusWorkflow answers `status APP`:
 //
 //  1. check the app name;
