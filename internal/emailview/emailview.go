@@ -168,4 +168,3 @@ func approvers(ap []contract.Approval) string {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
-
