@@ -412,7 +412,10 @@ func TestPlaygroundTwoApprovals(t *testing.T) {
 	b.waitRequest("the approval request for ledger, needing two approvals", "ledger", "Needs 2 approvals")
 	b.as("U0BOB")
 	b.clickLast("#channel", "deploybot.approve")
-	b.waitRequest("bob's approval shown on the request", "1 of @payments-leads (waiting)")
+	// The request says "1 of @payments-leads (waiting)" before bob clicks
+	// too; waiting on it let carol click bob's button while it was still
+	// disabled for his click, and her click was lost.
+	b.waitRequest("bob's approval shown on the request", "1 of @platform (✓ @bob)", "1 of @payments-leads (waiting)")
 	b.as("U0CAROL")
 	b.clickLast("#channel", "deploybot.approve")
 	b.waitLastThread("ledger to end Synced and Healthy in its thread", "ledger", "Synced and Healthy")
@@ -529,7 +532,8 @@ func TestTemporalUITellsTheRun(t *testing.T) {
 	b.say("/deploy sync ledger")
 	b.as("U0BOB")
 	b.clickLast("#channel", "deploybot.approve")
-	b.waitRequest("bob's approval shown on the request", "1 of @payments-leads (waiting)")
+	// Wait for bob's ✓: "(waiting)" is on the request before he clicks too.
+	b.waitRequest("bob's approval shown on the request", "1 of @platform (✓ @bob)", "1 of @payments-leads (waiting)")
 	b.run("open the run in the Temporal UI", chromedp.Navigate(urls.TemporalUI+"/namespaces/default/workflows/deploy-ledger"))
 	// The UI shows summary, details and current details on the run's User
 	// Metadata tab, each rendered in a same-origin frame.
