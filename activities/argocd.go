@@ -18,7 +18,6 @@ import (
 	"github.com/argoproj/gitops-engine/pkg/health"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
-	"google.golang.org/grpc/codes"
 
 	"github.com/deploybot/deploybot/internal/argocd"
 	"github.com/deploybot/deploybot/internal/contract"
@@ -188,14 +187,11 @@ func (a *ArgoCD) PrepareDeploy(ctx context.Context, in PrepareDeployInput) (Prep
 			string(argocd.KindInvalidArgument), nil)
 	}
 
-	h := historyEntry(app, in.HistoryID)
+	h := argocd.HistoryEntry(app, in.HistoryID)
 	if h == nil {
 		// The same error (and message) Argo CD's Rollback would give, before
 		// anyone is asked to approve a rollback that cannot happen.
-		return PrepareDeployResult{}, asActivityError(&argocd.Error{
-			Kind: argocd.KindUnknownHistoryID, Op: "rollback", App: in.App, Code: codes.InvalidArgument,
-			Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
-		})
+		return PrepareDeployResult{}, asActivityError(argocd.UnknownHistoryID("rollback", in.App, in.HistoryID))
 	}
 	res.TargetRevision = historyRevision(h)
 	res.TargetDeployedAt = h.DeployedAt.Time
@@ -282,12 +278,9 @@ func (a *ArgoCD) rollbackPreview(ctx context.Context, mc ManagedResourcesClient,
 		if err != nil {
 			return contract.Preview{}, asActivityError(err)
 		}
-		h := historyEntry(got.Application, in.HistoryID)
+		h := argocd.HistoryEntry(got.Application, in.HistoryID)
 		if h == nil {
-			return contract.Preview{}, asActivityError(&argocd.Error{
-				Kind: argocd.KindUnknownHistoryID, Op: "rollback preview", App: in.App, Code: codes.InvalidArgument,
-				Message: fmt.Sprintf("application %s does not have deployment with id %d", in.App, in.HistoryID),
-			})
+			return contract.Preview{}, asActivityError(argocd.UnknownHistoryID("rollback preview", in.App, in.HistoryID))
 		}
 		t = rollbackTarget(got.Application, h)
 	}
@@ -395,15 +388,6 @@ func (a *ArgoCD) commit(ctx context.Context, app, revision string) *contract.Com
 		return nil
 	}
 	return &contract.Commit{Author: md.Author, Message: md.Message, Date: md.Date.Time}
-}
-
-func historyEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory {
-	for i := range app.Status.History {
-		if app.Status.History[i].ID == id {
-			return &app.Status.History[i]
-		}
-	}
-	return nil
 }
 
 // historyRevision is the revision a history entry deployed (its sources'

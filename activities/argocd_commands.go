@@ -173,7 +173,7 @@ func (a *ArgoCD) RevisionHistory(ctx context.Context, in RevisionHistoryInput) (
 	byKey := map[string]*lookup{}
 	rowLookup := make([]*lookup, len(res.Rows))
 	for i, row := range res.Rows {
-		h := historyEntry(app, row.ID)
+		h := argocd.HistoryEntry(app, row.ID)
 		k := lookupKey(h)
 		l, ok := byKey[k]
 		if !ok {

@@ -455,16 +455,9 @@ func (c *Client) HelmParameters(ctx context.Context, got *App, historyID int64) 
 	if name == "" {
 		name = app.QualifiedName()
 	}
-	var h *v1alpha1.RevisionHistory
-	for i := range app.Status.History {
-		if app.Status.History[i].ID == historyID {
-			h = &app.Status.History[i]
-			break
-		}
-	}
+	h := HistoryEntry(app, historyID)
 	if h == nil {
-		return nil, &Error{Kind: KindUnknownHistoryID, Op: opHelmParameters, App: name, Code: codes.InvalidArgument,
-			Message: fmt.Sprintf("application %s does not have deployment with id %d", name, historyID)}
+		return nil, UnknownHistoryID(opHelmParameters, name, historyID)
 	}
 	q := &repositorypkg.RepoAppDetailsQuery{AppName: name, AppProject: app.Spec.Project}
 	if len(h.Sources) > 0 {
@@ -518,4 +511,21 @@ func helmSourceIndex(srcs v1alpha1.ApplicationSources) int {
 		}
 	}
 	return 0
+}
+
+// HistoryEntry is app's status.history entry id (nil: none).
+func HistoryEntry(app *v1alpha1.Application, id int64) *v1alpha1.RevisionHistory {
+	for i := range app.Status.History {
+		if app.Status.History[i].ID == id {
+			return &app.Status.History[i]
+		}
+	}
+	return nil
+}
+
+// UnknownHistoryID is the error, and message, Argo CD's Rollback gives for
+// a history id app does not have; op is the call that found it missing.
+func UnknownHistoryID(op, app string, id int64) *Error {
+	return &Error{Kind: KindUnknownHistoryID, Op: op, App: app, Code: codes.InvalidArgument,
+		Message: fmt.Sprintf("application %s does not have deployment with id %d", app, id)}
 }
